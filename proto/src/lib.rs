@@ -1,0 +1,27 @@
+//! The suite's protobuf contracts: prost messages and tonic clients (feature
+//! `client`) and servers (feature `server`), one module per protobuf package.
+
+#![allow(clippy::all, missing_docs)]
+
+/// Encoded `FileDescriptorSet` of every contract, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
+
+pub mod themodel {
+    pub mod common {
+        pub mod v1 {
+            tonic::include_proto!("themodel.common.v1");
+        }
+    }
+    pub mod events {
+        pub mod v1 {
+            tonic::include_proto!("themodel.events.v1");
+        }
+    }
+    pub mod segmentation {
+        pub mod v1 {
+            tonic::include_proto!("themodel.segmentation.v1");
+        }
+    }
+}
+
+pub use themodel::{common::v1 as common, events::v1 as events, segmentation::v1 as segmentation};

@@ -1,0 +1,494 @@
+//! Authentication and the caller's identity.
+//!
+//! Callers send `authorization: Bearer <JWT>`. Tokens are EdDSA (Ed25519) or
+//! ES256, verified against a public key file; locally a dev Ed25519 key pair is
+//! generated on first run so that `themodel token` can mint tokens. Every
+//! service verifies the token itself (the gateway checks too, but no service
+//! relies on it) and decides what the [`Principal`] may do.
+
+use std::{
+    collections::HashSet,
+    fmt,
+    path::{Path, PathBuf},
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::Context as _;
+use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding};
+use futures::future::BoxFuture;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// What a caller is. Each service decides what each role may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[clap(rename_all = "snake_case")]
+pub enum Role {
+    /// Operates the suite; may do everything.
+    Admin,
+    /// Business operations: integration, data and KPIs across the flow.
+    Bizops,
+    /// Manages CS teams and policies.
+    CsManager,
+    /// Works a book of accounts.
+    Csm,
+    /// Post-sales team that works expansion opportunities.
+    CustomerSales,
+    /// A partner's user; sees only its own partner's data.
+    PartnerUser,
+    /// Another service of the suite or of the company.
+    Service,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Role::Admin => "admin",
+            Role::Bizops => "bizops",
+            Role::CsManager => "cs_manager",
+            Role::Csm => "csm",
+            Role::CustomerSales => "customer_sales",
+            Role::PartnerUser => "partner_user",
+            Role::Service => "service",
+        };
+        f.write_str(name)
+    }
+}
+
+/// The authenticated caller of a request, put in the request extensions by
+/// [`AuthLayer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's subject (a user or service id).
+    pub subject: String,
+    /// The caller's role.
+    pub role: Role,
+    /// The caller's partner; set exactly when the role is `partner_user`.
+    pub partner_id: Option<String>,
+}
+
+impl Principal {
+    /// PERMISSION_DENIED unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::PermissionDenied(format!(
+                "role {} may not do this; allowed: {}",
+                self.role,
+                roles
+                    .iter()
+                    .map(Role::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+
+    /// The partner the caller is confined to, if any.
+    pub fn partner_scope(&self) -> Option<&str> {
+        self.partner_id.as_deref()
+    }
+
+    /// The principal of a request, as put there by [`AuthLayer`].
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<&Principal, ApiError> {
+        request
+            .extensions()
+            .get::<Principal>()
+            .ok_or_else(|| ApiError::Unauthenticated("missing bearer token".into()))
+    }
+}
+
+/// The JWT claims the suite issues and accepts.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    partner_id: Option<String>,
+    iss: String,
+    aud: String,
+    iat: u64,
+    exp: u64,
+}
+
+/// Where keys come from and which tokens are accepted.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuthConfig {
+    /// PEM key file. A private Ed25519 key (PKCS#8) both verifies and mints
+    /// tokens; a public key (SPKI, Ed25519 or P-256) only verifies.
+    #[arg(
+        long,
+        env = "AUTH_KEY_FILE",
+        default_value = "data/dev-signing-key.pem"
+    )]
+    pub auth_key_file: PathBuf,
+    /// Generate a dev Ed25519 key pair at AUTH_KEY_FILE when it does not exist.
+    /// Turn off in production so a missing key is an error.
+    #[arg(long, env = "AUTH_GENERATE_DEV_KEY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auth_generate_dev_key: bool,
+    /// Required `iss` claim.
+    #[arg(long, env = "AUTH_ISSUER", default_value = "themodel-dev")]
+    pub auth_issuer: String,
+    /// Required `aud` claim.
+    #[arg(long, env = "AUTH_AUDIENCE", default_value = "themodel")]
+    pub auth_audience: String,
+}
+
+/// Verifies bearer tokens.
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator").finish_non_exhaustive()
+    }
+}
+
+/// Mints tokens with the dev private key.
+pub struct TokenIssuer {
+    key: EncodingKey,
+    issuer: String,
+    audience: String,
+}
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The keys loaded from [`AuthConfig`].
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// Verifies tokens.
+    pub authenticator: Arc<Authenticator>,
+    /// Mints tokens; only when the key file holds a private key.
+    pub issuer: Option<Arc<TokenIssuer>>,
+}
+
+impl Keys {
+    /// Loads the key file, generating a dev key pair first when allowed.
+    pub fn load(config: &AuthConfig) -> anyhow::Result<Keys> {
+        let path = &config.auth_key_file;
+        if !path.exists() {
+            anyhow::ensure!(
+                config.auth_generate_dev_key,
+                "auth key file {} does not exist (and AUTH_GENERATE_DEV_KEY is false)",
+                path.display()
+            );
+            generate_dev_key(path)?;
+        }
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading auth key file {}", path.display()))?;
+        Self::from_pem(&pem, &config.auth_issuer, &config.auth_audience)
+            .with_context(|| format!("auth key file {}", path.display()))
+    }
+
+    /// Builds the keys from a PEM private (Ed25519) or public (Ed25519, P-256) key.
+    pub fn from_pem(pem: &[u8], issuer: &str, audience: &str) -> anyhow::Result<Keys> {
+        let text = std::str::from_utf8(pem).context("key file is not PEM text")?;
+        let validation_for = |alg| {
+            let mut v = Validation::new(alg);
+            v.set_issuer(&[issuer]);
+            v.set_audience(&[audience]);
+            v.required_spec_claims = HashSet::from(["exp", "iss", "aud", "sub"].map(String::from));
+            v.leeway = 30;
+            v
+        };
+        if text.contains("PRIVATE KEY") {
+            use ed25519_dalek::pkcs8::DecodePrivateKey;
+            let signing = ed25519_dalek::SigningKey::from_pkcs8_pem(text)
+                .map_err(|e| anyhow::anyhow!("not an Ed25519 PKCS#8 private key: {e}"))?;
+            let public_pem = signing
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|e| anyhow::anyhow!("encoding public key: {e}"))?;
+            Ok(Keys {
+                authenticator: Arc::new(Authenticator {
+                    key: DecodingKey::from_ed_pem(public_pem.as_bytes())?,
+                    validation: validation_for(Algorithm::EdDSA),
+                }),
+                issuer: Some(Arc::new(TokenIssuer {
+                    key: EncodingKey::from_ed_pem(pem)?,
+                    issuer: issuer.to_owned(),
+                    audience: audience.to_owned(),
+                })),
+            })
+        } else {
+            let (key, alg) = match DecodingKey::from_ed_pem(pem) {
+                Ok(key) => (key, Algorithm::EdDSA),
+                Err(_) => (
+                    DecodingKey::from_ec_pem(pem)
+                        .context("neither an Ed25519 nor a P-256 public key")?,
+                    Algorithm::ES256,
+                ),
+            };
+            Ok(Keys {
+                authenticator: Arc::new(Authenticator {
+                    key,
+                    validation: validation_for(alg),
+                }),
+                issuer: None,
+            })
+        }
+    }
+}
+
+/// Writes a new Ed25519 private key, readable by the owner only.
+fn generate_dev_key(path: &Path) -> anyhow::Result<()> {
+    let seed: [u8; 32] = rand::random();
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let pem = signing
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| anyhow::anyhow!("encoding dev key: {e}"))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    // Write to a unique temporary file and rename, so that processes starting
+    // together never read a half-written key; the first rename wins.
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::now_v7()));
+    std::fs::write(&tmp, pem.as_bytes()).with_context(|| format!("writing {}", tmp.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    }
+    if path.exists() {
+        std::fs::remove_file(&tmp)?;
+    } else {
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        tracing::info!(path = %path.display(), "generated a dev signing key");
+    }
+    Ok(())
+}
+
+impl Authenticator {
+    /// Verifies a bearer token and returns its principal.
+    pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| ApiError::Unauthenticated(format!("invalid bearer token: {e}")))?;
+        let claims = data.claims;
+        match (claims.role, &claims.partner_id) {
+            (Role::PartnerUser, None) => Err(ApiError::Unauthenticated(
+                "invalid bearer token: partner_user without partner_id".into(),
+            )),
+            (Role::PartnerUser, Some(p)) if p.is_empty() => Err(ApiError::Unauthenticated(
+                "invalid bearer token: empty partner_id".into(),
+            )),
+            (role, Some(_)) if role != Role::PartnerUser => Err(ApiError::Unauthenticated(
+                "invalid bearer token: partner_id on a non-partner role".into(),
+            )),
+            _ => Ok(Principal {
+                subject: claims.sub,
+                role: claims.role,
+                partner_id: claims.partner_id,
+            }),
+        }
+    }
+
+    /// Verifies the `authorization` header of a request.
+    pub fn verify_header(&self, headers: &http::HeaderMap) -> Result<Principal, ApiError> {
+        let value = headers
+            .get(http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthenticated("missing bearer token".into()))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or_else(|| {
+                ApiError::Unauthenticated("authorization must be \"Bearer <token>\"".into())
+            })?;
+        self.verify(token.trim())
+    }
+}
+
+impl TokenIssuer {
+    /// Mints a token for `subject` with `role` (and `partner_id` for partner users).
+    pub fn mint(
+        &self,
+        subject: &str,
+        role: Role,
+        partner_id: Option<&str>,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
+        anyhow::ensure!(
+            (role == Role::PartnerUser) == partner_id.is_some(),
+            "a partner id is required for partner_user and not allowed for other roles"
+        );
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let claims = Claims {
+            sub: subject.to_owned(),
+            role,
+            partner_id: partner_id.map(str::to_owned),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now,
+            exp: now + ttl.as_secs(),
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::EdDSA),
+            &claims,
+            &self.key,
+        )?)
+    }
+}
+
+/// gRPC paths that need no token: health checks and reflection.
+pub fn is_public_path(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+}
+
+/// Tower layer that verifies the bearer token of every non-public call and puts
+/// the [`Principal`] in the request extensions; UNAUTHENTICATED otherwise.
+#[derive(Clone)]
+pub struct AuthLayer {
+    authenticator: Arc<Authenticator>,
+    domain: &'static str,
+}
+
+impl AuthLayer {
+    /// A layer verifying with `authenticator`; errors carry ErrorInfo in `domain`.
+    pub fn new(authenticator: Arc<Authenticator>, domain: &'static str) -> Self {
+        Self {
+            authenticator,
+            domain,
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service made by [`AuthLayer`].
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    layer: AuthLayer,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        if !is_public_path(request.uri().path()) {
+            match self.layer.authenticator.verify_header(request.headers()) {
+                Ok(principal) => {
+                    request.extensions_mut().insert(principal);
+                }
+                Err(err) => {
+                    let response = err.into_status(self.layer.domain).into_http();
+                    return Box::pin(async move { Ok(response) });
+                }
+            }
+        }
+        // Use the service that was made ready, leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move { inner.call(request).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key.pem");
+        generate_dev_key(&path).expect("generate");
+        let pem = std::fs::read(&path).expect("read");
+        Keys::from_pem(&pem, "iss", "aud").expect("keys")
+    }
+
+    #[test]
+    fn minted_tokens_verify_and_carry_the_partner() {
+        let keys = keys();
+        let issuer = keys.issuer.expect("private key mints");
+        let token = issuer
+            .mint("u1", Role::PartnerUser, Some("p1"), Duration::from_secs(60))
+            .expect("mint");
+        let principal = keys.authenticator.verify(&token).expect("valid");
+        assert_eq!(principal.role, Role::PartnerUser);
+        assert_eq!(principal.partner_scope(), Some("p1"));
+    }
+
+    #[test]
+    fn tokens_from_another_key_or_tampered_are_rejected() {
+        let a = keys();
+        let b = keys();
+        let token = a
+            .issuer
+            .expect("issuer")
+            .mint("u1", Role::Admin, None, Duration::from_secs(60))
+            .expect("mint");
+        assert!(matches!(
+            b.authenticator.verify(&token),
+            Err(ApiError::Unauthenticated(_))
+        ));
+        let tampered = format!("{token}x");
+        assert!(a.authenticator.verify(&tampered).is_err());
+    }
+
+    #[test]
+    fn partner_id_only_for_partner_users() {
+        let keys = keys();
+        let issuer = keys.issuer.expect("issuer");
+        assert!(
+            issuer
+                .mint("u", Role::Csm, Some("p"), Duration::from_secs(5))
+                .is_err()
+        );
+        assert!(
+            issuer
+                .mint("u", Role::PartnerUser, None, Duration::from_secs(5))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn roles_are_enforced() {
+        let p = Principal {
+            subject: "u".into(),
+            role: Role::Csm,
+            partner_id: None,
+        };
+        assert!(p.require(&[Role::Csm, Role::Admin]).is_ok());
+        assert!(matches!(
+            p.require(&[Role::Admin]),
+            Err(ApiError::PermissionDenied(_))
+        ));
+    }
+}

@@ -1,0 +1,324 @@
+//! The closed set of errors a service returns, and their one mapping to a gRPC
+//! `Status` carrying a `google.rpc.ErrorInfo` (AIP-193) and, for validation
+//! errors, `google.rpc.BadRequest` field violations.
+//!
+//! Each service has its own error enum and converts it into [`ApiError`]; the
+//! conversion to `Status` happens only here.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// Stable `ErrorInfo.reason` values shared by every service.
+pub mod reason {
+    /// One or more request fields are invalid; see the BadRequest details.
+    pub const INVALID_ARGUMENT: &str = "INVALID_ARGUMENT";
+    /// The addressed resource does not exist (or is not visible to the caller).
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// A unique field of the resource is already taken.
+    pub const ALREADY_EXISTS: &str = "ALREADY_EXISTS";
+    /// The request's etag does not match the stored resource.
+    pub const ETAG_MISMATCH: &str = "ETAG_MISMATCH";
+    /// The request_id was used before with a different request.
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+    /// No valid bearer token.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// The caller's role does not allow the call.
+    pub const PERMISSION_DENIED: &str = "PERMISSION_DENIED";
+    /// A dependency (database, peer service) cannot be reached now; retry later.
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    /// The server is at its concurrency limit; retry with backoff.
+    pub const OVERLOADED: &str = "OVERLOADED";
+    /// The server failed; the cause is in its logs.
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+/// One invalid field: its path in the request and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Field path, e.g. `account.acv.currency_code`.
+    pub field: String,
+    /// What is wrong, in words a developer can act on.
+    pub description: String,
+}
+
+impl Violation {
+    /// A violation of `field`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+
+    /// The same violation with its field path prefixed, e.g. `acv` -> `account.acv`.
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        self.field = if self.field.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{}", self.field)
+        };
+        self
+    }
+}
+
+/// The canonical errors of the suite.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is invalid; nothing was changed.
+    #[error("invalid request: {}", describe(.0))]
+    InvalidArgument(Vec<Violation>),
+    /// The resource does not exist or is hidden from the caller.
+    #[error("{resource} {id} not found")]
+    NotFound {
+        /// Resource type, e.g. `account`.
+        resource: &'static str,
+        /// The id that was asked for.
+        id: String,
+    },
+    /// A unique field is taken.
+    #[error("{resource} with {field} {value:?} already exists")]
+    AlreadyExists {
+        /// Resource type.
+        resource: &'static str,
+        /// The unique field.
+        field: &'static str,
+        /// The value that is taken.
+        value: String,
+    },
+    /// The system is not in the state the request requires.
+    #[error("{message}")]
+    FailedPrecondition {
+        /// Stable reason, one of [`reason`] or service-specific.
+        reason: &'static str,
+        /// Human-readable explanation.
+        message: String,
+        /// Dynamic values for the ErrorInfo metadata.
+        metadata: Vec<(&'static str, String)>,
+    },
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credentials without the right to do this.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A dependency is unreachable; the caller may retry.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The server is at a limit; the caller may retry with backoff.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// A server fault. The cause is logged, never sent to the caller.
+    #[error("internal error: {0:#}")]
+    Internal(#[source] anyhow::Error),
+}
+
+fn describe(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ApiError {
+    /// A single-field validation error.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(vec![Violation::new(field, description)])
+    }
+
+    /// Wraps a server fault.
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    /// The gRPC status for this error, with ErrorInfo in `domain`
+    /// (e.g. `segmentation.themodel`). Internal causes are logged here.
+    pub fn into_status(self, domain: &str) -> Status {
+        let message = self.to_string();
+        let mut details = ErrorDetails::new();
+        let (code, reason, metadata): (Code, &str, HashMap<String, String>) = match self {
+            ApiError::InvalidArgument(violations) => {
+                for v in violations {
+                    details.add_bad_request_violation(v.field, v.description);
+                }
+                (
+                    Code::InvalidArgument,
+                    reason::INVALID_ARGUMENT,
+                    HashMap::new(),
+                )
+            }
+            ApiError::NotFound { resource, id } => (
+                Code::NotFound,
+                reason::NOT_FOUND,
+                HashMap::from([("resource".into(), resource.into()), ("id".into(), id)]),
+            ),
+            ApiError::AlreadyExists {
+                resource,
+                field,
+                value,
+            } => (
+                Code::AlreadyExists,
+                reason::ALREADY_EXISTS,
+                HashMap::from([
+                    ("resource".into(), resource.into()),
+                    ("field".into(), field.into()),
+                    ("value".into(), value),
+                ]),
+            ),
+            ApiError::FailedPrecondition {
+                reason, metadata, ..
+            } => (
+                Code::FailedPrecondition,
+                reason,
+                metadata
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            ),
+            ApiError::Unauthenticated(_) => (
+                Code::Unauthenticated,
+                reason::UNAUTHENTICATED,
+                HashMap::new(),
+            ),
+            ApiError::PermissionDenied(_) => (
+                Code::PermissionDenied,
+                reason::PERMISSION_DENIED,
+                HashMap::new(),
+            ),
+            ApiError::Unavailable(_) => (Code::Unavailable, reason::UNAVAILABLE, HashMap::new()),
+            ApiError::ResourceExhausted(_) => {
+                (Code::ResourceExhausted, reason::OVERLOADED, HashMap::new())
+            }
+            ApiError::Internal(err) => {
+                tracing::error!(error = format!("{err:#}"), domain, "internal error");
+                details.set_error_info(reason::INTERNAL, domain, HashMap::new());
+                return Status::with_error_details(Code::Internal, "internal error", details);
+            }
+        };
+        details.set_error_info(reason, domain, metadata);
+        Status::with_error_details(code, message, details)
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    /// A database error the caller did not cause: unreachable is UNAVAILABLE,
+    /// anything else INTERNAL.
+    fn from(err: sea_orm::DbErr) -> Self {
+        match err {
+            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                ApiError::Unavailable("the database is unavailable; retry later".into())
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// Collects violations while validating a request, so that a caller learns
+/// about every bad field at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<Violation>);
+
+impl Violations {
+    /// No violations yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a violation.
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(Violation::new(field, description));
+    }
+
+    /// Records violations found under `prefix`.
+    pub fn extend_prefixed(
+        &mut self,
+        prefix: &str,
+        violations: impl IntoIterator<Item = Violation>,
+    ) {
+        self.0
+            .extend(violations.into_iter().map(|v| v.prefixed(prefix)));
+    }
+
+    /// Takes a validation result: the value when valid, the violations recorded otherwise.
+    pub fn check<T>(&mut self, prefix: &str, result: Result<T, Vec<Violation>>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(violations) => {
+                self.extend_prefixed(prefix, violations);
+                None
+            }
+        }
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The violations recorded.
+    pub fn into_vec(self) -> Vec<Violation> {
+        self.0
+    }
+
+    /// `Ok(value)` when nothing was recorded, the violations otherwise.
+    pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Vec<Violation>> {
+        if self.0.is_empty() {
+            Ok(value())
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_errors_carry_field_violations_and_error_info() {
+        let status = ApiError::InvalidArgument(vec![
+            Violation::new("account.name", "must not be empty"),
+            Violation::new("page_size", "must not be negative"),
+        ])
+        .into_status("segmentation.themodel");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("bad request details");
+        let fields: Vec<_> = bad
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["account.name", "page_size"]);
+        let info = details.error_info().expect("error info");
+        assert_eq!(info.reason, reason::INVALID_ARGUMENT);
+        assert_eq!(info.domain, "segmentation.themodel");
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let status =
+            ApiError::internal(anyhow::anyhow!("password=secret")).into_status("x.themodel");
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secret"));
+    }
+
+    #[test]
+    fn failed_precondition_keeps_reason_and_metadata() {
+        let status = ApiError::FailedPrecondition {
+            reason: reason::ETAG_MISMATCH,
+            message: "stale".into(),
+            metadata: vec![("current_etag", "\"3\"".into())],
+        }
+        .into_status("x.themodel");
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.reason, "ETAG_MISMATCH");
+        assert_eq!(
+            info.metadata.get("current_etag").map(String::as_str),
+            Some("\"3\"")
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! The library every service of the suite builds on. It is not a service: it
+//! holds the pieces each service would otherwise write again — configuration,
+//! telemetry, server bootstrap, authentication, errors, validation, page
+//! tokens, persistence with idempotency and the outbox, and the event feed.
+
+pub mod auth;
+pub mod error;
+pub mod event_feed;
+pub mod observe;
+pub mod page_token;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+pub mod validate;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{ApiError, Violation, Violations};
+
+/// Resolves when the process is asked to stop (SIGTERM or Ctrl-C), then cancels
+/// `token` so every server drains.
+pub async fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+    token.cancel();
+}

@@ -1,0 +1,388 @@
+//! Server bootstrap shared by every service and the gateway: gRPC health (with
+//! a database check), reflection v1 and v1alpha, authentication, load
+//! shedding, per-RPC metrics and spans, a Prometheus `/metrics` endpoint, and
+//! graceful drain on shutdown.
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tonic::{server::NamedService, service::Routes};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    auth::{AuthLayer, Authenticator},
+    observe::ObserveLayer,
+    store::Store,
+};
+
+/// How often the database behind a server is checked for health.
+const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Settings every server shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerConfig {
+    /// Address for Prometheus metrics over HTTP (`GET /metrics`); off when unset.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Seconds allowed for in-flight calls to finish after a shutdown signal.
+    #[arg(long, env = "DRAIN_TIMEOUT_SECS", default_value_t = 20)]
+    pub drain_timeout_secs: u64,
+    /// Calls served at once; further calls are refused at once with
+    /// RESOURCE_EXHAUSTED instead of queueing.
+    #[arg(long, env = "MAX_CONCURRENT_CALLS", default_value_t = 1024)]
+    pub max_concurrent_calls: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            metrics_listen: None,
+            drain_timeout_secs: 20,
+            max_concurrent_calls: 1024,
+        }
+    }
+}
+
+/// A server that is listening; `run` serves until the shutdown token is
+/// cancelled and in-flight calls have drained.
+pub struct Running {
+    /// The address the gRPC server is bound to.
+    pub addr: SocketAddr,
+    /// The address of the metrics endpoint, when enabled.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Serves until shutdown.
+    pub run: BoxFuture<'static, anyhow::Result<()>>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds one gRPC server.
+pub struct Server {
+    name: &'static str,
+    domain: &'static str,
+    config: ServerConfig,
+    routes: Routes,
+    services: Vec<&'static str>,
+    reflect_all: bool,
+    authenticator: Option<Arc<Authenticator>>,
+    store: Option<Store>,
+    health: (
+        HealthReporter,
+        tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
+    ),
+}
+
+impl Server {
+    /// A server for `name` (e.g. "segmentation") whose errors use `domain`.
+    pub fn new(name: &'static str, domain: &'static str, config: &ServerConfig) -> Self {
+        let reporter = HealthReporter::new();
+        let health = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(reporter.clone()),
+        );
+        Self {
+            name,
+            domain,
+            config: config.clone(),
+            routes: Routes::default(),
+            services: Vec::new(),
+            reflect_all: false,
+            authenticator: None,
+            store: None,
+            health: (reporter, health),
+        }
+    }
+
+    /// Serves a gRPC service, reports its health and lists it in reflection.
+    pub fn service<S>(mut self, svc: S) -> Self
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.services.push(S::NAME);
+        self.routes = self.routes.add_service(svc);
+        self
+    }
+
+    /// Sends every call that no service matches to `svc` (the gateway's
+    /// forwarder), and lists every contract of the suite in reflection.
+    pub fn fallback<S>(mut self, svc: S) -> Self
+    where
+        S: tower::Service<http::Request<axum::body::Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        let router = std::mem::take(&mut self.routes)
+            .into_axum_router()
+            .fallback_service(svc);
+        self.routes = Routes::from(router);
+        self.reflect_all = true;
+        self
+    }
+
+    /// Requires a valid bearer token on every call but health and reflection.
+    pub fn authenticate(mut self, authenticator: Arc<Authenticator>) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// Reports NOT_SERVING while the store's database does not answer.
+    pub fn check_database(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Binds `listen` and returns the running server.
+    pub async fn start(
+        self,
+        listen: SocketAddr,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Running> {
+        let Server {
+            name,
+            domain,
+            config,
+            routes,
+            services,
+            reflect_all,
+            authenticator,
+            store,
+            health: (reporter, health_server),
+        } = self;
+
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("{name}: binding {listen}"))?;
+        let addr = listener.local_addr()?;
+        let metrics_addr = match config.metrics_listen {
+            Some(metrics_listen) => Some(serve_metrics(metrics_listen, shutdown.clone()).await?),
+            None => None,
+        };
+
+        let reflection_v1 = reflection(&services, reflect_all).build_v1()?;
+        let reflection_v1alpha = reflection(&services, reflect_all).build_v1alpha()?;
+        let routes = routes
+            .add_service(health_server)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .prepare();
+
+        let health = HealthWatch {
+            reporter,
+            services: services.clone(),
+        };
+        health.set(ServingStatus::Serving).await;
+        if let Some(store) = store {
+            tokio::spawn(health.clone().watch_database(store, shutdown.clone()));
+        }
+
+        let layers = tower::ServiceBuilder::new()
+            .layer(ObserveLayer::new(name))
+            .layer(ShedLayer::new(config.max_concurrent_calls, domain))
+            .option_layer(authenticator.map(|a| AuthLayer::new(a, domain)));
+        let drain = Duration::from_secs(config.drain_timeout_secs);
+        let serve = tonic::transport::Server::builder()
+            .layer(layers)
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                {
+                    let shutdown = shutdown.clone();
+                    let health = health.clone();
+                    async move {
+                        shutdown.cancelled().await;
+                        tracing::info!(service = name, "shutting down: draining in-flight calls");
+                        health.set(ServingStatus::NotServing).await;
+                    }
+                },
+            );
+        let run = async move {
+            tokio::pin!(serve);
+            tokio::select! {
+                result = &mut serve => result.with_context(|| format!("{name}: serving")),
+                _ = async { shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
+                    tracing::warn!(service = name, "drain timeout passed; dropping remaining calls");
+                    Ok(())
+                }
+            }
+        };
+        tracing::info!(service = name, %addr, "listening");
+        Ok(Running {
+            addr,
+            metrics_addr,
+            run: Box::pin(run),
+        })
+    }
+}
+
+/// Reflection listing `services` (or every contract when `all`) plus health.
+fn reflection(services: &[&'static str], all: bool) -> tonic_reflection::server::Builder<'static> {
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(themodel_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    if !all {
+        for name in services.iter().copied().chain(["grpc.health.v1.Health"]) {
+            builder = builder.with_service_name(name);
+        }
+    }
+    builder
+}
+
+/// Reports the same status for the whole server ("") and each of its services.
+#[derive(Clone)]
+struct HealthWatch {
+    reporter: HealthReporter,
+    services: Vec<&'static str>,
+}
+
+impl HealthWatch {
+    async fn set(&self, status: ServingStatus) {
+        for name in std::iter::once("").chain(self.services.iter().copied()) {
+            self.reporter.set_service_status(name, status).await;
+        }
+    }
+
+    async fn watch_database(self, store: Store, shutdown: CancellationToken) {
+        let mut healthy = true;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(HEALTH_CHECK_INTERVAL) => {}
+            }
+            let ok = store.ping().await;
+            if ok != healthy && !shutdown.is_cancelled() {
+                healthy = ok;
+                if ok {
+                    tracing::info!("database reachable again: SERVING");
+                } else {
+                    tracing::error!("database unreachable: NOT_SERVING");
+                }
+                self.set(if ok {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                })
+                .await;
+            }
+        }
+    }
+}
+
+/// Serves `GET /metrics` in Prometheus text format until shutdown.
+pub async fn serve_metrics(
+    listen: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("metrics: binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async { crate::observe::prometheus().render() }),
+    );
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "metrics endpoint failed");
+        }
+    });
+    Ok(addr)
+}
+
+/// Refuses calls beyond a fixed number in flight with RESOURCE_EXHAUSTED, so
+/// overload is shed at once instead of queueing without bound.
+#[derive(Clone)]
+struct ShedLayer {
+    permits: Arc<Semaphore>,
+    limit: usize,
+    domain: &'static str,
+}
+
+impl ShedLayer {
+    fn new(limit: usize, domain: &'static str) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+            domain,
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for ShedLayer {
+    type Service = Shed<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Shed {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Shed<S> {
+    inner: S,
+    layer: ShedLayer,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Shed<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let Ok(permit) = self.layer.permits.clone().try_acquire_owned() else {
+            let status = crate::error::ApiError::ResourceExhausted(format!(
+                "the server is at its limit of {} concurrent calls; retry with backoff",
+                self.layer.limit
+            ))
+            .into_status(self.layer.domain);
+            return Box::pin(async move { Ok(status.into_http()) });
+        };
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let response = inner.call(request).await;
+            drop(permit);
+            response
+        })
+    }
+}

@@ -1,0 +1,116 @@
+//! Tables the platform owns in every service's database. Each service lists
+//! these migrations first in its own migrator.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+/// The platform's migrations, in order.
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(PlatformTables)]
+}
+
+#[derive(DeriveIden)]
+enum IdempotencyKeys {
+    Table,
+    RequestId,
+    Method,
+    Fingerprint,
+    Response,
+    CreatedAtMs,
+}
+
+#[derive(DeriveIden)]
+enum OutboxEvents {
+    Table,
+    Sequence,
+    EventId,
+    EventType,
+    SubjectId,
+    Payload,
+    OccurredAtUs,
+}
+
+#[derive(DeriveIden)]
+enum OutboxHead {
+    Table,
+    Id,
+    LastSequence,
+}
+
+struct PlatformTables;
+
+impl MigrationName for PlatformTables {
+    fn name(&self) -> &str {
+        "m20261123_000001_platform_tables"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for PlatformTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(IdempotencyKeys::Table)
+                    .col(string_len(IdempotencyKeys::RequestId, 128).primary_key())
+                    .col(string_len(IdempotencyKeys::Method, 200))
+                    .col(blob(IdempotencyKeys::Fingerprint))
+                    .col(blob(IdempotencyKeys::Response))
+                    .col(big_integer(IdempotencyKeys::CreatedAtMs))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_idempotency_keys_created_at")
+                    .table(IdempotencyKeys::Table)
+                    .col(IdempotencyKeys::CreatedAtMs)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(OutboxEvents::Table)
+                    .col(big_integer(OutboxEvents::Sequence).primary_key())
+                    .col(string_len(OutboxEvents::EventId, 36).unique_key())
+                    .col(string_len(OutboxEvents::EventType, 200))
+                    .col(string_len(OutboxEvents::SubjectId, 128))
+                    .col(blob(OutboxEvents::Payload))
+                    .col(big_integer(OutboxEvents::OccurredAtUs))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(OutboxHead::Table)
+                    .col(integer(OutboxHead::Id).primary_key())
+                    .col(big_integer(OutboxHead::LastSequence))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .exec_stmt(
+                Query::insert()
+                    .into_table(OutboxHead::Table)
+                    .columns([OutboxHead::Id, OutboxHead::LastSequence])
+                    .values_panic([1.into(), 0.into()])
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            OutboxHead::Table.into_iden(),
+            OutboxEvents::Table.into_iden(),
+            IdempotencyKeys::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

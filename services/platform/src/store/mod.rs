@@ -1,0 +1,228 @@
+//! Persistence shared by every service: connecting to SQLite or PostgreSQL,
+//! running migrations, and the unit of work that commits a change together
+//! with its idempotency record and its domain events.
+
+pub mod idempotency;
+pub mod migration;
+pub mod outbox;
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::error::ApiError;
+pub use idempotency::IdempotencyKey;
+pub use outbox::{NewEvent, Outbox};
+
+/// Opens a connection pool. For a SQLite file URL the parent directory is
+/// created and the database runs in WAL mode with a busy timeout, so readers
+/// never block the writer.
+pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10));
+    if url.starts_with("sqlite:") {
+        if let Some(dir) = sqlite_file(url).and_then(|f| Path::new(f).parent().map(Path::to_owned))
+        {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating database directory {}", dir.display()))?;
+            }
+        }
+        options.max_connections(8).map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+        });
+    } else {
+        options.max_connections(16);
+    }
+    Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))
+}
+
+/// The file path of a `sqlite://path?...` URL, if it names a file.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// The URL without its password, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Applies every pending migration of `M`.
+pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()> {
+    M::up(db, None).await.context("running migrations")
+}
+
+/// True when a database error is a unique-constraint violation.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+/// A service's database plus its event log.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// The connection pool.
+    pub db: DatabaseConnection,
+    /// The service's event log.
+    pub outbox: Arc<Outbox>,
+}
+
+/// What [`Store::begin`] found for an idempotency key.
+pub enum Begun<R> {
+    /// A new request: make the change in this unit of work and commit it.
+    Fresh(UnitOfWork),
+    /// The same request was already done: this is its response.
+    Replay(R),
+}
+
+/// One database transaction holding a change, its events and its idempotency
+/// record; they commit together or not at all.
+pub struct UnitOfWork {
+    tx: DatabaseTransaction,
+    outbox: Arc<Outbox>,
+    key: Option<IdempotencyKey>,
+    events: Vec<NewEvent>,
+}
+
+impl Store {
+    /// A store over `db` whose events carry `source` (the service name).
+    pub async fn open(db: DatabaseConnection, source: &'static str) -> Result<Self, DbErr> {
+        let outbox = Outbox::open(&db, source).await?;
+        Ok(Self {
+            db,
+            outbox: Arc::new(outbox),
+        })
+    }
+
+    /// Starts a write transaction. With a key, a request seen before returns its
+    /// stored response instead (or FAILED_PRECONDITION when the key was used for
+    /// a different request); a concurrent duplicate waits for the first one.
+    pub async fn begin<R: prost::Message + Default>(
+        &self,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Begun<R>, ApiError> {
+        let tx = self.begin_write().await?;
+        if let Some(key) = &key {
+            if let Some(stored) = idempotency::find(&tx, key).await? {
+                return stored.replay().map(Begun::Replay);
+            }
+            if let Err(err) = idempotency::reserve(&tx, key).await {
+                drop(tx);
+                if !is_unique_violation(&err) {
+                    return Err(err.into());
+                }
+                // Another request with this key committed first: answer as it did.
+                let stored = idempotency::find(&self.db, key).await?.ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("idempotency key vanished after conflict"))
+                })?;
+                return stored.replay().map(Begun::Replay);
+            }
+        }
+        Ok(Begun::Fresh(UnitOfWork {
+            tx,
+            outbox: self.outbox.clone(),
+            key,
+            events: Vec::new(),
+        }))
+    }
+
+    async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        let options = match self.db.get_database_backend() {
+            // Take the write lock up front so that two writers never deadlock
+            // upgrading a read lock.
+            DbBackend::Sqlite => TransactionOptions {
+                sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                ..Default::default()
+            },
+            _ => TransactionOptions::default(),
+        };
+        self.db.begin_with_options(options).await
+    }
+
+    /// True when the database answers.
+    pub async fn ping(&self) -> bool {
+        self.db.ping().await.is_ok()
+    }
+}
+
+impl UnitOfWork {
+    /// The transaction to make the change in.
+    pub fn tx(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+
+    /// Adds a domain event to commit with the change.
+    pub fn emit<M: prost::Name>(&mut self, subject_id: &str, payload: &M) {
+        self.events.push(NewEvent::new(subject_id, payload));
+    }
+
+    /// Commits the change, its events and the response for the idempotency key.
+    pub async fn commit<R: prost::Message>(self, response: &R) -> Result<(), ApiError> {
+        if let Some(key) = &self.key {
+            idempotency::complete(&self.tx, key, response).await?;
+        }
+        let head = self.outbox.append(&self.tx, self.events).await?;
+        self.tx.commit().await?;
+        self.outbox.published(head);
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for UnitOfWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnitOfWork")
+            .field("events", &self.events.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_and_redaction() {
+        assert_eq!(
+            sqlite_file("sqlite://data/x.db?mode=rwc"),
+            Some("data/x.db")
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(
+            redact("postgres://u:secret@localhost:5432/db"),
+            "postgres://u:***@localhost:5432/db"
+        );
+        assert_eq!(
+            redact("postgres://u@localhost/db"),
+            "postgres://u@localhost/db"
+        );
+    }
+}

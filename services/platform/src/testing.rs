@@ -1,0 +1,124 @@
+//! Helpers for API tests: a fresh database per test (a temporary SQLite file,
+//! or a uniquely named PostgreSQL database when `TEST_DATABASE_URL` is set) and
+//! a signing key to mint tokens with.
+
+use std::{path::PathBuf, sync::OnceLock, time::Duration};
+
+use sea_orm::{ConnectionTrait, Database};
+
+use crate::auth::{AuthConfig, Keys, Role, TokenIssuer};
+
+/// A database that exists for one test and is dropped after it.
+pub struct TestDatabase {
+    /// URL to connect to.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    /// Creates the database.
+    pub async fn new() -> TestDatabase {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("themodel_test_{}", uuid::Uuid::now_v7().simple());
+                let admin = Database::connect(admin_url.as_str())
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(base, _)| base);
+                TestDatabase {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    postgres: Some((admin_url, name)),
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
+                TestDatabase {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.postgres.take() {
+            // Drop runs inside the test's runtime; use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(async {
+                        if let Ok(admin) = Database::connect(admin_url.as_str()).await {
+                            let _ = admin
+                                .execute_unprepared(&format!(
+                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                ))
+                                .await;
+                            admin.close().await.ok();
+                        }
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+struct TestKey {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn test_key() -> &'static TestKey {
+    static KEY: OnceLock<TestKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("test-signing-key.pem");
+        TestKey { _dir: dir, path }
+    })
+}
+
+/// Auth settings sharing one generated key across the test process.
+pub fn auth_config() -> AuthConfig {
+    AuthConfig {
+        auth_key_file: test_key().path.clone(),
+        auth_generate_dev_key: true,
+        auth_issuer: "themodel-test".into(),
+        auth_audience: "themodel".into(),
+    }
+}
+
+/// Mints test tokens with the key of [`auth_config`].
+pub fn issuer() -> std::sync::Arc<TokenIssuer> {
+    static ISSUER: OnceLock<std::sync::Arc<TokenIssuer>> = OnceLock::new();
+    ISSUER
+        .get_or_init(|| {
+            Keys::load(&auth_config())
+                .expect("test keys")
+                .issuer
+                .expect("test key is private")
+        })
+        .clone()
+}
+
+/// A bearer header value for `role` (and `partner` for partner users).
+pub fn bearer(role: Role, partner: Option<&str>) -> String {
+    let token = issuer()
+        .mint("test-user", role, partner, Duration::from_secs(3600))
+        .expect("mint test token");
+    format!("Bearer {token}")
+}

@@ -1,0 +1,260 @@
+//! Validation of the field types every service shares: money, dates, ids,
+//! idempotency keys and page sizes. Each function returns the typed value or the
+//! violations, with field paths relative to the value (callers prefix them).
+
+use chrono::NaiveDate;
+use themodel_proto::common;
+
+use crate::error::Violation;
+
+/// Default page size when a request says 0 (AIP-158).
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+/// Largest page a List call returns.
+pub const MAX_PAGE_SIZE: u64 = 1000;
+
+/// Active ISO 4217 currency codes.
+const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
+    "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD",
+    "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ",
+    "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD",
+    "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR",
+    "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR",
+    "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN",
+    "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR",
+    "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB",
+    "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS",
+    "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
+];
+
+/// A validated, non-negative amount of money.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Money {
+    /// ISO 4217 code.
+    pub currency_code: String,
+    /// Whole units.
+    pub units: i64,
+    /// Nano units, 0..1e9.
+    pub nanos: i32,
+}
+
+impl Money {
+    /// Validates a non-negative amount.
+    pub fn non_negative(money: &common::Money) -> Result<Money, Vec<Violation>> {
+        let mut violations = Vec::new();
+        if !ISO_4217.contains(&money.currency_code.as_str()) {
+            violations.push(Violation::new(
+                "currency_code",
+                format!("{:?} is not an ISO 4217 currency code", money.currency_code),
+            ));
+        }
+        if !(-999_999_999..=999_999_999).contains(&money.nanos) {
+            violations.push(Violation::new(
+                "nanos",
+                "must be between -999999999 and 999999999",
+            ));
+        } else if (money.units > 0 && money.nanos < 0) || (money.units < 0 && money.nanos > 0) {
+            violations.push(Violation::new("nanos", "must have the same sign as units"));
+        }
+        if money.units < 0 || money.nanos < 0 {
+            violations.push(Violation::new("units", "must not be negative"));
+        }
+        if violations.is_empty() {
+            Ok(Money {
+                currency_code: money.currency_code.clone(),
+                units: money.units,
+                nanos: money.nanos,
+            })
+        } else {
+            Err(violations)
+        }
+    }
+
+    /// The protobuf form.
+    pub fn to_proto(&self) -> common::Money {
+        common::Money {
+            currency_code: self.currency_code.clone(),
+            units: self.units,
+            nanos: self.nanos,
+        }
+    }
+}
+
+/// Validates a calendar date.
+pub fn date(date: &common::Date) -> Result<NaiveDate, Vec<Violation>> {
+    let valid = u32::try_from(date.month)
+        .ok()
+        .zip(u32::try_from(date.day).ok())
+        .filter(|_| (1..=9999).contains(&date.year))
+        .and_then(|(month, day)| NaiveDate::from_ymd_opt(date.year, month, day));
+    valid.ok_or_else(|| {
+        vec![Violation::new(
+            "",
+            format!(
+                "{:04}-{:02}-{:02} is not a valid calendar date",
+                date.year, date.month, date.day
+            ),
+        )]
+    })
+}
+
+/// The protobuf form of a date.
+pub fn date_to_proto(date: NaiveDate) -> common::Date {
+    use chrono::Datelike;
+    common::Date {
+        year: date.year(),
+        month: date.month() as i32,
+        day: date.day() as i32,
+    }
+}
+
+/// Validates a server-generated resource id (a UUID) and returns it in canonical form.
+pub fn resource_id(id: &str) -> Result<String, Vec<Violation>> {
+    if id.is_empty() {
+        return Err(vec![Violation::new("", "is required")]);
+    }
+    uuid::Uuid::try_parse(id)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| {
+            vec![Violation::new(
+                "",
+                format!("{id:?} is not a valid id (a UUID)"),
+            )]
+        })
+}
+
+/// Validates an opaque reference to something outside this service (a CSM's
+/// user id, a partner id, a CRM id): 1 to 128 characters of letters, digits and
+/// `extra` punctuation.
+pub fn reference(value: &str, extra: &str) -> Result<String, Vec<Violation>> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(vec![Violation::new(
+            "",
+            format!("must be 1 to 128 characters of letters, digits and {extra:?}"),
+        )])
+    }
+}
+
+/// Validates free text: trimmed length between `min` and `max` characters, no
+/// control characters.
+pub fn text(value: &str, min: usize, max: usize) -> Result<String, Vec<Violation>> {
+    let len = value.chars().count();
+    if len < min {
+        return Err(vec![Violation::new("", "must not be empty")]);
+    }
+    if len > max {
+        return Err(vec![Violation::new(
+            "",
+            format!("must be at most {max} characters"),
+        )]);
+    }
+    if value.chars().any(char::is_control) {
+        return Err(vec![Violation::new(
+            "",
+            "must not contain control characters",
+        )]);
+    }
+    if value.trim() != value {
+        return Err(vec![Violation::new(
+            "",
+            "must not start or end with white space",
+        )]);
+    }
+    Ok(value.to_owned())
+}
+
+/// Validates an idempotency key; `None` when the caller sent none.
+pub fn request_id(value: &str) -> Result<Option<String>, Vec<Violation>> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.len() <= 128 && value.chars().all(|c| c.is_ascii_graphic()) {
+        Ok(Some(value.to_owned()))
+    } else {
+        Err(vec![Violation::new(
+            "",
+            "must be 1 to 128 printable ASCII characters without spaces",
+        )])
+    }
+}
+
+/// Validates a page size (AIP-158): 0 means the default, negative is rejected,
+/// larger than the maximum is capped.
+pub fn page_size(value: i32) -> Result<u64, Vec<Violation>> {
+    match value {
+        v if v < 0 => Err(vec![Violation::new("", "must not be negative")]),
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        v => Ok((v as u64).min(MAX_PAGE_SIZE)),
+    }
+}
+
+/// Validates a protobuf enum value against the known values.
+pub fn known_enum<E: TryFrom<i32>>(value: i32) -> Result<E, Vec<Violation>> {
+    E::try_from(value)
+        .map_err(|_| vec![Violation::new("", format!("{value} is not a known value"))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn money(code: &str, units: i64, nanos: i32) -> common::Money {
+        common::Money {
+            currency_code: code.into(),
+            units,
+            nanos,
+        }
+    }
+
+    #[test]
+    fn money_rules() {
+        assert!(Money::non_negative(&money("JPY", 1_000_000, 0)).is_ok());
+        assert!(Money::non_negative(&money("USD", 0, 500_000_000)).is_ok());
+        let fields = |m| {
+            Money::non_negative(&m)
+                .expect_err("invalid")
+                .into_iter()
+                .map(|v| v.field)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(fields(money("XXY", 1, 0)), ["currency_code"]);
+        assert_eq!(fields(money("jpy", 1, 0)), ["currency_code"]);
+        assert_eq!(fields(money("JPY", -1, 0)), ["units"]);
+        assert_eq!(fields(money("JPY", 1, -5)), ["nanos", "units"]);
+        assert_eq!(fields(money("JPY", 1, 1_000_000_000)), ["nanos"]);
+    }
+
+    #[test]
+    fn dates_must_exist() {
+        let d = |year, month, day| common::Date { year, month, day };
+        assert!(date(&d(2024, 2, 29)).is_ok());
+        assert!(date(&d(2023, 2, 29)).is_err());
+        assert!(date(&d(2024, 13, 1)).is_err());
+        assert!(date(&d(0, 1, 1)).is_err());
+        assert!(date(&d(2024, -1, 1)).is_err());
+    }
+
+    #[test]
+    fn ids_and_sizes() {
+        assert!(resource_id("0190a0b0-0000-7000-8000-000000000000").is_ok());
+        assert!(resource_id("not-a-uuid").is_err());
+        assert!(resource_id("").is_err());
+        assert!(reference("csm-42@acme", "-_.:@").is_ok());
+        assert!(reference("bad id", "-_.:@").is_err());
+        assert_eq!(page_size(0), Ok(DEFAULT_PAGE_SIZE));
+        assert_eq!(page_size(5000), Ok(MAX_PAGE_SIZE));
+        assert!(page_size(-1).is_err());
+        assert_eq!(request_id(""), Ok(None));
+        assert!(request_id("has space").is_err());
+        assert!(text(" padded", 1, 10).is_err());
+        assert!(text("", 1, 10).is_err());
+    }
+}
