@@ -28,6 +28,8 @@ pub mod reason {
     pub const PERMISSION_DENIED: &str = "PERMISSION_DENIED";
     /// A dependency (database, peer service) cannot be reached now; retry later.
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    /// A concurrent change conflicted with the request; retry it.
+    pub const CONCURRENT_CHANGE: &str = "CONCURRENT_CHANGE";
     /// The server is at its concurrency limit; retry with backoff.
     pub const OVERLOADED: &str = "OVERLOADED";
     /// The server failed; the cause is in its logs.
@@ -54,7 +56,9 @@ impl Violation {
 
     /// The same violation with its field path prefixed, e.g. `acv` -> `account.acv`.
     pub fn prefixed(mut self, prefix: &str) -> Self {
-        self.field = if self.field.is_empty() {
+        self.field = if prefix.is_empty() {
+            self.field
+        } else if self.field.is_empty() {
             prefix.to_owned()
         } else {
             format!("{prefix}.{}", self.field)
@@ -106,6 +110,9 @@ pub enum ApiError {
     /// A dependency is unreachable; the caller may retry.
     #[error("{0}")]
     Unavailable(String),
+    /// A concurrent change got in the way; the caller may retry.
+    #[error("{0}")]
+    Aborted(String),
     /// The server is at a limit; the caller may retry with backoff.
     #[error("{0}")]
     ResourceExhausted(String),
@@ -188,6 +195,7 @@ impl ApiError {
                 HashMap::new(),
             ),
             ApiError::Unavailable(_) => (Code::Unavailable, reason::UNAVAILABLE, HashMap::new()),
+            ApiError::Aborted(_) => (Code::Aborted, reason::CONCURRENT_CHANGE, HashMap::new()),
             ApiError::ResourceExhausted(_) => {
                 (Code::ResourceExhausted, reason::OVERLOADED, HashMap::new())
             }

@@ -122,3 +122,51 @@ pub fn bearer(role: Role, partner: Option<&str>) -> String {
         .expect("mint test token");
     format!("Bearer {token}")
 }
+
+/// A client interceptor that sends a bearer token, for typed test clients:
+/// `SegmentationServiceClient::with_interceptor(channel, Bearer::new(role, None))`.
+#[derive(Clone)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    /// Sends a token for `role` (and `partner` for partner users).
+    pub fn new(role: Role, partner: Option<&str>) -> Self {
+        Self(bearer(role, partner).parse().ok())
+    }
+
+    /// Sends this exact `authorization` value (e.g. a malformed one).
+    pub fn raw(value: &str) -> Self {
+        Self(value.parse().ok())
+    }
+
+    /// Sends no token.
+    pub fn none() -> Self {
+        Self(None)
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout`. Tests wait
+/// with this, never with a fixed sleep.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "condition not met within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

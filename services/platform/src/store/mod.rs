@@ -19,6 +19,7 @@ use crate::error::ApiError;
 pub use idempotency::IdempotencyKey;
 pub use outbox::{NewEvent, Outbox};
 
+
 /// Opens a connection pool. For a SQLite file URL the parent directory is
 /// created and the database runs in WAL mode with a busy timeout, so readers
 /// never block the writer.
@@ -87,6 +88,29 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     )
 }
 
+/// Database settings every service shares (the URL is the service's own, for
+/// its default).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreConfig {
+    /// Do not run migrations on start (run `themodel migrate` instead, e.g. as a
+    /// deploy job when several replicas start at once).
+    #[arg(long, env = "SKIP_MIGRATIONS", default_value_t = false)]
+    pub skip_migrations: bool,
+    /// Hours an idempotency key is honoured before it may be purged (at least 24).
+    #[arg(long, env = "IDEMPOTENCY_RETENTION_HOURS", default_value_t = 72,
+          value_parser = clap::value_parser!(u64).range(24..))]
+    pub idempotency_retention_hours: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            skip_migrations: false,
+            idempotency_retention_hours: 72,
+        }
+    }
+}
+
 /// A service's database plus its event log.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -114,6 +138,39 @@ pub struct UnitOfWork {
 }
 
 impl Store {
+    /// Connects to `url`, applies the migrations of `M` (unless configured not
+    /// to) and opens the store of service `source`.
+    pub async fn connect<M: MigratorTrait>(
+        source: &'static str,
+        url: &str,
+        config: &StoreConfig,
+    ) -> anyhow::Result<Self> {
+        let db = connect(url).await?;
+        if !config.skip_migrations {
+            migrate::<M>(&db).await?;
+        }
+        Ok(Self::open(db, source).await?)
+    }
+
+    /// Purges expired idempotency keys every hour until `shutdown`.
+    pub fn spawn_maintenance(&self, config: &StoreConfig, shutdown: tokio_util::sync::CancellationToken) {
+        let db = self.db.clone();
+        let retention = Duration::from_secs(config.idempotency_retention_hours * 3600);
+        tokio::spawn(async move {
+            loop {
+                match idempotency::purge(&db, retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "expired idempotency keys purged"),
+                    Err(err) => tracing::warn!(error = %err, "purging idempotency keys failed"),
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                }
+            }
+        });
+    }
+
     /// A store over `db` whose events carry `source` (the service name).
     pub async fn open(db: DatabaseConnection, source: &'static str) -> Result<Self, DbErr> {
         let outbox = Outbox::open(&db, source).await?;

@@ -1,0 +1,136 @@
+//! Who may do what with accounts. Partner users are confined to their own
+//! partner's accounts: another partner's account does not exist for them.
+
+use themodel_platform::{
+    ApiError,
+    auth::{Principal, Role},
+};
+
+use super::account::{Account, AccountFields};
+
+/// Roles that may create and update accounts one at a time.
+pub const WRITERS: &[Role] = &[
+    Role::Admin,
+    Role::Bizops,
+    Role::CsManager,
+    Role::Csm,
+    Role::PartnerUser,
+    Role::Service,
+];
+
+/// Roles that may bulk-upsert accounts (CRM sync).
+pub const BULK_WRITERS: &[Role] = &[Role::Admin, Role::Bizops, Role::Service];
+
+/// True when the caller may see `account`.
+pub fn can_see(principal: &Principal, account: &Account) -> bool {
+    match principal.partner_scope() {
+        Some(partner) => account.fields.partner_id.as_deref() == Some(partner),
+        None => true,
+    }
+}
+
+/// NOT_FOUND (never PERMISSION_DENIED, which would confirm it exists) when the
+/// caller may not see `account`.
+pub fn ensure_visible(principal: &Principal, account: &Account) -> Result<(), ApiError> {
+    if can_see(principal, account) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound {
+            resource: "account",
+            id: account.id.clone(),
+        })
+    }
+}
+
+/// Confines new or changed account fields to the caller's partner: a partner
+/// user's account always belongs to its partner.
+pub fn scope_fields(principal: &Principal, fields: &mut AccountFields) -> Result<(), ApiError> {
+    let Some(partner) = principal.partner_scope() else {
+        return Ok(());
+    };
+    match fields.partner_id.as_deref() {
+        None => {
+            fields.partner_id = Some(partner.to_owned());
+            Ok(())
+        }
+        Some(p) if p == partner => Ok(()),
+        Some(_) => Err(ApiError::PermissionDenied(
+            "partner users may only assign accounts to their own partner".into(),
+        )),
+    }
+}
+
+/// The partner a listing is confined to: the caller's own for partner users
+/// (naming another is PERMISSION_DENIED), the requested one otherwise.
+pub fn list_partner_filter(
+    principal: &Principal,
+    requested: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match (principal.partner_scope(), requested) {
+        (None, requested) => Ok(requested),
+        (Some(own), None) => Ok(Some(own.to_owned())),
+        (Some(own), Some(requested)) if requested == own => Ok(Some(requested)),
+        (Some(_), Some(_)) => Err(ApiError::PermissionDenied(
+            "partner users may only list their own partner's accounts".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::account::tests::fields;
+
+    fn partner(p: &str) -> Principal {
+        Principal {
+            subject: "u".into(),
+            role: Role::PartnerUser,
+            partner_id: Some(p.into()),
+        }
+    }
+
+    fn admin() -> Principal {
+        Principal {
+            subject: "a".into(),
+            role: Role::Admin,
+            partner_id: None,
+        }
+    }
+
+    #[test]
+    fn partner_users_are_confined_to_their_partner() {
+        let mut f = fields();
+        scope_fields(&partner("p1"), &mut f).expect("own partner");
+        assert_eq!(f.partner_id.as_deref(), Some("p1"));
+        let mut other = AccountFields {
+            partner_id: Some("p2".into()),
+            ..fields()
+        };
+        assert!(scope_fields(&partner("p1"), &mut other).is_err());
+        assert!(scope_fields(&admin(), &mut other).is_ok());
+        assert_eq!(list_partner_filter(&partner("p1"), None).ok().flatten().as_deref(), Some("p1"));
+        assert!(list_partner_filter(&partner("p1"), Some("p2".into())).is_err());
+        assert_eq!(list_partner_filter(&admin(), None).ok().flatten(), None);
+    }
+
+    #[test]
+    fn another_partners_account_is_not_found() {
+        let account = Account {
+            id: "a1".into(),
+            fields: AccountFields {
+                partner_id: Some("p2".into()),
+                ..fields()
+            },
+            tier: super::super::account::Tier::Unspecified,
+            create_time: chrono::Utc::now(),
+            update_time: chrono::Utc::now(),
+            revision: 1,
+        };
+        assert!(matches!(
+            ensure_visible(&partner("p1"), &account),
+            Err(ApiError::NotFound { .. })
+        ));
+        assert!(ensure_visible(&partner("p2"), &account).is_ok());
+        assert!(ensure_visible(&admin(), &account).is_ok());
+    }
+}

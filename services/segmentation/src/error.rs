@@ -1,0 +1,77 @@
+//! The segmentation service's errors and their one mapping to gRPC status.
+
+use themodel_platform::{ApiError, Violation, error::reason};
+
+/// ErrorInfo domain of this service.
+pub const DOMAIN: &str = "segmentation.themodel";
+
+/// What can go wrong in the segmentation service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is invalid.
+    #[error("invalid request")]
+    Invalid(Vec<Violation>),
+    /// No such account (or not visible to the caller).
+    #[error("account {0} not found")]
+    AccountNotFound(String),
+    /// The external_id belongs to another account.
+    #[error("external_id {0:?} is taken")]
+    ExternalIdTaken(String),
+    /// The caller's etag is stale.
+    #[error("etag mismatch")]
+    EtagMismatch {
+        /// The account.
+        id: String,
+        /// Its current etag.
+        current: String,
+    },
+    /// A canonical error from the platform (auth, idempotency, database).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<sea_orm::DbErr> for Error {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Error::Api(err.into())
+    }
+}
+
+impl From<Vec<Violation>> for Error {
+    fn from(violations: Vec<Violation>) -> Self {
+        Error::Invalid(violations)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Invalid(violations) => ApiError::InvalidArgument(violations),
+            Error::AccountNotFound(id) => ApiError::NotFound {
+                resource: "account",
+                id,
+            },
+            Error::ExternalIdTaken(value) => ApiError::AlreadyExists {
+                resource: "account",
+                field: "external_id",
+                value,
+            },
+            Error::EtagMismatch { id, current } => ApiError::FailedPrecondition {
+                reason: reason::ETAG_MISMATCH,
+                message: format!(
+                    "account {id} changed since it was read (current etag {current}); read it again and retry"
+                ),
+                metadata: vec![("id", id), ("current_etag", current)],
+            },
+            Error::Api(api) => api,
+        }
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        ApiError::from(err).into_status(DOMAIN)
+    }
+}
+
+/// Results of this service.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

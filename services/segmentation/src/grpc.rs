@@ -1,0 +1,230 @@
+//! gRPC handlers: authorize, validate and convert, call the repository, convert
+//! back. Business rules live in `domain`, persistence in `store`.
+
+use themodel_platform::{
+    Violation, Violations,
+    auth::Principal,
+    page_token,
+    store::IdempotencyKey,
+    validate,
+};
+use themodel_proto::segmentation::{self as pb, segmentation_service_server::SegmentationService};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    convert::{account_to_proto, apply_mask, fields_from_proto, mask_paths},
+    domain::{
+        access::{self, BULK_WRITERS, WRITERS},
+        account::{LifecycleStatus, Tier},
+    },
+    error::{Error, Result},
+    store::{Accounts, ListFilter},
+};
+
+/// Most rows one BatchUpsertAccounts call takes.
+pub const MAX_BATCH: usize = 1000;
+
+/// The SegmentationService implementation.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    accounts: Accounts,
+}
+
+impl Handler {
+    /// Handlers over the account repository.
+    pub fn new(accounts: Accounts) -> Self {
+        Self { accounts }
+    }
+}
+
+fn principal<T>(request: &Request<T>) -> Result<Principal> {
+    Ok(Principal::of(request)?.clone())
+}
+
+fn respond<T>(result: Result<T>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+fn request_id(value: &str, violations: &mut Violations) -> Option<String> {
+    violations.check("request_id", validate::request_id(value)).flatten()
+}
+
+fn optional_filter(value: &str, field: &str, violations: &mut Violations) -> Option<String> {
+    if value.is_empty() {
+        None
+    } else {
+        violations.check(field, validate::reference(value, "-_.:@/"))
+    }
+}
+
+impl Handler {
+    async fn create(&self, request: Request<pb::CreateAccountRequest>) -> Result<pb::CreateAccountResponse> {
+        let principal = principal(&request)?;
+        principal.require(WRITERS)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let request_id = request_id(&req.request_id, &mut v);
+        let fields = match &req.account {
+            Some(account) => v.check("account", fields_from_proto(account)),
+            None => {
+                v.add("account", "is required");
+                None
+            }
+        };
+        let (Some(mut fields), true) = (fields, v.is_empty()) else {
+            return Err(Error::Invalid(v.into_vec()));
+        };
+        access::scope_fields(&principal, &mut fields)?;
+        let key = IdempotencyKey::new(request_id, "CreateAccount", &req);
+        self.accounts.create(key, fields).await
+    }
+
+    async fn get(&self, request: Request<pb::GetAccountRequest>) -> Result<pb::GetAccountResponse> {
+        let principal = principal(&request)?;
+        let mut v = Violations::new();
+        let id = v.check("id", validate::resource_id(&request.get_ref().id));
+        let id = v.finish(|| id.unwrap_or_default())?;
+        let account = self
+            .accounts
+            .get(&id)
+            .await?
+            .ok_or_else(|| Error::AccountNotFound(id.clone()))?;
+        access::ensure_visible(&principal, &account)?;
+        Ok(pb::GetAccountResponse {
+            account: Some(account_to_proto(&account)),
+        })
+    }
+
+    async fn list(&self, request: Request<pb::ListAccountsRequest>) -> Result<pb::ListAccountsResponse> {
+        let principal = principal(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let page_size = v.check("page_size", validate::page_size(req.page_size));
+        let tier = v.check("tier", validate::known_enum::<Tier>(req.tier));
+        let status = v.check("lifecycle_status", validate::known_enum::<LifecycleStatus>(req.lifecycle_status));
+        let owner = optional_filter(&req.owner_csm_id, "owner_csm_id", &mut v);
+        let partner = optional_filter(&req.partner_id, "partner_id", &mut v);
+        let external_id = optional_filter(&req.external_id, "external_id", &mut v);
+        let filter = ListFilter {
+            tier: tier.filter(|t| *t != Tier::Unspecified).map(|t| t as i32),
+            owner_csm_id: owner,
+            partner_id: access::list_partner_filter(&principal, partner)?,
+            lifecycle_status: status.filter(|s| *s != LifecycleStatus::Unspecified).map(|s| s as i32),
+            external_id,
+        };
+        let after = match page_token::decode::<String>(&req.page_token, &filter) {
+            Ok(after) => after,
+            Err(violations) => {
+                v.extend_prefixed("", violations);
+                None
+            }
+        };
+        let page_size = v.finish(|| page_size.unwrap_or_default())?;
+        let (accounts, more) = self.accounts.list(&filter, after.as_deref(), page_size).await?;
+        let next_page_token = match accounts.last() {
+            Some(last) if more => page_token::encode(&last.id, &filter),
+            _ => String::new(),
+        };
+        Ok(pb::ListAccountsResponse {
+            accounts: accounts.iter().map(account_to_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn update(&self, request: Request<pb::UpdateAccountRequest>) -> Result<pb::UpdateAccountResponse> {
+        let principal = principal(&request)?;
+        principal.require(WRITERS)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let request_id = request_id(&req.request_id, &mut v);
+        let Some(patch) = &req.account else {
+            return Err(Error::Invalid(vec![Violation::new("account", "is required")]));
+        };
+        let id = v.check("account.id", validate::resource_id(&patch.id));
+        let paths = v.check("", mask_paths(req.update_mask.as_ref(), patch));
+        let (id, paths) = v.finish(|| (id.unwrap_or_default(), paths.unwrap_or_default()))?;
+        let etag = (!patch.etag.is_empty()).then_some(patch.etag.as_str());
+        let key = IdempotencyKey::new(request_id, "UpdateAccount", &req);
+        self.accounts
+            .update(key, &id, etag, |current| {
+                access::ensure_visible(&principal, current)?;
+                let mut merged = account_to_proto(current);
+                apply_mask(&mut merged, patch, &paths);
+                let mut fields = fields_from_proto(&merged)
+                    .map_err(|vs| Error::Invalid(vs.into_iter().map(|v| v.prefixed("account")).collect()))?;
+                access::scope_fields(&principal, &mut fields)?;
+                Ok(fields)
+            })
+            .await
+    }
+
+    async fn batch_upsert(
+        &self,
+        request: Request<pb::BatchUpsertAccountsRequest>,
+    ) -> Result<pb::BatchUpsertAccountsResponse> {
+        let principal = principal(&request)?;
+        principal.require(BULK_WRITERS)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let request_id = request_id(&req.request_id, &mut v);
+        if req.accounts.is_empty() || req.accounts.len() > MAX_BATCH {
+            v.add("accounts", format!("must hold 1 to {MAX_BATCH} accounts, not {}", req.accounts.len()));
+        }
+        v.finish(|| ())?;
+        let rows = req
+            .accounts
+            .iter()
+            .map(|account| {
+                let row = if account.external_id.is_empty() {
+                    Err(vec![Violation::new(
+                        "external_id",
+                        "is required to match the account in an upsert",
+                    )])
+                } else {
+                    fields_from_proto(account)
+                };
+                (account.external_id.clone(), row)
+            })
+            .collect();
+        let key = IdempotencyKey::new(request_id, "BatchUpsertAccounts", &req);
+        self.accounts.batch_upsert(key, rows).await
+    }
+}
+
+#[tonic::async_trait]
+impl SegmentationService for Handler {
+    async fn create_account(
+        &self,
+        request: Request<pb::CreateAccountRequest>,
+    ) -> Result<Response<pb::CreateAccountResponse>, Status> {
+        respond(self.create(request).await)
+    }
+
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::GetAccountResponse>, Status> {
+        respond(self.get(request).await)
+    }
+
+    async fn list_accounts(
+        &self,
+        request: Request<pb::ListAccountsRequest>,
+    ) -> Result<Response<pb::ListAccountsResponse>, Status> {
+        respond(self.list(request).await)
+    }
+
+    async fn update_account(
+        &self,
+        request: Request<pb::UpdateAccountRequest>,
+    ) -> Result<Response<pb::UpdateAccountResponse>, Status> {
+        respond(self.update(request).await)
+    }
+
+    async fn batch_upsert_accounts(
+        &self,
+        request: Request<pb::BatchUpsertAccountsRequest>,
+    ) -> Result<Response<pb::BatchUpsertAccountsResponse>, Status> {
+        respond(self.batch_upsert(request).await)
+    }
+}

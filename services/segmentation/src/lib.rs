@@ -1,0 +1,67 @@
+//! Segmentation service: accounts, their touch models and books of business.
+//!
+//! [`Application::build`] starts the service in-process (the binary, the suite
+//! and the tests all use it).
+
+pub mod convert;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod store;
+
+use std::net::SocketAddr;
+
+use themodel_platform::{
+    auth::{AuthConfig, Keys},
+    event_feed::EventFeed,
+    server::{Running, Server, ServerConfig},
+    store::{Store, StoreConfig},
+};
+use themodel_proto::segmentation::segmentation_service_server::SegmentationServiceServer;
+use tokio_util::sync::CancellationToken;
+
+/// Service name: events' `source`, metrics label, health and logs.
+pub const NAME: &str = "segmentation";
+
+/// Configuration of the segmentation service; every flag also reads its
+/// environment variable.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "themodel-segmentation", about = "Segmentation service of the THE MODEL suite", version)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    #[arg(long = "listen", env = "LISTEN_ADDR", default_value = "127.0.0.1:50052")]
+    pub listen: SocketAddr,
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/segmentation.db?mode=rwc")]
+    pub database_url: String,
+    /// Server settings.
+    #[command(flatten)]
+    pub server: ServerConfig,
+    /// Database maintenance settings.
+    #[command(flatten)]
+    pub store: StoreConfig,
+    /// Token verification.
+    #[command(flatten)]
+    pub auth: AuthConfig,
+}
+
+/// The segmentation service, started.
+pub struct Application;
+
+impl Application {
+    /// Connects and migrates the database, binds the server and returns it
+    /// running until `shutdown` is cancelled.
+    pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+        let keys = Keys::load(&config.auth)?;
+        let store = Store::connect::<store::migration::Migrator>(NAME, &config.database_url, &config.store).await?;
+        store.spawn_maintenance(&config.store, shutdown.clone());
+        let handler = grpc::Handler::new(store::Accounts::new(store.clone()));
+        Server::new(NAME, error::DOMAIN, &config.server)
+            .service(SegmentationServiceServer::new(handler))
+            .service(EventFeed::new(store.clone(), error::DOMAIN).into_server())
+            .authenticate(keys.authenticator)
+            .check_database(store)
+            .start(config.listen, shutdown)
+            .await
+    }
+}

@@ -1,0 +1,424 @@
+//! The account repository: every read and write of the `accounts` table, each
+//! write committed with its events and idempotency record in one transaction.
+
+pub mod entity;
+pub mod migration;
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+use themodel_platform::{
+    ApiError, Violation,
+    store::{Begun, IdempotencyKey, Store, UnitOfWork, is_unique_violation},
+    validate::Money,
+};
+use themodel_proto::{common, segmentation as pb};
+
+use crate::{
+    convert::account_to_proto,
+    domain::account::{Account, AccountFields, CloudLiteracy, LifecycleStatus, MigrationSource, Tier},
+    error::{Error, Result},
+};
+
+/// Filters of a listing; all set filters must match.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ListFilter {
+    /// Only this tier.
+    pub tier: Option<i32>,
+    /// Only this owner.
+    pub owner_csm_id: Option<String>,
+    /// Only this partner.
+    pub partner_id: Option<String>,
+    /// Only this status.
+    pub lifecycle_status: Option<i32>,
+    /// Only this CRM id.
+    pub external_id: Option<String>,
+}
+
+/// One validated row of a batch upsert, or why it was rejected.
+pub type UpsertRow = std::result::Result<AccountFields, Vec<Violation>>;
+
+/// Accounts in the service's database.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    store: Store,
+}
+
+impl Accounts {
+    /// The repository over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// The account with `id`, if any.
+    pub async fn get(&self, id: &str) -> Result<Option<Account>> {
+        entity::Entity::find_by_id(id.to_owned())
+            .one(&self.store.db)
+            .await?
+            .map(to_domain)
+            .transpose()
+    }
+
+    /// Up to `limit` accounts after `after` (an id) in id order, and whether more follow.
+    pub async fn list(&self, filter: &ListFilter, after: Option<&str>, limit: u64) -> Result<(Vec<Account>, bool)> {
+        let mut condition = Condition::all();
+        if let Some(tier) = filter.tier {
+            condition = condition.add(entity::Column::Tier.eq(tier_name(tier)));
+        }
+        if let Some(owner) = &filter.owner_csm_id {
+            condition = condition.add(entity::Column::OwnerCsmId.eq(owner.as_str()));
+        }
+        if let Some(partner) = &filter.partner_id {
+            condition = condition.add(entity::Column::PartnerId.eq(partner.as_str()));
+        }
+        if let Some(status) = filter.lifecycle_status {
+            let name = LifecycleStatus::try_from(status).unwrap_or_default().as_str_name();
+            condition = condition.add(entity::Column::LifecycleStatus.eq(name));
+        }
+        if let Some(external_id) = &filter.external_id {
+            condition = condition.add(entity::Column::ExternalId.eq(external_id.as_str()));
+        }
+        if let Some(after) = after {
+            condition = condition.add(entity::Column::Id.gt(after));
+        }
+        let mut rows = entity::Entity::find()
+            .filter(condition)
+            .order_by_asc(entity::Column::Id)
+            .limit(limit + 1)
+            .all(&self.store.db)
+            .await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let accounts = rows.into_iter().map(to_domain).collect::<Result<_>>()?;
+        Ok((accounts, more))
+    }
+
+    /// Creates an account (once per idempotency key).
+    pub async fn create(&self, key: Option<IdempotencyKey>, fields: AccountFields) -> Result<pb::CreateAccountResponse> {
+        let mut uow = match self.store.begin(key).await? {
+            Begun::Replay(response) => return Ok(response),
+            Begun::Fresh(uow) => uow,
+        };
+        if let Some(external_id) = &fields.external_id {
+            if external_id_owner(uow.tx(), external_id).await?.is_some() {
+                return Err(Error::ExternalIdTaken(external_id.clone()));
+            }
+        }
+        let account = new_account(fields);
+        insert(&uow, std::slice::from_ref(&account)).await?;
+        let proto = account_to_proto(&account);
+        uow.emit(&account.id, &pb::AccountCreated { account: Some(proto.clone()) });
+        let response = pb::CreateAccountResponse { account: Some(proto) };
+        uow.commit(&response).await?;
+        Ok(response)
+    }
+
+    /// Updates an account: `change` turns the current account into its new
+    /// fields (or refuses); `etag`, when given, must be current.
+    pub async fn update(
+        &self,
+        key: Option<IdempotencyKey>,
+        id: &str,
+        etag: Option<&str>,
+        change: impl FnOnce(&Account) -> Result<AccountFields>,
+    ) -> Result<pb::UpdateAccountResponse> {
+        let mut uow = match self.store.begin(key).await? {
+            Begun::Replay(response) => return Ok(response),
+            Begun::Fresh(uow) => uow,
+        };
+        let current = entity::Entity::find_by_id(id.to_owned())
+            .one(uow.tx())
+            .await?
+            .map(to_domain)
+            .transpose()?
+            .ok_or_else(|| Error::AccountNotFound(id.to_owned()))?;
+        let fields = change(&current)?;
+        if let Some(etag) = etag {
+            if etag != current.etag() {
+                return Err(Error::EtagMismatch {
+                    id: id.to_owned(),
+                    current: current.etag(),
+                });
+            }
+        }
+        let changed = fields.changed_fields(&current.fields);
+        if changed.is_empty() {
+            let response = pb::UpdateAccountResponse {
+                account: Some(account_to_proto(&current)),
+            };
+            uow.commit(&response).await?;
+            return Ok(response);
+        }
+        if let Some(external_id) = &fields.external_id {
+            if changed.contains(&"external_id") && external_id_owner(uow.tx(), external_id).await?.is_some() {
+                return Err(Error::ExternalIdTaken(external_id.clone()));
+            }
+        }
+        let updated = replace(&uow, &current, fields).await?;
+        let proto = account_to_proto(&updated);
+        uow.emit(
+            &updated.id,
+            &pb::AccountUpdated {
+                account: Some(proto.clone()),
+                changed_fields: changed.iter().map(|f| f.to_string()).collect(),
+            },
+        );
+        let response = pb::UpdateAccountResponse { account: Some(proto) };
+        uow.commit(&response).await?;
+        Ok(response)
+    }
+
+    /// Creates or replaces accounts keyed by external_id. Rejected rows (and
+    /// later duplicates of an external_id) write nothing; the rest commit
+    /// together with their events.
+    pub async fn batch_upsert(
+        &self,
+        key: Option<IdempotencyKey>,
+        rows: Vec<(String, UpsertRow)>,
+    ) -> Result<pb::BatchUpsertAccountsResponse> {
+        let mut uow = match self.store.begin(key).await? {
+            Begun::Replay(response) => return Ok(response),
+            Begun::Fresh(uow) => uow,
+        };
+        let external_ids: Vec<&str> = rows
+            .iter()
+            .filter(|(_, row)| row.is_ok())
+            .map(|(external_id, _)| external_id.as_str())
+            .collect();
+        let mut existing: HashMap<String, Account> = HashMap::new();
+        for chunk in external_ids.chunks(500) {
+            let found = entity::Entity::find()
+                .filter(entity::Column::ExternalId.is_in(chunk.iter().copied()))
+                .all(uow.tx())
+                .await?;
+            for row in found {
+                let account = to_domain(row)?;
+                if let Some(external_id) = account.fields.external_id.clone() {
+                    existing.insert(external_id, account);
+                }
+            }
+        }
+
+        let mut response = pb::BatchUpsertAccountsResponse::default();
+        let mut seen = HashSet::new();
+        let mut inserts = Vec::new();
+        for (index, (external_id, row)) in rows.into_iter().enumerate() {
+            let mut result = pb::UpsertResult {
+                index: index as i32,
+                external_id: external_id.clone(),
+                ..Default::default()
+            };
+            let fields = match row {
+                Ok(_) if !seen.insert(external_id.clone()) => Err(vec![Violation::new(
+                    "external_id",
+                    "appears more than once in this batch; only the first row is applied",
+                )]),
+                other => other,
+            };
+            match fields {
+                Err(violations) => {
+                    result.outcome = pb::UpsertOutcome::Rejected as i32;
+                    result.violations = violations
+                        .into_iter()
+                        .map(|v| common::FieldViolation {
+                            field: v.field,
+                            description: v.description,
+                        })
+                        .collect();
+                    response.rejected_count += 1;
+                }
+                Ok(fields) => match existing.get(&external_id) {
+                    None => {
+                        let account = new_account(fields);
+                        let proto = account_to_proto(&account);
+                        uow.emit(&account.id, &pb::AccountCreated { account: Some(proto.clone()) });
+                        result.outcome = pb::UpsertOutcome::Created as i32;
+                        result.account = Some(proto);
+                        response.created_count += 1;
+                        inserts.push(account);
+                    }
+                    Some(current) => {
+                        let changed = fields.changed_fields(&current.fields);
+                        if changed.is_empty() {
+                            result.outcome = pb::UpsertOutcome::Unchanged as i32;
+                            result.account = Some(account_to_proto(current));
+                            response.unchanged_count += 1;
+                        } else {
+                            let updated = replace(&uow, current, fields).await?;
+                            let proto = account_to_proto(&updated);
+                            uow.emit(
+                                &updated.id,
+                                &pb::AccountUpdated {
+                                    account: Some(proto.clone()),
+                                    changed_fields: changed.iter().map(|f| f.to_string()).collect(),
+                                },
+                            );
+                            result.outcome = pb::UpsertOutcome::Updated as i32;
+                            result.account = Some(proto);
+                            response.updated_count += 1;
+                        }
+                    }
+                },
+            }
+            response.results.push(result);
+        }
+        insert(&uow, &inserts).await?;
+        uow.commit(&response).await?;
+        Ok(response)
+    }
+}
+
+/// The id of the account holding `external_id`, if any.
+async fn external_id_owner(db: &impl ConnectionTrait, external_id: &str) -> Result<Option<String>> {
+    Ok(entity::Entity::find()
+        .select_only()
+        .column(entity::Column::Id)
+        .filter(entity::Column::ExternalId.eq(external_id))
+        .into_tuple::<String>()
+        .one(db)
+        .await?)
+}
+
+fn new_account(fields: AccountFields) -> Account {
+    let now = now();
+    Account {
+        id: uuid::Uuid::now_v7().to_string(),
+        fields,
+        tier: Tier::Unspecified,
+        create_time: now,
+        update_time: now,
+        revision: 1,
+    }
+}
+
+/// Microsecond precision, as stored, so a returned account equals a re-read one.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default()
+}
+
+async fn insert(uow: &UnitOfWork, accounts: &[Account]) -> Result<()> {
+    // Bounded by the parameter limits of SQLite and PostgreSQL.
+    for chunk in accounts.chunks(1000) {
+        let rows = chunk.iter().map(|a| to_active(a));
+        entity::Entity::insert_many(rows)
+            .exec_without_returning(uow.tx())
+            .await
+            .map_err(conflict)?;
+    }
+    Ok(())
+}
+
+/// Writes new fields over `current` if it has not changed meanwhile.
+async fn replace(uow: &UnitOfWork, current: &Account, fields: AccountFields) -> Result<Account> {
+    let updated = Account {
+        fields,
+        update_time: now(),
+        revision: current.revision + 1,
+        ..current.clone()
+    };
+    let mut active = to_active(&updated);
+    active.id = sea_orm::ActiveValue::Unchanged(updated.id.clone());
+    active.create_time_us = sea_orm::ActiveValue::NotSet;
+    let result = entity::Entity::update_many()
+        .set(active)
+        .filter(entity::Column::Id.eq(updated.id.as_str()))
+        .filter(entity::Column::Revision.eq(current.revision))
+        .exec(uow.tx())
+        .await
+        .map_err(conflict)?;
+    if result.rows_affected != 1 {
+        return Err(Error::EtagMismatch {
+            id: current.id.clone(),
+            current: crate::domain::account::etag(current.revision + 1),
+        });
+    }
+    Ok(updated)
+}
+
+/// A unique violation while writing is a concurrent writer taking the same
+/// external_id: the caller may retry.
+fn conflict(err: DbErr) -> Error {
+    if is_unique_violation(&err) {
+        Error::Api(ApiError::Aborted(
+            "a concurrent request took the same external_id; retry".into(),
+        ))
+    } else {
+        err.into()
+    }
+}
+
+fn tier_name(tier: i32) -> &'static str {
+    Tier::try_from(tier).unwrap_or_default().as_str_name()
+}
+
+fn to_active(a: &Account) -> entity::ActiveModel {
+    let f = &a.fields;
+    entity::ActiveModel {
+        id: Set(a.id.clone()),
+        external_id: Set(f.external_id.clone()),
+        name: Set(f.name.clone()),
+        industry: Set(f.industry.clone()),
+        employee_count: Set(f.employee_count as i32),
+        currency_code: Set(f.acv.currency_code.clone()),
+        acv_units: Set(f.acv.units),
+        acv_nanos: Set(f.acv.nanos),
+        potential_acv_units: Set(f.potential_acv.as_ref().map(|m| m.units)),
+        potential_acv_nanos: Set(f.potential_acv.as_ref().map(|m| m.nanos)),
+        cloud_literacy: Set(f.cloud_literacy.as_str_name().to_owned()),
+        migration_source: Set(f.migration_source.as_str_name().to_owned()),
+        contract_start_date: Set(f.contract_start_date),
+        renewal_date: Set(f.renewal_date),
+        owner_csm_id: Set(f.owner_csm_id.clone()),
+        partner_id: Set(f.partner_id.clone()),
+        lifecycle_status: Set(f.lifecycle_status.as_str_name().to_owned()),
+        tier: Set(a.tier.as_str_name().to_owned()),
+        create_time_us: Set(a.create_time.timestamp_micros()),
+        update_time_us: Set(a.update_time.timestamp_micros()),
+        revision: Set(a.revision),
+    }
+}
+
+fn corrupt(column: &str, value: &str) -> Error {
+    Error::Api(ApiError::internal(anyhow::anyhow!(
+        "accounts.{column} holds unknown value {value:?}"
+    )))
+}
+
+fn to_domain(m: entity::Model) -> Result<Account> {
+    let money = |units, nanos| Money {
+        currency_code: m.currency_code.clone(),
+        units,
+        nanos,
+    };
+    let fields = AccountFields {
+        external_id: m.external_id.clone(),
+        name: m.name.clone(),
+        industry: m.industry.clone(),
+        employee_count: m.employee_count.max(0) as u32,
+        acv: money(m.acv_units, m.acv_nanos),
+        potential_acv: m.potential_acv_units.map(|u| money(u, m.potential_acv_nanos.unwrap_or(0))),
+        cloud_literacy: CloudLiteracy::from_str_name(&m.cloud_literacy)
+            .ok_or_else(|| corrupt("cloud_literacy", &m.cloud_literacy))?,
+        migration_source: MigrationSource::from_str_name(&m.migration_source)
+            .ok_or_else(|| corrupt("migration_source", &m.migration_source))?,
+        contract_start_date: m.contract_start_date,
+        renewal_date: m.renewal_date,
+        owner_csm_id: m.owner_csm_id.clone(),
+        partner_id: m.partner_id.clone(),
+        lifecycle_status: LifecycleStatus::from_str_name(&m.lifecycle_status)
+            .ok_or_else(|| corrupt("lifecycle_status", &m.lifecycle_status))?,
+    };
+    Ok(Account {
+        tier: Tier::from_str_name(&m.tier).ok_or_else(|| corrupt("tier", &m.tier))?,
+        create_time: DateTime::from_timestamp_micros(m.create_time_us).unwrap_or_default(),
+        update_time: DateTime::from_timestamp_micros(m.update_time_us).unwrap_or_default(),
+        revision: m.revision,
+        id: m.id,
+        fields,
+    })
+}

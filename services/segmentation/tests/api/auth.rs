@@ -1,0 +1,140 @@
+use themodel_platform::{auth::Role, testing::Bearer};
+use themodel_proto::segmentation as pb;
+use tonic::Code;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn calls_without_a_valid_token_are_unauthenticated() {
+    let app = spawn_app().await;
+    for bearer in [
+        Bearer::none(),
+        Bearer::raw("Bearer not-a-jwt"),
+        Bearer::raw("Basic dXNlcjpwYXNz"),
+    ] {
+        let status = app
+            .client_with(bearer)
+            .list_accounts(pb::ListAccountsRequest::default())
+            .await
+            .expect_err("no valid token");
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert_eq!(reason(&status), "UNAUTHENTICATED");
+    }
+}
+
+#[tokio::test]
+async fn health_needs_no_token_and_reports_serving() {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient, health_check_response::ServingStatus};
+    let app = spawn_app().await;
+    let mut health = HealthClient::new(app.channel());
+    for service in ["", "themodel.segmentation.v1.SegmentationService"] {
+        let response = health
+            .check(HealthCheckRequest { service: service.into() })
+            .await
+            .expect("health")
+            .into_inner();
+        assert_eq!(response.status, ServingStatus::Serving as i32);
+    }
+}
+
+#[tokio::test]
+async fn read_only_roles_cannot_write() {
+    let app = spawn_app().await;
+    let status = app
+        .client(Role::CustomerSales)
+        .create_account(create(account("X")))
+        .await
+        .expect_err("read only");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    // ...but may read.
+    app.client(Role::CustomerSales)
+        .list_accounts(pb::ListAccountsRequest::default())
+        .await
+        .expect("read");
+    let status = app
+        .client(Role::Csm)
+        .batch_upsert_accounts(pb::BatchUpsertAccountsRequest {
+            accounts: vec![account("X")],
+            ..Default::default()
+        })
+        .await
+        .expect_err("bulk is for integrations");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(app.all_accounts().await.is_empty());
+}
+
+#[tokio::test]
+async fn partner_users_see_and_change_only_their_partners_accounts() {
+    let app = spawn_app().await;
+    let mut admin = app.admin();
+    let ours = create_ok(&mut admin, pb::Account { partner_id: "p-1".into(), ..account("Ours") }).await;
+    let theirs = create_ok(&mut admin, pb::Account { partner_id: "p-2".into(), ..account("Theirs") }).await;
+    let direct = create_ok(&mut admin, account("Direct")).await;
+    let mut partner = app.partner_client("p-1");
+
+    // Get: another partner's or a direct account does not exist for them.
+    for id in [&theirs.id, &direct.id] {
+        let status = partner
+            .get_account(pb::GetAccountRequest { id: id.clone() })
+            .await
+            .expect_err("hidden");
+        assert_eq!(status.code(), Code::NotFound);
+    }
+    partner
+        .get_account(pb::GetAccountRequest { id: ours.id.clone() })
+        .await
+        .expect("own account");
+
+    // List: only their own, whatever they ask for.
+    let listed = partner
+        .list_accounts(pb::ListAccountsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.accounts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), [ours.id.as_str()]);
+    let status = partner
+        .list_accounts(pb::ListAccountsRequest {
+            partner_id: "p-2".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("other partner");
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    // Update: another partner's account is not found; moving theirs away is denied.
+    let status = partner
+        .update_account(pb::UpdateAccountRequest {
+            account: Some(pb::Account { id: theirs.id.clone(), name: "Mine now".into(), ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["name".into()] }),
+            ..Default::default()
+        })
+        .await
+        .expect_err("hidden");
+    assert_eq!(status.code(), Code::NotFound);
+    let status = partner
+        .update_account(pb::UpdateAccountRequest {
+            account: Some(pb::Account { id: ours.id.clone(), partner_id: "p-2".into(), ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["partner_id".into()] }),
+            ..Default::default()
+        })
+        .await
+        .expect_err("cannot give away");
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    // Create: lands in their partner; naming another partner is denied.
+    let created = create_ok(&mut partner, account("New")).await;
+    assert_eq!(created.partner_id, "p-1");
+    let status = partner
+        .create_account(create(pb::Account { partner_id: "p-2".into(), ..account("Sneaky") }))
+        .await
+        .expect_err("other partner");
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    let theirs_now = admin
+        .get_account(pb::GetAccountRequest { id: theirs.id.clone() })
+        .await
+        .expect("get")
+        .into_inner()
+        .account;
+    assert_eq!(theirs_now, Some(theirs));
+}

@@ -1,0 +1,155 @@
+use themodel_platform::{
+    auth::Role,
+    server::ServerConfig,
+    store::StoreConfig,
+    testing::{Bearer, TestDatabase, auth_config},
+};
+use themodel_proto::{
+    common::Money,
+    events::event_feed_service_client::EventFeedServiceClient,
+    segmentation::{self as pb, segmentation_service_client::SegmentationServiceClient},
+};
+use themodel_segmentation::{Application, Config};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
+use tonic_types::StatusExt;
+
+pub type Client = SegmentationServiceClient<InterceptedService<Channel, Bearer>>;
+pub type FeedClient = EventFeedServiceClient<InterceptedService<Channel, Bearer>>;
+
+pub struct TestApp {
+    channel: Channel,
+    shutdown: CancellationToken,
+    _db: TestDatabase,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    themodel_platform::telemetry::init_for_tests();
+    let db = TestDatabase::new().await;
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        database_url: db.url.clone(),
+        server: ServerConfig::default(),
+        store: StoreConfig::default(),
+        auth: auth_config(),
+    };
+    let shutdown = CancellationToken::new();
+    let running = Application::build(config, shutdown.clone()).await.expect("start segmentation");
+    let addr = running.addr;
+    tokio::spawn(running.run);
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    TestApp {
+        channel,
+        shutdown,
+        _db: db,
+    }
+}
+
+impl TestApp {
+    pub fn client(&self, role: Role) -> Client {
+        SegmentationServiceClient::with_interceptor(self.channel.clone(), Bearer::new(role, None))
+    }
+
+    pub fn partner_client(&self, partner: &str) -> Client {
+        SegmentationServiceClient::with_interceptor(self.channel.clone(), Bearer::new(Role::PartnerUser, Some(partner)))
+    }
+
+    pub fn client_with(&self, bearer: Bearer) -> Client {
+        SegmentationServiceClient::with_interceptor(self.channel.clone(), bearer)
+    }
+
+    pub fn admin(&self) -> Client {
+        self.client(Role::Admin)
+    }
+
+    pub fn feed(&self, role: Role) -> FeedClient {
+        EventFeedServiceClient::with_interceptor(self.channel.clone(), Bearer::new(role, None))
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// Every account visible to an admin, across pages.
+    pub async fn all_accounts(&self) -> Vec<pb::Account> {
+        let mut client = self.admin();
+        let mut accounts = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = client
+                .list_accounts(pb::ListAccountsRequest {
+                    page_size: 1000,
+                    page_token,
+                    ..Default::default()
+                })
+                .await
+                .expect("list")
+                .into_inner();
+            accounts.extend(page.accounts);
+            if page.next_page_token.is_empty() {
+                return accounts;
+            }
+            page_token = page.next_page_token;
+        }
+    }
+}
+
+pub fn jpy(units: i64) -> Option<Money> {
+    Some(Money {
+        currency_code: "JPY".into(),
+        units,
+        nanos: 0,
+    })
+}
+
+pub fn account(name: &str) -> pb::Account {
+    pb::Account {
+        name: name.into(),
+        acv: jpy(1_200_000),
+        ..Default::default()
+    }
+}
+
+pub fn create(account: pb::Account) -> pb::CreateAccountRequest {
+    pb::CreateAccountRequest {
+        account: Some(account),
+        request_id: String::new(),
+    }
+}
+
+pub async fn create_ok(client: &mut Client, account: pb::Account) -> pb::Account {
+    client
+        .create_account(create(account))
+        .await
+        .expect("create")
+        .into_inner()
+        .account
+        .expect("account")
+}
+
+/// The field paths of an INVALID_ARGUMENT status.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("bad request details")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &Status) -> String {
+    status.get_details_error_info().expect("error info").reason
+}

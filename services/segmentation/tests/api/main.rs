@@ -1,0 +1,11 @@
+//! API tests of the segmentation service: each test starts the service on port
+//! 0 against a fresh database (SQLite, or PostgreSQL with TEST_DATABASE_URL).
+
+mod helpers;
+
+mod accounts;
+mod auth;
+mod batch_upsert;
+mod events;
+mod idempotency;
+mod updates;
