@@ -182,10 +182,10 @@ impl<B: Body> Body for ObservedBody<B> {
         let frame = ready!(this.inner.poll_frame(cx));
         match &frame {
             Some(Ok(frame)) => {
-                if let Some(code) = frame.trailers_ref().and_then(grpc_code) {
-                    if let Some(recorder) = this.recorder.take() {
-                        recorder.record(code);
-                    }
+                if let Some(code) = frame.trailers_ref().and_then(grpc_code)
+                    && let Some(recorder) = this.recorder.take()
+                {
+                    recorder.record(code);
                 }
             }
             Some(Err(_)) => {

@@ -27,7 +27,10 @@ fn optional_reference(value: &str, extra: &str) -> Result<Option<String>, Vec<Vi
 /// to the account (e.g. `acv.currency_code`).
 pub fn fields_from_proto(account: &pb::Account) -> Result<AccountFields, Vec<Violation>> {
     let mut v = Violations::new();
-    let external_id = v.check("external_id", optional_reference(&account.external_id, EXTERNAL_ID_CHARS));
+    let external_id = v.check(
+        "external_id",
+        optional_reference(&account.external_id, EXTERNAL_ID_CHARS),
+    );
     let name = v.check("name", validate::text(&account.name, 1, 200));
     let industry = v.check("industry", validate::text(&account.industry, 0, 100));
     let employee_count = u32::try_from(account.employee_count).ok();
@@ -42,12 +45,19 @@ pub fn fields_from_proto(account: &pb::Account) -> Result<AccountFields, Vec<Vio
         }
     };
     let potential_acv = match &account.potential_acv {
-        Some(p) => v.check("potential_acv", validate::Money::non_negative(p)).map(Some),
+        Some(p) => v
+            .check("potential_acv", validate::Money::non_negative(p))
+            .map(Some),
         None => Some(None),
     };
-    let cloud_literacy = v.check("cloud_literacy", validate::known_enum::<CloudLiteracy>(account.cloud_literacy));
-    let migration_source =
-        v.check("migration_source", validate::known_enum::<MigrationSource>(account.migration_source));
+    let cloud_literacy = v.check(
+        "cloud_literacy",
+        validate::known_enum::<CloudLiteracy>(account.cloud_literacy),
+    );
+    let migration_source = v.check(
+        "migration_source",
+        validate::known_enum::<MigrationSource>(account.migration_source),
+    );
     let contract_start_date = match &account.contract_start_date {
         Some(d) => v.check("contract_start_date", validate::date(d)).map(Some),
         None => Some(None),
@@ -56,10 +66,19 @@ pub fn fields_from_proto(account: &pb::Account) -> Result<AccountFields, Vec<Vio
         Some(d) => v.check("renewal_date", validate::date(d)).map(Some),
         None => Some(None),
     };
-    let owner_csm_id = v.check("owner_csm_id", optional_reference(&account.owner_csm_id, REFERENCE_CHARS));
-    let partner_id = v.check("partner_id", optional_reference(&account.partner_id, REFERENCE_CHARS));
+    let owner_csm_id = v.check(
+        "owner_csm_id",
+        optional_reference(&account.owner_csm_id, REFERENCE_CHARS),
+    );
+    let partner_id = v.check(
+        "partner_id",
+        optional_reference(&account.partner_id, REFERENCE_CHARS),
+    );
     let lifecycle_status = v
-        .check("lifecycle_status", validate::known_enum::<LifecycleStatus>(account.lifecycle_status))
+        .check(
+            "lifecycle_status",
+            validate::known_enum::<LifecycleStatus>(account.lifecycle_status),
+        )
         .map(|s| match s {
             LifecycleStatus::Unspecified => LifecycleStatus::Onboarding,
             s => s,
@@ -151,7 +170,10 @@ pub fn account_to_proto(account: &Account) -> pb::Account {
 
 /// Resolves an update mask (AIP-134) to the updatable fields it names: `*` is
 /// all of them, an empty mask is the fields `patch` sets to a non-default value.
-pub fn mask_paths(mask: Option<&prost_types::FieldMask>, patch: &pb::Account) -> Result<Vec<&'static str>, Vec<Violation>> {
+pub fn mask_paths(
+    mask: Option<&prost_types::FieldMask>,
+    patch: &pb::Account,
+) -> Result<Vec<&'static str>, Vec<Violation>> {
     let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
     if paths.is_empty() {
         let default = pb::Account::default();
@@ -171,7 +193,11 @@ pub fn mask_paths(mask: Option<&prost_types::FieldMask>, patch: &pb::Account) ->
             "lifecycle_status" => patch.lifecycle_status != default.lifecycle_status,
             _ => false,
         };
-        return Ok(UPDATABLE_FIELDS.iter().copied().filter(|f| set(f)).collect());
+        return Ok(UPDATABLE_FIELDS
+            .iter()
+            .copied()
+            .filter(|f| set(f))
+            .collect());
     }
     let mut v = Violations::new();
     let mut fields = Vec::new();
@@ -182,7 +208,10 @@ pub fn mask_paths(mask: Option<&prost_types::FieldMask>, patch: &pb::Account) ->
         } else if let Some(name) = UPDATABLE_FIELDS.iter().find(|f| **f == path) {
             fields.push(*name);
         } else if OUTPUT_ONLY_FIELDS.contains(&path.as_str()) {
-            v.add(field, format!("{path:?} is output only and cannot be updated"));
+            v.add(
+                field,
+                format!("{path:?} is output only and cannot be updated"),
+            );
         } else {
             v.add(field, format!("{path:?} is not a field of Account"));
         }
@@ -257,7 +286,11 @@ mod tests {
             lifecycle_status: 9,
             external_id: "has space".into(),
             owner_csm_id: "x".repeat(200),
-            renewal_date: Some(common::Date { year: 2026, month: 2, day: 30 }),
+            renewal_date: Some(common::Date {
+                year: 2026,
+                month: 2,
+                day: 30,
+            }),
             ..Default::default()
         };
         assert_eq!(
@@ -279,20 +312,40 @@ mod tests {
     #[test]
     fn money_violations_have_nested_paths() {
         let mut a = valid();
-        a.acv = Some(common::Money { currency_code: "ZZZ".into(), units: -5, nanos: 0 });
-        a.potential_acv = Some(common::Money { currency_code: "USD".into(), units: 5, nanos: 0 });
+        a.acv = Some(common::Money {
+            currency_code: "ZZZ".into(),
+            units: -5,
+            nanos: 0,
+        });
+        a.potential_acv = Some(common::Money {
+            currency_code: "USD".into(),
+            units: 5,
+            nanos: 0,
+        });
         assert_eq!(violated(a), ["acv.currency_code", "acv.units"]);
         let mut b = valid();
-        b.potential_acv = Some(common::Money { currency_code: "USD".into(), units: 5, nanos: 0 });
+        b.potential_acv = Some(common::Money {
+            currency_code: "USD".into(),
+            units: 5,
+            nanos: 0,
+        });
         assert_eq!(violated(b), ["potential_acv.currency_code"]);
     }
 
     #[test]
     fn masks_reject_unknown_and_output_only_paths() {
         let patch = valid();
-        let mask = |paths: &[&str]| prost_types::FieldMask { paths: paths.iter().map(|p| p.to_string()).collect() };
-        assert_eq!(mask_paths(Some(&mask(&["name", "acv"])), &patch), Ok(vec!["acv", "name"]));
-        assert_eq!(mask_paths(Some(&mask(&["*"])), &patch).map(|f| f.len()), Ok(UPDATABLE_FIELDS.len()));
+        let mask = |paths: &[&str]| prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        };
+        assert_eq!(
+            mask_paths(Some(&mask(&["name", "acv"])), &patch),
+            Ok(vec!["acv", "name"])
+        );
+        assert_eq!(
+            mask_paths(Some(&mask(&["*"])), &patch).map(|f| f.len()),
+            Ok(UPDATABLE_FIELDS.len())
+        );
         assert_eq!(mask_paths(None, &patch), Ok(vec!["name", "acv"]));
         let err = mask_paths(Some(&mask(&["name", "tier", "nope"])), &patch).expect_err("bad mask");
         let fields: Vec<_> = err.iter().map(|v| v.field.as_str()).collect();

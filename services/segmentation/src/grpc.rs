@@ -2,11 +2,7 @@
 //! back. Business rules live in `domain`, persistence in `store`.
 
 use themodel_platform::{
-    Violation, Violations,
-    auth::Principal,
-    page_token,
-    store::IdempotencyKey,
-    validate,
+    Violation, Violations, auth::Principal, page_token, store::IdempotencyKey, validate,
 };
 use themodel_proto::segmentation::{self as pb, segmentation_service_server::SegmentationService};
 use tonic::{Request, Response, Status};
@@ -46,7 +42,9 @@ fn respond<T>(result: Result<T>) -> Result<Response<T>, Status> {
 }
 
 fn request_id(value: &str, violations: &mut Violations) -> Option<String> {
-    violations.check("request_id", validate::request_id(value)).flatten()
+    violations
+        .check("request_id", validate::request_id(value))
+        .flatten()
 }
 
 fn optional_filter(value: &str, field: &str, violations: &mut Violations) -> Option<String> {
@@ -58,7 +56,10 @@ fn optional_filter(value: &str, field: &str, violations: &mut Violations) -> Opt
 }
 
 impl Handler {
-    async fn create(&self, request: Request<pb::CreateAccountRequest>) -> Result<pb::CreateAccountResponse> {
+    async fn create(
+        &self,
+        request: Request<pb::CreateAccountRequest>,
+    ) -> Result<pb::CreateAccountResponse> {
         let principal = principal(&request)?;
         principal.require(WRITERS)?;
         let req = request.into_inner();
@@ -95,13 +96,19 @@ impl Handler {
         })
     }
 
-    async fn list(&self, request: Request<pb::ListAccountsRequest>) -> Result<pb::ListAccountsResponse> {
+    async fn list(
+        &self,
+        request: Request<pb::ListAccountsRequest>,
+    ) -> Result<pb::ListAccountsResponse> {
         let principal = principal(&request)?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let page_size = v.check("page_size", validate::page_size(req.page_size));
         let tier = v.check("tier", validate::known_enum::<Tier>(req.tier));
-        let status = v.check("lifecycle_status", validate::known_enum::<LifecycleStatus>(req.lifecycle_status));
+        let status = v.check(
+            "lifecycle_status",
+            validate::known_enum::<LifecycleStatus>(req.lifecycle_status),
+        );
         let owner = optional_filter(&req.owner_csm_id, "owner_csm_id", &mut v);
         let partner = optional_filter(&req.partner_id, "partner_id", &mut v);
         let external_id = optional_filter(&req.external_id, "external_id", &mut v);
@@ -109,7 +116,9 @@ impl Handler {
             tier: tier.filter(|t| *t != Tier::Unspecified).map(|t| t as i32),
             owner_csm_id: owner,
             partner_id: access::list_partner_filter(&principal, partner)?,
-            lifecycle_status: status.filter(|s| *s != LifecycleStatus::Unspecified).map(|s| s as i32),
+            lifecycle_status: status
+                .filter(|s| *s != LifecycleStatus::Unspecified)
+                .map(|s| s as i32),
             external_id,
         };
         let after = match page_token::decode::<String>(&req.page_token, &filter) {
@@ -120,7 +129,10 @@ impl Handler {
             }
         };
         let page_size = v.finish(|| page_size.unwrap_or_default())?;
-        let (accounts, more) = self.accounts.list(&filter, after.as_deref(), page_size).await?;
+        let (accounts, more) = self
+            .accounts
+            .list(&filter, after.as_deref(), page_size)
+            .await?;
         let next_page_token = match accounts.last() {
             Some(last) if more => page_token::encode(&last.id, &filter),
             _ => String::new(),
@@ -131,14 +143,20 @@ impl Handler {
         })
     }
 
-    async fn update(&self, request: Request<pb::UpdateAccountRequest>) -> Result<pb::UpdateAccountResponse> {
+    async fn update(
+        &self,
+        request: Request<pb::UpdateAccountRequest>,
+    ) -> Result<pb::UpdateAccountResponse> {
         let principal = principal(&request)?;
         principal.require(WRITERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let request_id = request_id(&req.request_id, &mut v);
         let Some(patch) = &req.account else {
-            return Err(Error::Invalid(vec![Violation::new("account", "is required")]));
+            return Err(Error::Invalid(vec![Violation::new(
+                "account",
+                "is required",
+            )]));
         };
         let id = v.check("account.id", validate::resource_id(&patch.id));
         let paths = v.check("", mask_paths(req.update_mask.as_ref(), patch));
@@ -150,8 +168,9 @@ impl Handler {
                 access::ensure_visible(&principal, current)?;
                 let mut merged = account_to_proto(current);
                 apply_mask(&mut merged, patch, &paths);
-                let mut fields = fields_from_proto(&merged)
-                    .map_err(|vs| Error::Invalid(vs.into_iter().map(|v| v.prefixed("account")).collect()))?;
+                let mut fields = fields_from_proto(&merged).map_err(|vs| {
+                    Error::Invalid(vs.into_iter().map(|v| v.prefixed("account")).collect())
+                })?;
                 access::scope_fields(&principal, &mut fields)?;
                 Ok(fields)
             })
@@ -168,7 +187,13 @@ impl Handler {
         let mut v = Violations::new();
         let request_id = request_id(&req.request_id, &mut v);
         if req.accounts.is_empty() || req.accounts.len() > MAX_BATCH {
-            v.add("accounts", format!("must hold 1 to {MAX_BATCH} accounts, not {}", req.accounts.len()));
+            v.add(
+                "accounts",
+                format!(
+                    "must hold 1 to {MAX_BATCH} accounts, not {}",
+                    req.accounts.len()
+                ),
+            );
         }
         v.finish(|| ())?;
         let rows = req

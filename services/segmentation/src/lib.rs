@@ -26,13 +26,25 @@ pub const NAME: &str = "segmentation";
 /// Configuration of the segmentation service; every flag also reads its
 /// environment variable.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "themodel-segmentation", about = "Segmentation service of the THE MODEL suite", version)]
+#[command(
+    name = "themodel-segmentation",
+    about = "Segmentation service of the THE MODEL suite",
+    version
+)]
 pub struct Config {
     /// Address the gRPC server listens on.
-    #[arg(long = "listen", env = "LISTEN_ADDR", default_value = "127.0.0.1:50052")]
+    #[arg(
+        long = "listen",
+        env = "LISTEN_ADDR",
+        default_value = "127.0.0.1:50052"
+    )]
     pub listen: SocketAddr,
     /// Database URL: `sqlite://path?mode=rwc` or `postgres://user@host/db`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/segmentation.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/segmentation.db?mode=rwc"
+    )]
     pub database_url: String,
     /// Server settings.
     #[command(flatten)]
@@ -53,7 +65,9 @@ impl Application {
     /// running until `shutdown` is cancelled.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
         let keys = Keys::load(&config.auth)?;
-        let store = Store::connect::<store::migration::Migrator>(NAME, &config.database_url, &config.store).await?;
+        let store =
+            Store::connect::<store::migration::Migrator>(NAME, &config.database_url, &config.store)
+                .await?;
         store.spawn_maintenance(&config.store, shutdown.clone());
         let handler = grpc::Handler::new(store::Accounts::new(store.clone()));
         Server::new(NAME, error::DOMAIN, &config.server)

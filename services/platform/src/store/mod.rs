@@ -19,7 +19,6 @@ use crate::error::ApiError;
 pub use idempotency::IdempotencyKey;
 pub use outbox::{NewEvent, Outbox};
 
-
 /// Opens a connection pool. For a SQLite file URL the parent directory is
 /// created and the database runs in WAL mode with a busy timeout, so readers
 /// never block the writer.
@@ -31,11 +30,10 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         .acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
         if let Some(dir) = sqlite_file(url).and_then(|f| Path::new(f).parent().map(Path::to_owned))
+            && !dir.as_os_str().is_empty()
         {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("creating database directory {}", dir.display()))?;
-            }
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("creating database directory {}", dir.display()))?;
         }
         options.max_connections(8).map_sqlx_sqlite_opts(|o| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -153,7 +151,11 @@ impl Store {
     }
 
     /// Purges expired idempotency keys every hour until `shutdown`.
-    pub fn spawn_maintenance(&self, config: &StoreConfig, shutdown: tokio_util::sync::CancellationToken) {
+    pub fn spawn_maintenance(
+        &self,
+        config: &StoreConfig,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
         let db = self.db.clone();
         let retention = Duration::from_secs(config.idempotency_retention_hours * 3600);
         tokio::spawn(async move {

@@ -108,7 +108,13 @@ mod tests {
         };
         assert!(scope_fields(&partner("p1"), &mut other).is_err());
         assert!(scope_fields(&admin(), &mut other).is_ok());
-        assert_eq!(list_partner_filter(&partner("p1"), None).ok().flatten().as_deref(), Some("p1"));
+        assert_eq!(
+            list_partner_filter(&partner("p1"), None)
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("p1")
+        );
         assert!(list_partner_filter(&partner("p1"), Some("p2".into())).is_err());
         assert_eq!(list_partner_filter(&admin(), None).ok().flatten(), None);
     }

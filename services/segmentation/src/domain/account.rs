@@ -88,21 +88,24 @@ pub fn etag(revision: i64) -> String {
 /// Rules that involve more than one field. Returns (field, description) pairs.
 pub fn cross_field_violations(fields: &AccountFields) -> Vec<(&'static str, String)> {
     let mut violations = Vec::new();
-    if let Some(potential) = &fields.potential_acv {
-        if potential.currency_code != fields.acv.currency_code {
-            violations.push((
-                "potential_acv.currency_code",
-                format!(
-                    "must be the currency of acv ({}), not {}",
-                    fields.acv.currency_code, potential.currency_code
-                ),
-            ));
-        }
+    if let Some(potential) = &fields.potential_acv
+        && potential.currency_code != fields.acv.currency_code
+    {
+        violations.push((
+            "potential_acv.currency_code",
+            format!(
+                "must be the currency of acv ({}), not {}",
+                fields.acv.currency_code, potential.currency_code
+            ),
+        ));
     }
-    if let (Some(start), Some(renewal)) = (fields.contract_start_date, fields.renewal_date) {
-        if renewal < start {
-            violations.push(("renewal_date", format!("must not be before contract_start_date ({start})")));
-        }
+    if let (Some(start), Some(renewal)) = (fields.contract_start_date, fields.renewal_date)
+        && renewal < start
+    {
+        violations.push((
+            "renewal_date",
+            format!("must not be before contract_start_date ({start})"),
+        ));
     }
     violations
 }
@@ -119,16 +122,31 @@ impl AccountFields {
         check("external_id", self.external_id != other.external_id);
         check("name", self.name != other.name);
         check("industry", self.industry != other.industry);
-        check("employee_count", self.employee_count != other.employee_count);
+        check(
+            "employee_count",
+            self.employee_count != other.employee_count,
+        );
         check("acv", self.acv != other.acv);
         check("potential_acv", self.potential_acv != other.potential_acv);
-        check("cloud_literacy", self.cloud_literacy != other.cloud_literacy);
-        check("migration_source", self.migration_source != other.migration_source);
-        check("contract_start_date", self.contract_start_date != other.contract_start_date);
+        check(
+            "cloud_literacy",
+            self.cloud_literacy != other.cloud_literacy,
+        );
+        check(
+            "migration_source",
+            self.migration_source != other.migration_source,
+        );
+        check(
+            "contract_start_date",
+            self.contract_start_date != other.contract_start_date,
+        );
         check("renewal_date", self.renewal_date != other.renewal_date);
         check("owner_csm_id", self.owner_csm_id != other.owner_csm_id);
         check("partner_id", self.partner_id != other.partner_id);
-        check("lifecycle_status", self.lifecycle_status != other.lifecycle_status);
+        check(
+            "lifecycle_status",
+            self.lifecycle_status != other.lifecycle_status,
+        );
         changed
     }
 }
@@ -169,7 +187,10 @@ pub(crate) mod tests {
             units: 1,
             nanos: 0,
         });
-        let names: Vec<_> = cross_field_violations(&f).into_iter().map(|(n, _)| n).collect();
+        let names: Vec<_> = cross_field_violations(&f)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(names, ["potential_acv.currency_code", "renewal_date"]);
         assert!(cross_field_violations(&fields()).is_empty());
     }
@@ -179,19 +200,100 @@ pub(crate) mod tests {
         // Changing each field in turn is reported under exactly its own name.
         let base = fields();
         let variants: Vec<(&str, AccountFields)> = vec![
-            ("external_id", AccountFields { external_id: None, ..base.clone() }),
-            ("name", AccountFields { name: "B".into(), ..base.clone() }),
-            ("industry", AccountFields { industry: "".into(), ..base.clone() }),
-            ("employee_count", AccountFields { employee_count: 1, ..base.clone() }),
-            ("acv", AccountFields { acv: Money { units: 1, ..base.acv.clone() }, ..base.clone() }),
-            ("potential_acv", AccountFields { potential_acv: Some(base.acv.clone()), ..base.clone() }),
-            ("cloud_literacy", AccountFields { cloud_literacy: CloudLiteracy::Low, ..base.clone() }),
-            ("migration_source", AccountFields { migration_source: MigrationSource::Unknown, ..base.clone() }),
-            ("contract_start_date", AccountFields { contract_start_date: None, ..base.clone() }),
-            ("renewal_date", AccountFields { renewal_date: None, ..base.clone() }),
-            ("owner_csm_id", AccountFields { owner_csm_id: Some("c".into()), ..base.clone() }),
-            ("partner_id", AccountFields { partner_id: Some("p".into()), ..base.clone() }),
-            ("lifecycle_status", AccountFields { lifecycle_status: LifecycleStatus::Active, ..base.clone() }),
+            (
+                "external_id",
+                AccountFields {
+                    external_id: None,
+                    ..base.clone()
+                },
+            ),
+            (
+                "name",
+                AccountFields {
+                    name: "B".into(),
+                    ..base.clone()
+                },
+            ),
+            (
+                "industry",
+                AccountFields {
+                    industry: "".into(),
+                    ..base.clone()
+                },
+            ),
+            (
+                "employee_count",
+                AccountFields {
+                    employee_count: 1,
+                    ..base.clone()
+                },
+            ),
+            (
+                "acv",
+                AccountFields {
+                    acv: Money {
+                        units: 1,
+                        ..base.acv.clone()
+                    },
+                    ..base.clone()
+                },
+            ),
+            (
+                "potential_acv",
+                AccountFields {
+                    potential_acv: Some(base.acv.clone()),
+                    ..base.clone()
+                },
+            ),
+            (
+                "cloud_literacy",
+                AccountFields {
+                    cloud_literacy: CloudLiteracy::Low,
+                    ..base.clone()
+                },
+            ),
+            (
+                "migration_source",
+                AccountFields {
+                    migration_source: MigrationSource::Unknown,
+                    ..base.clone()
+                },
+            ),
+            (
+                "contract_start_date",
+                AccountFields {
+                    contract_start_date: None,
+                    ..base.clone()
+                },
+            ),
+            (
+                "renewal_date",
+                AccountFields {
+                    renewal_date: None,
+                    ..base.clone()
+                },
+            ),
+            (
+                "owner_csm_id",
+                AccountFields {
+                    owner_csm_id: Some("c".into()),
+                    ..base.clone()
+                },
+            ),
+            (
+                "partner_id",
+                AccountFields {
+                    partner_id: Some("p".into()),
+                    ..base.clone()
+                },
+            ),
+            (
+                "lifecycle_status",
+                AccountFields {
+                    lifecycle_status: LifecycleStatus::Active,
+                    ..base.clone()
+                },
+            ),
         ];
         let names: Vec<_> = variants.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, UPDATABLE_FIELDS);

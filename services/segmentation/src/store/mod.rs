@@ -21,7 +21,9 @@ use themodel_proto::{common, segmentation as pb};
 
 use crate::{
     convert::account_to_proto,
-    domain::account::{Account, AccountFields, CloudLiteracy, LifecycleStatus, MigrationSource, Tier},
+    domain::account::{
+        Account, AccountFields, CloudLiteracy, LifecycleStatus, MigrationSource, Tier,
+    },
     error::{Error, Result},
 };
 
@@ -65,7 +67,12 @@ impl Accounts {
     }
 
     /// Up to `limit` accounts after `after` (an id) in id order, and whether more follow.
-    pub async fn list(&self, filter: &ListFilter, after: Option<&str>, limit: u64) -> Result<(Vec<Account>, bool)> {
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<(Vec<Account>, bool)> {
         let mut condition = Condition::all();
         if let Some(tier) = filter.tier {
             condition = condition.add(entity::Column::Tier.eq(tier_name(tier)));
@@ -77,7 +84,9 @@ impl Accounts {
             condition = condition.add(entity::Column::PartnerId.eq(partner.as_str()));
         }
         if let Some(status) = filter.lifecycle_status {
-            let name = LifecycleStatus::try_from(status).unwrap_or_default().as_str_name();
+            let name = LifecycleStatus::try_from(status)
+                .unwrap_or_default()
+                .as_str_name();
             condition = condition.add(entity::Column::LifecycleStatus.eq(name));
         }
         if let Some(external_id) = &filter.external_id {
@@ -99,21 +108,32 @@ impl Accounts {
     }
 
     /// Creates an account (once per idempotency key).
-    pub async fn create(&self, key: Option<IdempotencyKey>, fields: AccountFields) -> Result<pb::CreateAccountResponse> {
+    pub async fn create(
+        &self,
+        key: Option<IdempotencyKey>,
+        fields: AccountFields,
+    ) -> Result<pb::CreateAccountResponse> {
         let mut uow = match self.store.begin(key).await? {
             Begun::Replay(response) => return Ok(response),
             Begun::Fresh(uow) => uow,
         };
-        if let Some(external_id) = &fields.external_id {
-            if external_id_owner(uow.tx(), external_id).await?.is_some() {
-                return Err(Error::ExternalIdTaken(external_id.clone()));
-            }
+        if let Some(external_id) = &fields.external_id
+            && external_id_owner(uow.tx(), external_id).await?.is_some()
+        {
+            return Err(Error::ExternalIdTaken(external_id.clone()));
         }
         let account = new_account(fields);
         insert(&uow, std::slice::from_ref(&account)).await?;
         let proto = account_to_proto(&account);
-        uow.emit(&account.id, &pb::AccountCreated { account: Some(proto.clone()) });
-        let response = pb::CreateAccountResponse { account: Some(proto) };
+        uow.emit(
+            &account.id,
+            &pb::AccountCreated {
+                account: Some(proto.clone()),
+            },
+        );
+        let response = pb::CreateAccountResponse {
+            account: Some(proto),
+        };
         uow.commit(&response).await?;
         Ok(response)
     }
@@ -138,13 +158,13 @@ impl Accounts {
             .transpose()?
             .ok_or_else(|| Error::AccountNotFound(id.to_owned()))?;
         let fields = change(&current)?;
-        if let Some(etag) = etag {
-            if etag != current.etag() {
-                return Err(Error::EtagMismatch {
-                    id: id.to_owned(),
-                    current: current.etag(),
-                });
-            }
+        if let Some(etag) = etag
+            && etag != current.etag()
+        {
+            return Err(Error::EtagMismatch {
+                id: id.to_owned(),
+                current: current.etag(),
+            });
         }
         let changed = fields.changed_fields(&current.fields);
         if changed.is_empty() {
@@ -154,10 +174,11 @@ impl Accounts {
             uow.commit(&response).await?;
             return Ok(response);
         }
-        if let Some(external_id) = &fields.external_id {
-            if changed.contains(&"external_id") && external_id_owner(uow.tx(), external_id).await?.is_some() {
-                return Err(Error::ExternalIdTaken(external_id.clone()));
-            }
+        if let Some(external_id) = &fields.external_id
+            && changed.contains(&"external_id")
+            && external_id_owner(uow.tx(), external_id).await?.is_some()
+        {
+            return Err(Error::ExternalIdTaken(external_id.clone()));
         }
         let updated = replace(&uow, &current, fields).await?;
         let proto = account_to_proto(&updated);
@@ -168,7 +189,9 @@ impl Accounts {
                 changed_fields: changed.iter().map(|f| f.to_string()).collect(),
             },
         );
-        let response = pb::UpdateAccountResponse { account: Some(proto) };
+        let response = pb::UpdateAccountResponse {
+            account: Some(proto),
+        };
         uow.commit(&response).await?;
         Ok(response)
     }
@@ -236,7 +259,12 @@ impl Accounts {
                     None => {
                         let account = new_account(fields);
                         let proto = account_to_proto(&account);
-                        uow.emit(&account.id, &pb::AccountCreated { account: Some(proto.clone()) });
+                        uow.emit(
+                            &account.id,
+                            &pb::AccountCreated {
+                                account: Some(proto.clone()),
+                            },
+                        );
                         result.outcome = pb::UpsertOutcome::Created as i32;
                         result.account = Some(proto);
                         response.created_count += 1;
@@ -304,7 +332,7 @@ fn now() -> DateTime<Utc> {
 async fn insert(uow: &UnitOfWork, accounts: &[Account]) -> Result<()> {
     // Bounded by the parameter limits of SQLite and PostgreSQL.
     for chunk in accounts.chunks(1000) {
-        let rows = chunk.iter().map(|a| to_active(a));
+        let rows = chunk.iter().map(to_active);
         entity::Entity::insert_many(rows)
             .exec_without_returning(uow.tx())
             .await
@@ -401,7 +429,9 @@ fn to_domain(m: entity::Model) -> Result<Account> {
         industry: m.industry.clone(),
         employee_count: m.employee_count.max(0) as u32,
         acv: money(m.acv_units, m.acv_nanos),
-        potential_acv: m.potential_acv_units.map(|u| money(u, m.potential_acv_nanos.unwrap_or(0))),
+        potential_acv: m
+            .potential_acv_units
+            .map(|u| money(u, m.potential_acv_nanos.unwrap_or(0))),
         cloud_literacy: CloudLiteracy::from_str_name(&m.cloud_literacy)
             .ok_or_else(|| corrupt("cloud_literacy", &m.cloud_literacy))?,
         migration_source: MigrationSource::from_str_name(&m.migration_source)

@@ -16,8 +16,16 @@ async fn create_then_get_returns_every_field() {
         potential_acv: jpy(3_000_000),
         cloud_literacy: pb::CloudLiteracy::High as i32,
         migration_source: pb::MigrationSource::AnalogueProcess as i32,
-        contract_start_date: Some(Date { year: 2026, month: 4, day: 1 }),
-        renewal_date: Some(Date { year: 2027, month: 3, day: 31 }),
+        contract_start_date: Some(Date {
+            year: 2026,
+            month: 4,
+            day: 1,
+        }),
+        renewal_date: Some(Date {
+            year: 2027,
+            month: 3,
+            day: 31,
+        }),
         owner_csm_id: "csm-7".into(),
         partner_id: "partner-a".into(),
         lifecycle_status: pb::LifecycleStatus::Active as i32,
@@ -40,7 +48,9 @@ async fn create_then_get_returns_every_field() {
     assert_eq!(created, expected);
 
     let got = client
-        .get_account(pb::GetAccountRequest { id: created.id.clone() })
+        .get_account(pb::GetAccountRequest {
+            id: created.id.clone(),
+        })
         .await
         .expect("get")
         .into_inner()
@@ -52,7 +62,10 @@ async fn create_then_get_returns_every_field() {
 async fn lifecycle_defaults_to_onboarding() {
     let app = spawn_app().await;
     let created = create_ok(&mut app.admin(), account("Beta")).await;
-    assert_eq!(created.lifecycle_status, pb::LifecycleStatus::Onboarding as i32);
+    assert_eq!(
+        created.lifecycle_status,
+        pb::LifecycleStatus::Onboarding as i32
+    );
 }
 
 #[tokio::test]
@@ -72,7 +85,10 @@ async fn invalid_accounts_name_every_bad_field_and_write_nothing() {
         external_id: "bad id with spaces".into(),
         ..Default::default()
     };
-    let status = client.create_account(create(bad)).await.expect_err("invalid");
+    let status = client
+        .create_account(create(bad))
+        .await
+        .expect_err("invalid");
     assert_eq!(
         violated_fields(&status),
         [
@@ -92,14 +108,28 @@ async fn invalid_accounts_name_every_bad_field_and_write_nothing() {
             units: 10,
             nanos: 0,
         }),
-        contract_start_date: Some(Date { year: 2026, month: 5, day: 1 }),
-        renewal_date: Some(Date { year: 2026, month: 4, day: 1 }),
+        contract_start_date: Some(Date {
+            year: 2026,
+            month: 5,
+            day: 1,
+        }),
+        renewal_date: Some(Date {
+            year: 2026,
+            month: 4,
+            day: 1,
+        }),
         ..account("Mixed")
     };
-    let status = client.create_account(create(mixed)).await.expect_err("invalid");
+    let status = client
+        .create_account(create(mixed))
+        .await
+        .expect_err("invalid");
     assert_eq!(
         violated_fields(&status),
-        ["account.potential_acv.currency_code", "account.renewal_date"]
+        [
+            "account.potential_acv.currency_code",
+            "account.renewal_date"
+        ]
     );
     let missing = client
         .create_account(pb::CreateAccountRequest::default())
@@ -238,5 +268,8 @@ async fn listing_rejects_bad_paging_and_filters() {
         })
         .await
         .expect_err("invalid");
-    assert_eq!(violated_fields(&status), ["page_size", "tier", "partner_id", "page_token"]);
+    assert_eq!(
+        violated_fields(&status),
+        ["page_size", "tier", "partner_id", "page_token"]
+    );
 }

@@ -24,12 +24,16 @@ async fn calls_without_a_valid_token_are_unauthenticated() {
 
 #[tokio::test]
 async fn health_needs_no_token_and_reports_serving() {
-    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient, health_check_response::ServingStatus};
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
     let app = spawn_app().await;
     let mut health = HealthClient::new(app.channel());
     for service in ["", "themodel.segmentation.v1.SegmentationService"] {
         let response = health
-            .check(HealthCheckRequest { service: service.into() })
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
             .await
             .expect("health")
             .into_inner();
@@ -67,8 +71,22 @@ async fn read_only_roles_cannot_write() {
 async fn partner_users_see_and_change_only_their_partners_accounts() {
     let app = spawn_app().await;
     let mut admin = app.admin();
-    let ours = create_ok(&mut admin, pb::Account { partner_id: "p-1".into(), ..account("Ours") }).await;
-    let theirs = create_ok(&mut admin, pb::Account { partner_id: "p-2".into(), ..account("Theirs") }).await;
+    let ours = create_ok(
+        &mut admin,
+        pb::Account {
+            partner_id: "p-1".into(),
+            ..account("Ours")
+        },
+    )
+    .await;
+    let theirs = create_ok(
+        &mut admin,
+        pb::Account {
+            partner_id: "p-2".into(),
+            ..account("Theirs")
+        },
+    )
+    .await;
     let direct = create_ok(&mut admin, account("Direct")).await;
     let mut partner = app.partner_client("p-1");
 
@@ -81,7 +99,9 @@ async fn partner_users_see_and_change_only_their_partners_accounts() {
         assert_eq!(status.code(), Code::NotFound);
     }
     partner
-        .get_account(pb::GetAccountRequest { id: ours.id.clone() })
+        .get_account(pb::GetAccountRequest {
+            id: ours.id.clone(),
+        })
         .await
         .expect("own account");
 
@@ -91,7 +111,14 @@ async fn partner_users_see_and_change_only_their_partners_accounts() {
         .await
         .expect("list")
         .into_inner();
-    assert_eq!(listed.accounts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), [ours.id.as_str()]);
+    assert_eq!(
+        listed
+            .accounts
+            .iter()
+            .map(|a| a.id.as_str())
+            .collect::<Vec<_>>(),
+        [ours.id.as_str()]
+    );
     let status = partner
         .list_accounts(pb::ListAccountsRequest {
             partner_id: "p-2".into(),
@@ -104,8 +131,14 @@ async fn partner_users_see_and_change_only_their_partners_accounts() {
     // Update: another partner's account is not found; moving theirs away is denied.
     let status = partner
         .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account { id: theirs.id.clone(), name: "Mine now".into(), ..Default::default() }),
-            update_mask: Some(prost_types::FieldMask { paths: vec!["name".into()] }),
+            account: Some(pb::Account {
+                id: theirs.id.clone(),
+                name: "Mine now".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["name".into()],
+            }),
             ..Default::default()
         })
         .await
@@ -113,8 +146,14 @@ async fn partner_users_see_and_change_only_their_partners_accounts() {
     assert_eq!(status.code(), Code::NotFound);
     let status = partner
         .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account { id: ours.id.clone(), partner_id: "p-2".into(), ..Default::default() }),
-            update_mask: Some(prost_types::FieldMask { paths: vec!["partner_id".into()] }),
+            account: Some(pb::Account {
+                id: ours.id.clone(),
+                partner_id: "p-2".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["partner_id".into()],
+            }),
             ..Default::default()
         })
         .await
@@ -125,13 +164,18 @@ async fn partner_users_see_and_change_only_their_partners_accounts() {
     let created = create_ok(&mut partner, account("New")).await;
     assert_eq!(created.partner_id, "p-1");
     let status = partner
-        .create_account(create(pb::Account { partner_id: "p-2".into(), ..account("Sneaky") }))
+        .create_account(create(pb::Account {
+            partner_id: "p-2".into(),
+            ..account("Sneaky")
+        }))
         .await
         .expect_err("other partner");
     assert_eq!(status.code(), Code::PermissionDenied);
 
     let theirs_now = admin
-        .get_account(pb::GetAccountRequest { id: theirs.id.clone() })
+        .get_account(pb::GetAccountRequest {
+            id: theirs.id.clone(),
+        })
         .await
         .expect("get")
         .into_inner()

@@ -27,12 +27,15 @@ async fn rows_are_created_updated_unchanged_or_rejected_on_their_own() {
     let second = client
         .batch_upsert_accounts(pb::BatchUpsertAccountsRequest {
             accounts: vec![
-                row("SF-1", "One"),                           // unchanged
-                row("SF-2", "Two, renamed"),                  // updated
-                row("SF-3", "Three"),                         // created
-                row("SF-4", ""),                              // rejected: no name
-                pb::Account { external_id: "".into(), ..account("No key") }, // rejected
-                row("SF-3", "Three again"),                   // rejected: duplicate in batch
+                row("SF-1", "One"),          // unchanged
+                row("SF-2", "Two, renamed"), // updated
+                row("SF-3", "Three"),        // created
+                row("SF-4", ""),             // rejected: no name
+                pb::Account {
+                    external_id: "".into(),
+                    ..account("No key")
+                }, // rejected
+                row("SF-3", "Three again"),  // rejected: duplicate in batch
             ],
             request_id: String::new(),
         })
@@ -46,17 +49,30 @@ async fn rows_are_created_updated_unchanged_or_rejected_on_their_own() {
         [Unchanged, Updated, Created, Rejected, Rejected, Rejected].map(|o| o as i32)
     );
     assert_eq!(
-        (second.created_count, second.updated_count, second.unchanged_count, second.rejected_count),
+        (
+            second.created_count,
+            second.updated_count,
+            second.unchanged_count,
+            second.rejected_count
+        ),
         (1, 1, 1, 3)
     );
     assert_eq!(second.results[3].violations[0].field, "name");
     assert_eq!(second.results[4].violations[0].field, "external_id");
     assert!(second.results[3].account.is_none());
-    assert_eq!(second.results[1].account.as_ref().map(|a| a.name.as_str()), Some("Two, renamed"));
+    assert_eq!(
+        second.results[1].account.as_ref().map(|a| a.name.as_str()),
+        Some("Two, renamed")
+    );
     // The unchanged row kept its identity and etag.
     assert_eq!(second.results[0].account, first.results[0].account);
 
-    let mut names: Vec<_> = app.all_accounts().await.into_iter().map(|a| a.name).collect();
+    let mut names: Vec<_> = app
+        .all_accounts()
+        .await
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
     names.sort();
     assert_eq!(names, ["One", "Three", "Two, renamed"]);
 }
@@ -80,7 +96,9 @@ async fn a_batch_is_limited_to_one_thousand_rows() {
         .expect_err("empty");
     assert_eq!(violated_fields(&status), ["accounts"]);
 
-    let full: Vec<_> = (0..1000).map(|i| row(&format!("SF-{i}"), &format!("Account {i}"))).collect();
+    let full: Vec<_> = (0..1000)
+        .map(|i| row(&format!("SF-{i}"), &format!("Account {i}")))
+        .collect();
     let response = client
         .batch_upsert_accounts(pb::BatchUpsertAccountsRequest {
             accounts: full,

@@ -22,8 +22,14 @@ async fn every_change_is_one_event_in_commit_order() {
     let created = create_ok(&mut client, account("Acme")).await;
     client
         .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account { id: created.id.clone(), name: "Acme 2".into(), ..Default::default() }),
-            update_mask: Some(prost_types::FieldMask { paths: vec!["name".into()] }),
+            account: Some(pb::Account {
+                id: created.id.clone(),
+                name: "Acme 2".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["name".into()],
+            }),
             ..Default::default()
         })
         .await
@@ -31,26 +37,49 @@ async fn every_change_is_one_event_in_commit_order() {
     // An update that changes nothing and a rejected create emit nothing.
     client
         .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account { id: created.id.clone(), name: "Acme 2".into(), ..Default::default() }),
-            update_mask: Some(prost_types::FieldMask { paths: vec!["name".into()] }),
+            account: Some(pb::Account {
+                id: created.id.clone(),
+                name: "Acme 2".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["name".into()],
+            }),
             ..Default::default()
         })
         .await
         .expect("no-op update");
-    client.create_account(create(account(""))).await.expect_err("invalid");
+    client
+        .create_account(create(account("")))
+        .await
+        .expect_err("invalid");
 
     let events = list_all(&mut app.feed(Role::Bizops)).await;
-    let summary: Vec<_> = events.iter().map(|e| (e.sequence, e.r#type.as_str(), e.subject_id.as_str())).collect();
+    let summary: Vec<_> = events
+        .iter()
+        .map(|e| (e.sequence, e.r#type.as_str(), e.subject_id.as_str()))
+        .collect();
     assert_eq!(
         summary,
         [
-            (1, "themodel.segmentation.v1.AccountCreated", created.id.as_str()),
-            (2, "themodel.segmentation.v1.AccountUpdated", created.id.as_str()),
+            (
+                1,
+                "themodel.segmentation.v1.AccountCreated",
+                created.id.as_str()
+            ),
+            (
+                2,
+                "themodel.segmentation.v1.AccountUpdated",
+                created.id.as_str()
+            ),
         ]
     );
     assert!(events.iter().all(|e| e.source == "segmentation"));
     let payload = events[1].payload.as_ref().expect("payload");
-    assert_eq!(payload.type_url, "type.googleapis.com/themodel.segmentation.v1.AccountUpdated");
+    assert_eq!(
+        payload.type_url,
+        "type.googleapis.com/themodel.segmentation.v1.AccountUpdated"
+    );
     let updated = pb::AccountUpdated::decode(payload.value.as_slice()).expect("decode");
     assert_eq!(updated.changed_fields, ["name"]);
     assert_eq!(updated.account.map(|a| a.name), Some("Acme 2".into()));
@@ -65,22 +94,40 @@ async fn listing_events_pages_by_sequence() {
     }
     let mut feed = app.feed(Role::Service);
     let page = feed
-        .list_events(ev::ListEventsRequest { after_sequence: 1, page_size: 2, page_token: String::new() })
+        .list_events(ev::ListEventsRequest {
+            after_sequence: 1,
+            page_size: 2,
+            page_token: String::new(),
+        })
         .await
         .expect("page")
         .into_inner();
-    assert_eq!(page.events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(
+        page.events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [2, 3]
+    );
     assert_eq!(page.head_sequence, 5);
     let rest = feed
-        .list_events(ev::ListEventsRequest { page_token: page.next_page_token, page_size: 10, ..Default::default() })
+        .list_events(ev::ListEventsRequest {
+            page_token: page.next_page_token,
+            page_size: 10,
+            ..Default::default()
+        })
         .await
         .expect("rest")
         .into_inner();
-    assert_eq!(rest.events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [4, 5]);
+    assert_eq!(
+        rest.events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [4, 5]
+    );
     assert!(rest.next_page_token.is_empty());
 
     let status = feed
-        .list_events(ev::ListEventsRequest { after_sequence: -1, page_size: -5, ..Default::default() })
+        .list_events(ev::ListEventsRequest {
+            after_sequence: -1,
+            page_size: -5,
+            ..Default::default()
+        })
         .await
         .expect_err("invalid");
     assert_eq!(violated_fields(&status), ["after_sequence", "page_size"]);
@@ -97,8 +144,17 @@ async fn watching_streams_the_backlog_then_new_events() {
         .await
         .expect("watch")
         .into_inner();
-    let backlog = stream.message().await.expect("stream").expect("event").event.expect("event");
-    assert_eq!((backlog.sequence, backlog.subject_id.as_str()), (1, first.id.as_str()));
+    let backlog = stream
+        .message()
+        .await
+        .expect("stream")
+        .expect("event")
+        .event
+        .expect("event");
+    assert_eq!(
+        (backlog.sequence, backlog.subject_id.as_str()),
+        (1, first.id.as_str())
+    );
 
     let second = create_ok(&mut client, account("After")).await;
     let live = tokio::time::timeout(Duration::from_secs(10), stream.message())
@@ -108,7 +164,10 @@ async fn watching_streams_the_backlog_then_new_events() {
         .expect("event")
         .event
         .expect("event");
-    assert_eq!((live.sequence, live.subject_id.as_str()), (2, second.id.as_str()));
+    assert_eq!(
+        (live.sequence, live.subject_id.as_str()),
+        (2, second.id.as_str())
+    );
 }
 
 #[tokio::test]
@@ -122,10 +181,11 @@ async fn feeds_are_for_integration_roles_only() {
             .expect_err("not an integration role");
         assert_eq!(status.code(), Code::PermissionDenied);
     }
-    let mut partner = themodel_proto::events::event_feed_service_client::EventFeedServiceClient::with_interceptor(
-        app.channel(),
-        themodel_platform::testing::Bearer::new(Role::PartnerUser, Some("p-1")),
-    );
+    let mut partner =
+        themodel_proto::events::event_feed_service_client::EventFeedServiceClient::with_interceptor(
+            app.channel(),
+            themodel_platform::testing::Bearer::new(Role::PartnerUser, Some("p-1")),
+        );
     let status = partner
         .watch_events(ev::WatchEventsRequest::default())
         .await

@@ -40,7 +40,9 @@ pub async fn spawn_app() -> TestApp {
         auth: auth_config(),
     };
     let shutdown = CancellationToken::new();
-    let running = Application::build(config, shutdown.clone()).await.expect("start segmentation");
+    let running = Application::build(config, shutdown.clone())
+        .await
+        .expect("start segmentation");
     let addr = running.addr;
     tokio::spawn(running.run);
     let channel = Channel::from_shared(format!("http://{addr}"))
@@ -61,7 +63,10 @@ impl TestApp {
     }
 
     pub fn partner_client(&self, partner: &str) -> Client {
-        SegmentationServiceClient::with_interceptor(self.channel.clone(), Bearer::new(Role::PartnerUser, Some(partner)))
+        SegmentationServiceClient::with_interceptor(
+            self.channel.clone(),
+            Bearer::new(Role::PartnerUser, Some(partner)),
+        )
     }
 
     pub fn client_with(&self, bearer: Bearer) -> Client {

@@ -11,8 +11,16 @@ async fn a_retried_create_returns_the_first_response_and_creates_one_account() {
         account: Some(account("Acme")),
         request_id: "crm-sync-42".into(),
     };
-    let first = client.create_account(request.clone()).await.expect("first").into_inner();
-    let second = client.create_account(request.clone()).await.expect("retry").into_inner();
+    let first = client
+        .create_account(request.clone())
+        .await
+        .expect("first")
+        .into_inner();
+    let second = client
+        .create_account(request.clone())
+        .await
+        .expect("retry")
+        .into_inner();
     assert_eq!(first, second);
     assert_eq!(app.all_accounts().await.len(), 1);
 
@@ -33,7 +41,10 @@ async fn a_retried_create_returns_the_first_response_and_creates_one_account() {
 async fn concurrent_duplicates_create_one_account() {
     let app = spawn_app().await;
     let request = pb::CreateAccountRequest {
-        account: Some(pb::Account { external_id: "SF-RACE".into(), ..account("Race") }),
+        account: Some(pb::Account {
+            external_id: "SF-RACE".into(),
+            ..account("Race")
+        }),
         request_id: "race-1".into(),
     };
     let calls = (0..8).map(|_| {
@@ -61,12 +72,22 @@ async fn a_retried_update_applies_once() {
             etag: created.etag.clone(),
             ..Default::default()
         }),
-        update_mask: Some(prost_types::FieldMask { paths: vec!["employee_count".into()] }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["employee_count".into()],
+        }),
         request_id: "upd-1".into(),
     };
-    let first = client.update_account(request.clone()).await.expect("first").into_inner();
+    let first = client
+        .update_account(request.clone())
+        .await
+        .expect("first")
+        .into_inner();
     // Would be an etag mismatch if it ran again.
-    let second = client.update_account(request).await.expect("retry").into_inner();
+    let second = client
+        .update_account(request)
+        .await
+        .expect("retry")
+        .into_inner();
     assert_eq!(first, second);
 }
 

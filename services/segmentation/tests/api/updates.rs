@@ -14,7 +14,14 @@ fn mask(paths: &[&str]) -> Option<FieldMask> {
 async fn masked_update_changes_only_named_fields_and_the_etag() {
     let app = spawn_app().await;
     let mut client = app.admin();
-    let created = create_ok(&mut client, pb::Account { industry: "Retail".into(), ..account("Acme") }).await;
+    let created = create_ok(
+        &mut client,
+        pb::Account {
+            industry: "Retail".into(),
+            ..account("Acme")
+        },
+    )
+    .await;
     let updated = client
         .update_account(pb::UpdateAccountRequest {
             account: Some(pb::Account {
@@ -57,7 +64,9 @@ async fn masked_update_changes_only_named_fields_and_the_etag() {
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(reason(&status), "ETAG_MISMATCH");
     let current = client
-        .get_account(pb::GetAccountRequest { id: created.id.clone() })
+        .get_account(pb::GetAccountRequest {
+            id: created.id.clone(),
+        })
         .await
         .expect("get")
         .into_inner()
@@ -87,20 +96,30 @@ async fn bad_masks_and_values_are_rejected_without_change() {
     let created = create_ok(&mut client, account("Acme")).await;
     let status = client
         .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account { id: created.id.clone(), ..Default::default() }),
+            account: Some(pb::Account {
+                id: created.id.clone(),
+                ..Default::default()
+            }),
             update_mask: mask(&["tier", "colour", "name"]),
             ..Default::default()
         })
         .await
         .expect_err("bad mask");
-    assert_eq!(violated_fields(&status), ["update_mask.paths[0]", "update_mask.paths[1]"]);
+    assert_eq!(
+        violated_fields(&status),
+        ["update_mask.paths[0]", "update_mask.paths[1]"]
+    );
 
     let status = client
         .update_account(pb::UpdateAccountRequest {
             account: Some(pb::Account {
                 id: created.id.clone(),
                 name: "".into(),
-                acv: Some(themodel_proto::common::Money { currency_code: "JPY".into(), units: -1, nanos: 0 }),
+                acv: Some(themodel_proto::common::Money {
+                    currency_code: "JPY".into(),
+                    units: -1,
+                    nanos: 0,
+                }),
                 ..Default::default()
             }),
             update_mask: mask(&["name", "acv"]),
@@ -108,11 +127,17 @@ async fn bad_masks_and_values_are_rejected_without_change() {
         })
         .await
         .expect_err("bad values");
-    assert_eq!(violated_fields(&status), ["account.name", "account.acv.units"]);
+    assert_eq!(
+        violated_fields(&status),
+        ["account.name", "account.acv.units"]
+    );
 
     let status = client
         .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account { id: "x".into(), ..Default::default() }),
+            account: Some(pb::Account {
+                id: "x".into(),
+                ..Default::default()
+            }),
             update_mask: mask(&["name"]),
             ..Default::default()
         })
@@ -122,7 +147,11 @@ async fn bad_masks_and_values_are_rejected_without_change() {
 
     let status = client
         .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account { id: uuid::Uuid::now_v7().to_string(), name: "N".into(), ..Default::default() }),
+            account: Some(pb::Account {
+                id: uuid::Uuid::now_v7().to_string(),
+                name: "N".into(),
+                ..Default::default()
+            }),
             update_mask: mask(&["name"]),
             ..Default::default()
         })
@@ -138,11 +167,29 @@ async fn bad_masks_and_values_are_rejected_without_change() {
 async fn external_id_moves_only_to_a_free_value() {
     let app = spawn_app().await;
     let mut client = app.admin();
-    create_ok(&mut client, pb::Account { external_id: "SF-A".into(), ..account("A") }).await;
-    let b = create_ok(&mut client, pb::Account { external_id: "SF-B".into(), ..account("B") }).await;
+    create_ok(
+        &mut client,
+        pb::Account {
+            external_id: "SF-A".into(),
+            ..account("A")
+        },
+    )
+    .await;
+    let b = create_ok(
+        &mut client,
+        pb::Account {
+            external_id: "SF-B".into(),
+            ..account("B")
+        },
+    )
+    .await;
     let status = client
         .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account { id: b.id.clone(), external_id: "SF-A".into(), ..Default::default() }),
+            account: Some(pb::Account {
+                id: b.id.clone(),
+                external_id: "SF-A".into(),
+                ..Default::default()
+            }),
             update_mask: mask(&["external_id"]),
             ..Default::default()
         })
@@ -151,7 +198,11 @@ async fn external_id_moves_only_to_a_free_value() {
     assert_eq!(status.code(), Code::AlreadyExists);
     let moved = client
         .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account { id: b.id.clone(), external_id: "SF-C".into(), ..Default::default() }),
+            account: Some(pb::Account {
+                id: b.id.clone(),
+                external_id: "SF-C".into(),
+                ..Default::default()
+            }),
             update_mask: mask(&["external_id"]),
             ..Default::default()
         })

@@ -1,0 +1,248 @@
+//! The generic forwarder: every call the gateway does not serve itself goes,
+//! byte for byte, to the service that owns its contract. Routing needs only the
+//! path (`/themodel.<service>.v1.<Service>/<Method>`), so new RPCs and new
+//! services need no code here beyond a backend address.
+
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use futures::future::BoxFuture;
+use tonic::transport::{Channel, Endpoint};
+use tower::ServiceExt;
+
+use crate::error::Error;
+
+/// Metadata key naming whose event feed to read through the gateway.
+pub const SOURCE_HEADER: &str = "x-themodel-source";
+/// Taken off the caller's deadline before passing it on, so the backend gives
+/// up first and its answer (not the gateway's) reaches the caller.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
+
+/// Channels to one backend service, used round-robin.
+struct Backend {
+    name: &'static str,
+    channels: Vec<Channel>,
+    next: AtomicUsize,
+}
+
+impl Backend {
+    fn channel(&self) -> Channel {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
+        self.channels[i].clone()
+    }
+}
+
+/// The forwarding service mounted as the gateway's fallback.
+#[derive(Clone)]
+pub struct Forwarder {
+    backends: Arc<HashMap<&'static str, Backend>>,
+}
+
+impl Forwarder {
+    /// Connects lazily to each `(service, address)` with `connections` HTTP/2
+    /// connections apiece.
+    pub fn new(backends: &[(&'static str, &str)], connections: usize) -> anyhow::Result<Self> {
+        let mut map = HashMap::new();
+        for (name, addr) in backends {
+            let endpoint = Endpoint::from_shared(addr.to_string())
+                .map_err(|e| anyhow::anyhow!("{name} address {addr:?}: {e}"))?
+                .tcp_nodelay(true)
+                .connect_timeout(Duration::from_secs(5))
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_while_idle(true);
+            let channels = (0..connections.max(1))
+                .map(|_| endpoint.connect_lazy())
+                .collect();
+            map.insert(
+                *name,
+                Backend {
+                    name,
+                    channels,
+                    next: AtomicUsize::new(0),
+                },
+            );
+        }
+        Ok(Self {
+            backends: Arc::new(map),
+        })
+    }
+
+    fn route(&self, path: &str, headers: &http::HeaderMap) -> Result<&Backend, Error> {
+        let unknown = || Error::UnknownMethod(path.to_owned());
+        let service = path
+            .strip_prefix('/')
+            .and_then(|p| p.split('/').next())
+            .ok_or_else(unknown)?;
+        let mut parts = service.split('.');
+        let (Some("themodel"), Some(owner)) = (parts.next(), parts.next()) else {
+            return Err(unknown());
+        };
+        if owner == "events" {
+            let source = headers
+                .get(SOURCE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .ok_or(Error::MissingSource)?;
+            return self
+                .backends
+                .get(source)
+                .ok_or_else(|| Error::UnknownSource(source.to_owned()));
+        }
+        self.backends.get(owner).ok_or_else(unknown)
+    }
+
+    async fn forward(
+        self,
+        request: http::Request<axum::body::Body>,
+    ) -> http::Response<tonic::body::Body> {
+        let (mut parts, body) = request.into_parts();
+        let backend = match self.route(parts.uri.path(), &parts.headers) {
+            Ok(backend) => backend,
+            Err(err) => return err.into_status().into_http(),
+        };
+        shorten_deadline(&mut parts.headers);
+        themodel_platform::telemetry::inject_current(&mut parts.headers);
+        let request = http::Request::from_parts(parts, tonic::body::Body::new(body));
+        let name = backend.name;
+        let result = backend.channel().oneshot(request).await;
+        match result {
+            Ok(response) => response,
+            Err(err) => {
+                tracing::warn!(backend = name, error = %err, "forwarding failed");
+                Error::BackendUnavailable {
+                    service: name,
+                    cause: err.to_string(),
+                }
+                .into_status()
+                .into_http()
+            }
+        }
+    }
+}
+
+impl tower::Service<http::Request<axum::body::Body>> for Forwarder {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<axum::body::Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.forward(request).await) })
+    }
+}
+
+/// Passes the caller's remaining deadline on, less [`DEADLINE_MARGIN`].
+fn shorten_deadline(headers: &mut http::HeaderMap) {
+    let Some(timeout) = headers
+        .get("grpc-timeout")
+        .and_then(|v| parse_timeout(v.to_str().ok()?))
+    else {
+        return;
+    };
+    let remaining = timeout
+        .saturating_sub(DEADLINE_MARGIN)
+        .max(Duration::from_millis(1));
+    if let Ok(value) = http::HeaderValue::from_str(&format!("{}m", remaining.as_millis())) {
+        headers.insert("grpc-timeout", value);
+    }
+}
+
+/// Parses a `grpc-timeout` value: up to 8 digits and a unit (H M S m u n).
+fn parse_timeout(value: &str) -> Option<Duration> {
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarder() -> Forwarder {
+        Forwarder::new(&[("segmentation", "http://127.0.0.1:1")], 1).expect("forwarder")
+    }
+
+    #[tokio::test]
+    async fn routes_by_the_package_of_the_path() {
+        let f = forwarder();
+        let headers = http::HeaderMap::new();
+        let to = |path| f.route(path, &headers).map(|b| b.name);
+        assert_eq!(
+            to("/themodel.segmentation.v1.SegmentationService/GetAccount").ok(),
+            Some("segmentation")
+        );
+        assert!(matches!(
+            to("/themodel.nothing.v1.X/Y"),
+            Err(Error::UnknownMethod(_))
+        ));
+        assert!(matches!(
+            to("/other.pkg.Service/Method"),
+            Err(Error::UnknownMethod(_))
+        ));
+        assert!(matches!(to(""), Err(Error::UnknownMethod(_))));
+    }
+
+    #[tokio::test]
+    async fn event_feeds_route_by_the_source_metadata() {
+        let f = forwarder();
+        let path = "/themodel.events.v1.EventFeedService/ListEvents";
+        let mut headers = http::HeaderMap::new();
+        assert!(matches!(f.route(path, &headers), Err(Error::MissingSource)));
+        headers.insert(SOURCE_HEADER, http::HeaderValue::from_static("health"));
+        assert!(matches!(
+            f.route(path, &headers),
+            Err(Error::UnknownSource(_))
+        ));
+        headers.insert(
+            SOURCE_HEADER,
+            http::HeaderValue::from_static("segmentation"),
+        );
+        assert_eq!(
+            f.route(path, &headers).map(|b| b.name).ok(),
+            Some("segmentation")
+        );
+    }
+
+    #[test]
+    fn deadlines_shrink_by_the_margin() {
+        assert_eq!(parse_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_timeout("150m"), Some(Duration::from_millis(150)));
+        assert_eq!(parse_timeout("1x"), None);
+        assert_eq!(parse_timeout("123456789S"), None);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("grpc-timeout", http::HeaderValue::from_static("1S"));
+        shorten_deadline(&mut headers);
+        assert_eq!(
+            headers.get("grpc-timeout").and_then(|v| v.to_str().ok()),
+            Some("995m")
+        );
+        headers.insert("grpc-timeout", http::HeaderValue::from_static("2m"));
+        shorten_deadline(&mut headers);
+        assert_eq!(
+            headers.get("grpc-timeout").and_then(|v| v.to_str().ok()),
+            Some("1m")
+        );
+    }
+}

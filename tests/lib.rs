@@ -1,0 +1,107 @@
+//! Boots the whole suite on port 0 against fresh databases, for the tests in
+//! `tests/`.
+
+use std::net::SocketAddr;
+
+use themodel::{Suite, SuiteConfig};
+use themodel_platform::{
+    auth::Role,
+    server::ServerConfig,
+    store::StoreConfig,
+    testing::{Bearer, TestDatabase, auth_config},
+};
+use tokio_util::sync::CancellationToken;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+
+/// The running suite; stops when dropped.
+pub struct TestSuite {
+    /// The gateway's address.
+    pub gateway: SocketAddr,
+    /// The segmentation service's own address.
+    pub segmentation: SocketAddr,
+    shutdown: CancellationToken,
+    run: Option<tokio::task::JoinHandle<()>>,
+    _databases: Vec<TestDatabase>,
+}
+
+impl Drop for TestSuite {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl TestSuite {
+    /// Starts every service and the gateway.
+    pub async fn start() -> TestSuite {
+        themodel_platform::telemetry::init_for_tests();
+        let segmentation_db = TestDatabase::new().await;
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let config = SuiteConfig {
+            gateway_listen: any,
+            segmentation_listen: any,
+            segmentation_database_url: segmentation_db.url.clone(),
+            server: ServerConfig {
+                drain_timeout_secs: 5,
+                ..ServerConfig::default()
+            },
+            store: StoreConfig::default(),
+            auth: auth_config(),
+        };
+        let shutdown = CancellationToken::new();
+        let suite = Suite::start(config, shutdown.clone())
+            .await
+            .expect("start suite");
+        let segmentation = suite
+            .services
+            .iter()
+            .find(|(name, _)| *name == "segmentation")
+            .map(|(_, addr)| *addr)
+            .expect("segmentation address");
+        let run = tokio::spawn(async move {
+            suite.run.await.expect("suite ran");
+        });
+        TestSuite {
+            gateway: suite.gateway,
+            segmentation,
+            shutdown,
+            run: Some(run),
+            _databases: vec![segmentation_db],
+        }
+    }
+
+    /// A channel to the gateway.
+    pub async fn gateway_channel(&self) -> Channel {
+        channel(self.gateway).await
+    }
+
+    /// A channel straight to the segmentation service.
+    pub async fn segmentation_channel(&self) -> Channel {
+        channel(self.segmentation).await
+    }
+
+    /// Asks the suite to stop and waits until it has drained.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(run) = self.run.take() {
+            run.await.expect("suite stopped cleanly");
+        }
+    }
+}
+
+async fn channel(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// A typed client that sends a token for `role`.
+pub fn with_role(channel: Channel, role: Role) -> InterceptedService<Channel, Bearer> {
+    InterceptedService::new(channel, Bearer::new(role, None))
+}
+
+/// A typed client that sends a partner user's token.
+pub fn as_partner(channel: Channel, partner: &str) -> InterceptedService<Channel, Bearer> {
+    InterceptedService::new(channel, Bearer::new(Role::PartnerUser, Some(partner)))
+}

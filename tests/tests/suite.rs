@@ -1,0 +1,356 @@
+//! The whole suite in-process, driven through the gateway the way an
+//! integration, a partner portal or another service would drive it.
+
+use std::time::Duration;
+
+use themodel_e2e::{TestSuite, as_partner, with_role};
+use themodel_platform::{auth::Role, testing::Bearer};
+use themodel_proto::{
+    common::Money,
+    events::{self as ev, event_feed_service_client::EventFeedServiceClient},
+    segmentation::{self as pb, segmentation_service_client::SegmentationServiceClient},
+};
+use tonic::{Code, Request};
+use tonic_types::StatusExt;
+
+fn account(name: &str, partner: &str) -> pb::Account {
+    pb::Account {
+        name: name.into(),
+        partner_id: partner.into(),
+        acv: Some(Money {
+            currency_code: "JPY".into(),
+            units: 2_400_000,
+            nanos: 0,
+        }),
+        ..Default::default()
+    }
+}
+
+fn create(account: pb::Account, request_id: &str) -> pb::CreateAccountRequest {
+    pb::CreateAccountRequest {
+        account: Some(account),
+        request_id: request_id.into(),
+    }
+}
+
+#[tokio::test]
+async fn reflection_alone_is_enough_to_discover_the_gateway() {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let suite = TestSuite::start().await;
+    let mut reflection = ServerReflectionClient::new(suite.gateway_channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let response = responses
+        .message()
+        .await
+        .expect("stream")
+        .expect("response");
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer: {response:?}");
+    };
+    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "themodel.segmentation.v1.SegmentationService",
+        "themodel.events.v1.EventFeedService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_reports_serving() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let suite = TestSuite::start().await;
+    let status = HealthClient::new(suite.gateway_channel().await)
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("health")
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+}
+
+#[tokio::test]
+async fn accounts_work_through_the_gateway_with_every_convention() {
+    let suite = TestSuite::start().await;
+    let mut client =
+        SegmentationServiceClient::new(with_role(suite.gateway_channel().await, Role::Bizops));
+
+    // A retried create leaves one account.
+    let request = create(account("Acme", ""), "gw-create-1");
+    let first = client
+        .create_account(request.clone())
+        .await
+        .expect("create")
+        .into_inner();
+    let retried = client
+        .create_account(request)
+        .await
+        .expect("retry")
+        .into_inner();
+    assert_eq!(first, retried);
+    let listed = client
+        .list_accounts(pb::ListAccountsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.accounts.len(), 1);
+    let created = first.account.expect("account");
+
+    // A stale etag is refused, with the service's error details intact.
+    client
+        .update_account(pb::UpdateAccountRequest {
+            account: Some(pb::Account {
+                id: created.id.clone(),
+                name: "Acme 2".into(),
+                etag: created.etag.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["name".into()],
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("update");
+    let stale = client
+        .update_account(pb::UpdateAccountRequest {
+            account: Some(pb::Account {
+                id: created.id.clone(),
+                name: "Acme 3".into(),
+                etag: created.etag.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["name".into()],
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("stale etag");
+    assert_eq!(stale.code(), Code::FailedPrecondition);
+    let info = stale.get_details_error_info().expect("error info");
+    assert_eq!(
+        (info.reason.as_str(), info.domain.as_str()),
+        ("ETAG_MISMATCH", "segmentation.themodel")
+    );
+
+    // Validation errors keep their field violations across the hop.
+    let invalid = client
+        .create_account(create(account("", ""), ""))
+        .await
+        .expect_err("invalid");
+    let fields: Vec<_> = invalid
+        .get_details_bad_request()
+        .expect("bad request")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["account.name"]);
+}
+
+#[tokio::test]
+async fn a_partner_never_sees_another_partners_account_through_either_door() {
+    let suite = TestSuite::start().await;
+    let mut admin =
+        SegmentationServiceClient::new(with_role(suite.gateway_channel().await, Role::Admin));
+    let ours = admin
+        .create_account(create(account("Ours", "p-1"), ""))
+        .await
+        .expect("create")
+        .into_inner()
+        .account
+        .expect("a");
+    let theirs = admin
+        .create_account(create(account("Theirs", "p-2"), ""))
+        .await
+        .expect("create")
+        .into_inner()
+        .account
+        .expect("a");
+
+    for channel in [
+        suite.gateway_channel().await,
+        suite.segmentation_channel().await,
+    ] {
+        let mut partner = SegmentationServiceClient::new(as_partner(channel, "p-1"));
+        let listed = partner
+            .list_accounts(pb::ListAccountsRequest::default())
+            .await
+            .expect("list")
+            .into_inner()
+            .accounts;
+        assert_eq!(listed, vec![ours.clone()]);
+        let hidden = partner
+            .get_account(pb::GetAccountRequest {
+                id: theirs.id.clone(),
+            })
+            .await
+            .expect_err("hidden");
+        assert_eq!(hidden.code(), Code::NotFound);
+    }
+}
+
+#[tokio::test]
+async fn the_event_feed_is_read_through_the_gateway_by_source() {
+    let suite = TestSuite::start().await;
+    let channel = suite.gateway_channel().await;
+    let mut client = SegmentationServiceClient::new(with_role(channel.clone(), Role::Service));
+    let a = client
+        .create_account(create(account("A", ""), ""))
+        .await
+        .expect("a")
+        .into_inner()
+        .account
+        .expect("a");
+    let b = client
+        .create_account(create(account("B", ""), ""))
+        .await
+        .expect("b")
+        .into_inner()
+        .account
+        .expect("b");
+
+    let mut feed = EventFeedServiceClient::new(with_role(channel, Role::Bizops));
+    let mut request = Request::new(ev::ListEventsRequest::default());
+    request
+        .metadata_mut()
+        .insert("x-themodel-source", "segmentation".parse().expect("ascii"));
+    let events = feed
+        .list_events(request)
+        .await
+        .expect("events")
+        .into_inner()
+        .events;
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| (e.sequence, e.subject_id.clone()))
+        .collect();
+    assert_eq!(seen, [(1, a.id.clone()), (2, b.id.clone())]);
+
+    // Watching through the gateway streams new events as they commit.
+    let mut watch = Request::new(ev::WatchEventsRequest { after_sequence: 2 });
+    watch
+        .metadata_mut()
+        .insert("x-themodel-source", "segmentation".parse().expect("ascii"));
+    let mut stream = feed.watch_events(watch).await.expect("watch").into_inner();
+    let c = client
+        .create_account(create(account("C", ""), ""))
+        .await
+        .expect("c")
+        .into_inner()
+        .account
+        .expect("c");
+    let event = tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("live event in time")
+        .expect("stream")
+        .and_then(|m| m.event)
+        .expect("event");
+    assert_eq!((event.sequence, event.subject_id), (3, c.id));
+
+    let missing = feed
+        .list_events(ev::ListEventsRequest::default())
+        .await
+        .expect_err("no source");
+    assert_eq!(missing.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn the_gateway_refuses_calls_without_a_valid_token() {
+    let suite = TestSuite::start().await;
+    for bearer in [Bearer::none(), Bearer::raw("Bearer garbage")] {
+        let mut client =
+            SegmentationServiceClient::with_interceptor(suite.gateway_channel().await, bearer);
+        let status = client
+            .list_accounts(pb::ListAccountsRequest::default())
+            .await
+            .expect_err("unauthenticated");
+        assert_eq!(status.code(), Code::Unauthenticated);
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.domain, "gateway.themodel");
+    }
+}
+
+#[tokio::test]
+async fn unknown_methods_are_unimplemented() {
+    let suite = TestSuite::start().await;
+    let mut grpc = tonic::client::Grpc::new(with_role(suite.gateway_channel().await, Role::Admin));
+    grpc.ready().await.expect("ready");
+    let status = grpc
+        .unary::<_, pb::GetAccountResponse, _>(
+            Request::new(pb::GetAccountRequest::default()),
+            http::uri::PathAndQuery::from_static("/themodel.nothing.v1.NothingService/Get"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .expect_err("unknown method");
+    assert_eq!(status.code(), Code::Unimplemented);
+}
+
+#[tokio::test]
+async fn an_unreachable_backend_is_unavailable() {
+    themodel_platform::telemetry::init_for_tests();
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let gateway = themodel_gateway::Application::build(
+        themodel_gateway::Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            segmentation_addr: format!("http://{closed}"),
+            backend_connections: 1,
+            server: Default::default(),
+            auth: themodel_platform::testing::auth_config(),
+        },
+        shutdown.clone(),
+    )
+    .await
+    .expect("gateway");
+    let addr = gateway.addr;
+    tokio::spawn(gateway.run);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let status = SegmentationServiceClient::new(with_role(channel, Role::Admin))
+        .list_accounts(pb::ListAccountsRequest::default())
+        .await
+        .expect_err("backend down");
+    assert_eq!(status.code(), Code::Unavailable);
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn the_suite_drains_and_stops_on_shutdown() {
+    let suite = TestSuite::start().await;
+    let mut client =
+        SegmentationServiceClient::new(with_role(suite.gateway_channel().await, Role::Admin));
+    client
+        .list_accounts(pb::ListAccountsRequest::default())
+        .await
+        .expect("serving");
+    tokio::time::timeout(Duration::from_secs(10), suite.stop())
+        .await
+        .expect("stopped within the drain timeout");
+}
