@@ -38,7 +38,7 @@ pub struct ServerConfig {
     pub drain_timeout_secs: u64,
     /// Calls served at once; further calls are refused at once with
     /// RESOURCE_EXHAUSTED instead of queueing.
-    #[arg(long, env = "MAX_CONCURRENT_CALLS", default_value_t = 1024)]
+    #[arg(long, env = "MAX_CONCURRENT_CALLS", default_value_t = 256)]
     pub max_concurrent_calls: usize,
 }
 
@@ -47,7 +47,7 @@ impl Default for ServerConfig {
         Self {
             metrics_listen: None,
             drain_timeout_secs: 20,
-            max_concurrent_calls: 1024,
+            max_concurrent_calls: 256,
         }
     }
 }

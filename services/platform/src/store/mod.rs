@@ -2,6 +2,7 @@
 //! running migrations, and the unit of work that commits a change together
 //! with its idempotency record and its domain events.
 
+pub mod bulk;
 pub mod idempotency;
 pub mod migration;
 pub mod outbox;

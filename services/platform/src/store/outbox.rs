@@ -10,6 +10,7 @@ use sea_orm::{
     QuerySelect, prelude::Expr, sea_query::ExprTrait,
 };
 use themodel_proto::events::Event;
+
 use tokio::sync::watch;
 
 /// The outbox tables.
@@ -139,7 +140,7 @@ impl Outbox {
             .last_sequence;
         let now = chrono::Utc::now().timestamp_micros();
         let first = last - count + 1;
-        let rows = events
+        let rows: Vec<_> = events
             .into_iter()
             .enumerate()
             .map(|(i, e)| event::ActiveModel {
@@ -149,10 +150,9 @@ impl Outbox {
                 subject_id: Set(e.subject_id),
                 payload: Set(e.payload),
                 occurred_at_us: Set(now),
-            });
-        event::Entity::insert_many(rows)
-            .exec_without_returning(tx)
-            .await?;
+            })
+            .collect();
+        super::bulk::insert_many(tx, rows).await?;
         Ok(Some(last))
     }
 

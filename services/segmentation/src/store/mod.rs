@@ -330,11 +330,10 @@ fn now() -> DateTime<Utc> {
 }
 
 async fn insert(uow: &UnitOfWork, accounts: &[Account]) -> Result<()> {
-    // Bounded by the parameter limits of SQLite and PostgreSQL.
+    // Chunks stay within SQLite's parameter limit.
     for chunk in accounts.chunks(1000) {
-        let rows = chunk.iter().map(to_active);
-        entity::Entity::insert_many(rows)
-            .exec_without_returning(uow.tx())
+        let rows = chunk.iter().map(to_active).collect();
+        themodel_platform::store::bulk::insert_many(uow.tx(), rows)
             .await
             .map_err(conflict)?;
     }

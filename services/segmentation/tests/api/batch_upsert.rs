@@ -110,3 +110,79 @@ async fn a_batch_is_limited_to_one_thousand_rows() {
     assert_eq!(response.created_count, 1000);
     assert_eq!(app.all_accounts().await.len(), 1000);
 }
+
+#[tokio::test]
+async fn rows_with_and_without_optional_fields_round_trip_in_one_batch() {
+    use themodel_proto::common::Date;
+    let app = spawn_app().await;
+    let full = pb::Account {
+        potential_acv: jpy(300_000),
+        contract_start_date: Some(Date {
+            year: 2026,
+            month: 4,
+            day: 1,
+        }),
+        renewal_date: Some(Date {
+            year: 2027,
+            month: 3,
+            day: 31,
+        }),
+        owner_csm_id: "csm-1".into(),
+        partner_id: "p-1".into(),
+        employee_count: 42,
+        ..row("SF-FULL", "Full")
+    };
+    let sparse = row("SF-SPARSE", "Sparse");
+    let response = app
+        .client(Role::Bizops)
+        .batch_upsert_accounts(pb::BatchUpsertAccountsRequest {
+            accounts: vec![
+                sparse.clone(),
+                full.clone(),
+                pb::Account {
+                    external_id: "SF-SPARSE-2".into(),
+                    ..sparse
+                },
+            ],
+            request_id: String::new(),
+        })
+        .await
+        .expect("batch")
+        .into_inner();
+    assert_eq!(response.created_count, 3);
+    let stored = app.all_accounts().await;
+    let by_external = |id: &str| {
+        stored
+            .iter()
+            .find(|a| a.external_id == id)
+            .cloned()
+            .expect("stored")
+    };
+    let got_full = by_external("SF-FULL");
+    assert_eq!(
+        (
+            got_full.potential_acv,
+            got_full.contract_start_date,
+            got_full.renewal_date,
+            got_full.partner_id.as_str(),
+            got_full.employee_count
+        ),
+        (
+            full.potential_acv,
+            full.contract_start_date,
+            full.renewal_date,
+            "p-1",
+            42
+        )
+    );
+    let got_sparse = by_external("SF-SPARSE");
+    assert_eq!(
+        (
+            got_sparse.potential_acv,
+            got_sparse.contract_start_date,
+            got_sparse.owner_csm_id.as_str(),
+            got_sparse.partner_id.as_str()
+        ),
+        (None, None, "", "")
+    );
+}

@@ -1,0 +1,200 @@
+//! Raw-database baselines for the bulk write path: PostgreSQL binary `COPY` and
+//! a prepared-statement insert loop in one SQLite transaction, writing the same
+//! rows into the same `accounts` table the segmentation service uses.
+
+use std::time::{Duration, Instant};
+
+use sea_orm::sqlx::{self, Connection};
+
+use crate::rows::{COLUMNS, StoredRow, stored};
+
+/// Creates the schema in `url` with the service's own migrations.
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    let db = themodel_platform::store::connect(url).await?;
+    themodel_platform::store::migrate::<themodel_segmentation::store::migration::Migrator>(&db)
+        .await?;
+    db.close().await?;
+    Ok(())
+}
+
+/// Inserts `rows` accounts with one prepared statement in one transaction.
+pub async fn sqlite_insert_loop(url: &str, rows: u64) -> anyhow::Result<Duration> {
+    migrate(url).await?;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    let options: SqliteConnectOptions = url.parse()?;
+    let mut conn = sqlx::SqliteConnection::connect_with(
+        &options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal),
+    )
+    .await?;
+    let placeholders = vec!["?"; COLUMNS.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO accounts ({}) VALUES ({placeholders})",
+        COLUMNS.join(", ")
+    );
+    let data: Vec<StoredRow> = (0..rows).map(stored).collect();
+    let start = Instant::now();
+    let mut tx = conn.begin().await?;
+    for r in &data {
+        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(&r.id)
+            .bind(&r.external_id)
+            .bind(&r.name)
+            .bind(&r.industry)
+            .bind(r.employee_count)
+            .bind("JPY")
+            .bind(r.acv_units)
+            .bind(0i32)
+            .bind(None::<i64>)
+            .bind(None::<i32>)
+            .bind("CLOUD_LITERACY_MEDIUM")
+            .bind("MIGRATION_SOURCE_SIMILAR_TOOL")
+            .bind(r.start)
+            .bind(r.renewal)
+            .bind(&r.owner_csm_id)
+            .bind(None::<String>)
+            .bind("LIFECYCLE_STATUS_ONBOARDING")
+            .bind("TIER_UNSPECIFIED")
+            .bind(r.time_us)
+            .bind(r.time_us)
+            .bind(1i64)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(start.elapsed())
+}
+
+/// Writes `rows` accounts with one binary `COPY`.
+pub async fn postgres_copy(url: &str, rows: u64) -> anyhow::Result<Duration> {
+    migrate(url).await?;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let data: Vec<StoredRow> = (0..rows).map(stored).collect();
+    let start = Instant::now();
+    let mut buffer = CopyEncoder::new();
+    let mut copy = conn
+        .copy_in_raw(&format!(
+            "COPY accounts ({}) FROM STDIN (FORMAT binary)",
+            COLUMNS.join(", ")
+        ))
+        .await?;
+    for r in &data {
+        buffer.row(r);
+        if buffer.bytes.len() > 1 << 20 {
+            copy.send(std::mem::take(&mut buffer.bytes)).await?;
+        }
+    }
+    buffer.finish();
+    copy.send(buffer.bytes).await?;
+    copy.finish().await?;
+    Ok(start.elapsed())
+}
+
+/// PostgreSQL's binary COPY format.
+struct CopyEncoder {
+    bytes: Vec<u8>,
+}
+
+impl CopyEncoder {
+    fn new() -> Self {
+        let mut bytes = b"PGCOPY\n\xff\r\n\0".to_vec();
+        bytes.extend_from_slice(&0i32.to_be_bytes()); // flags
+        bytes.extend_from_slice(&0i32.to_be_bytes()); // header extension
+        Self { bytes }
+    }
+
+    fn text(&mut self, value: &str) {
+        self.bytes
+            .extend_from_slice(&(value.len() as i32).to_be_bytes());
+        self.bytes.extend_from_slice(value.as_bytes());
+    }
+
+    fn int4(&mut self, value: i32) {
+        self.bytes.extend_from_slice(&4i32.to_be_bytes());
+        self.bytes.extend_from_slice(&value.to_be_bytes());
+    }
+
+    fn int8(&mut self, value: i64) {
+        self.bytes.extend_from_slice(&8i32.to_be_bytes());
+        self.bytes.extend_from_slice(&value.to_be_bytes());
+    }
+
+    fn date(&mut self, value: chrono::NaiveDate) {
+        let epoch = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
+        self.int4((value - epoch).num_days() as i32);
+    }
+
+    fn null(&mut self) {
+        self.bytes.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+
+    fn row(&mut self, r: &StoredRow) {
+        self.bytes
+            .extend_from_slice(&(COLUMNS.len() as i16).to_be_bytes());
+        self.text(&r.id);
+        self.text(&r.external_id);
+        self.text(&r.name);
+        self.text(&r.industry);
+        self.int4(r.employee_count);
+        self.text("JPY");
+        self.int8(r.acv_units);
+        self.int4(0);
+        self.null();
+        self.null();
+        self.text("CLOUD_LITERACY_MEDIUM");
+        self.text("MIGRATION_SOURCE_SIMILAR_TOOL");
+        self.date(r.start);
+        self.date(r.renewal);
+        self.text(&r.owner_csm_id);
+        self.null();
+        self.text("LIFECYCLE_STATUS_ONBOARDING");
+        self.text("TIER_UNSPECIFIED");
+        self.int8(r.time_us);
+        self.int8(r.time_us);
+        self.int8(1);
+    }
+
+    fn finish(&mut self) {
+        self.bytes.extend_from_slice(&(-1i16).to_be_bytes());
+    }
+}
+
+/// A PostgreSQL database that exists for one scenario.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Creates a uniquely named database through `admin_url`.
+    pub async fn create(admin_url: &str) -> anyhow::Result<PgDatabase> {
+        let name = format!("themodel_bench_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = sqlx::PgConnection::connect(admin_url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await?;
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url, |(base, _)| base);
+        Ok(PgDatabase {
+            admin_url: admin_url.to_owned(),
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+
+    /// Drops it.
+    pub async fn drop_database(self) -> anyhow::Result<()> {
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut admin)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! The benchmark table and the `docs/benchmarks.md` it is written to.
+
+use std::fmt::Write as _;
+
+/// One measured comparison.
+pub struct Row {
+    /// What was measured.
+    pub measure: String,
+    /// Our figure.
+    pub ours: String,
+    /// The baseline's figure.
+    pub baseline: String,
+    /// ours / baseline.
+    pub ratio: String,
+    /// The target, if any.
+    pub goal: String,
+    /// Whether the target was met.
+    pub verdict: Verdict,
+}
+
+/// Whether a goal was met.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Met.
+    Met,
+    /// Missed.
+    Missed,
+    /// No goal: for information.
+    Info,
+}
+
+impl Verdict {
+    /// Met when `ok`.
+    pub fn of(ok: bool) -> Self {
+        if ok { Verdict::Met } else { Verdict::Missed }
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::Missed => "**missed**",
+            Verdict::Info => "",
+        }
+    }
+}
+
+/// A scenario's rows and notes.
+pub struct Section {
+    /// Heading.
+    pub title: String,
+    /// What ours and the baseline are.
+    pub setup: String,
+    /// The comparisons.
+    pub rows: Vec<Row>,
+    /// Further observations (errors seen, counts).
+    pub notes: Vec<String>,
+}
+
+/// Formats a ratio as a percentage.
+pub fn percent(ratio: f64) -> String {
+    format!("{:.0}%", ratio * 100.0)
+}
+
+/// Formats a ratio as a multiple.
+pub fn times(ratio: f64) -> String {
+    format!("{ratio:.2}x")
+}
+
+/// The markdown document.
+pub fn render(machine: &str, command: &str, sections: &[Section]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Every figure here comes from one run of `{command}`, which rewrites this file. \
+         Each scenario measures the suite and its baseline in the same run on the same \
+         machine and reports the ratio; absolute numbers move between machines, ratios much less.\n"
+    );
+    let _ = writeln!(out, "{machine}\n");
+    for section in sections {
+        let _ = writeln!(out, "## {}\n\n{}\n", section.title, section.setup);
+        let _ = writeln!(out, "| measure | ours | baseline | ratio | goal | |");
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: | --- | --- |");
+        for r in &section.rows {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                r.measure,
+                r.ours,
+                r.baseline,
+                r.ratio,
+                r.goal,
+                r.verdict.text()
+            );
+        }
+        out.push('\n');
+        for note in &section.notes {
+            let _ = writeln!(out, "- {note}");
+        }
+        if !section.notes.is_empty() {
+            out.push('\n');
+        }
+    }
+    out
+}

@@ -1,0 +1,96 @@
+//! The accounts every bulk scenario writes: the same rows for the suite and for
+//! the raw-database baselines.
+
+use chrono::NaiveDate;
+use themodel_proto::{
+    common::{Date, Money},
+    segmentation as pb,
+};
+
+/// Columns of the `accounts` table, in the order the baselines write them.
+pub const COLUMNS: &[&str] = &[
+    "id",
+    "external_id",
+    "name",
+    "industry",
+    "employee_count",
+    "currency_code",
+    "acv_units",
+    "acv_nanos",
+    "potential_acv_units",
+    "potential_acv_nanos",
+    "cloud_literacy",
+    "migration_source",
+    "contract_start_date",
+    "renewal_date",
+    "owner_csm_id",
+    "partner_id",
+    "lifecycle_status",
+    "tier",
+    "create_time_us",
+    "update_time_us",
+    "revision",
+];
+
+/// Row `i` as the suite receives it.
+pub fn account(i: u64) -> pb::Account {
+    pb::Account {
+        external_id: format!("SF-{i:08}"),
+        name: format!("Account {i}"),
+        industry: ["Manufacturing", "Retail", "IT", "Finance"][(i % 4) as usize].into(),
+        employee_count: (i % 5000) as i32,
+        acv: Some(Money {
+            currency_code: "JPY".into(),
+            units: 600_000 + (i % 1000) as i64 * 10_000,
+            nanos: 0,
+        }),
+        potential_acv: None,
+        cloud_literacy: pb::CloudLiteracy::Medium as i32,
+        migration_source: pb::MigrationSource::SimilarTool as i32,
+        contract_start_date: Some(Date {
+            year: 2026,
+            month: 4,
+            day: 1,
+        }),
+        renewal_date: Some(Date {
+            year: 2027,
+            month: 3,
+            day: 31,
+        }),
+        owner_csm_id: format!("csm-{}", i % 50),
+        partner_id: String::new(),
+        lifecycle_status: pb::LifecycleStatus::Onboarding as i32,
+        ..Default::default()
+    }
+}
+
+/// Row `i` as the table stores it.
+pub struct StoredRow {
+    pub id: String,
+    pub external_id: String,
+    pub name: String,
+    pub industry: String,
+    pub employee_count: i32,
+    pub acv_units: i64,
+    pub owner_csm_id: String,
+    pub start: NaiveDate,
+    pub renewal: NaiveDate,
+    pub time_us: i64,
+}
+
+/// Row `i` as the table stores it, with a fresh id.
+pub fn stored(i: u64) -> StoredRow {
+    let a = account(i);
+    StoredRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        external_id: a.external_id,
+        name: a.name,
+        industry: a.industry,
+        employee_count: a.employee_count,
+        acv_units: a.acv.map_or(0, |m| m.units),
+        owner_csm_id: a.owner_csm_id,
+        start: NaiveDate::from_ymd_opt(2026, 4, 1).unwrap_or_default(),
+        renewal: NaiveDate::from_ymd_opt(2027, 3, 31).unwrap_or_default(),
+        time_us: chrono::Utc::now().timestamp_micros(),
+    }
+}

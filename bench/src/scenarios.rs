@@ -1,0 +1,607 @@
+//! The scenarios: each starts its servers in their own processes, measures the
+//! suite and its baseline in the same run, and returns a report section.
+//! Adding a scenario is one function here and one line in `main.rs`.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use themodel_proto::segmentation::{
+    self as pb, segmentation_service_client::SegmentationServiceClient,
+};
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
+
+use crate::{
+    baseline,
+    echo::{EchoRequest, echo_service_client::EchoServiceClient},
+    load::{Report, closed_loop, open_loop},
+    procs::{self, ServerProc},
+    report::{Row, Section, Verdict, percent, times},
+    rows,
+};
+
+/// Concurrency of throughput runs.
+const CONCURRENCY: usize = 64;
+/// Connections the load generator opens to a server.
+const CHANNELS: usize = 4;
+/// Rows per BatchUpsertAccounts call.
+const BATCH: u64 = 1000;
+
+/// How long and how much to measure.
+#[derive(Clone, Copy)]
+pub struct Plan {
+    /// Unrecorded time before each measurement.
+    pub warmup: Duration,
+    /// Recorded time of each load run.
+    pub measure: Duration,
+    /// Accounts written by each bulk scenario.
+    pub bulk_rows: u64,
+}
+
+impl Plan {
+    /// The full plan (the published figures) or a quick one for development.
+    pub fn new(quick: bool) -> Self {
+        if quick {
+            Plan {
+                warmup: Duration::from_secs(1),
+                measure: Duration::from_secs(2),
+                bulk_rows: 20_000,
+            }
+        } else {
+            Plan {
+                warmup: Duration::from_secs(2),
+                measure: Duration::from_secs(10),
+                bulk_rows: 1_000_000,
+            }
+        }
+    }
+}
+
+/// Sends a bearer token.
+#[derive(Clone)]
+pub struct Bearer(pub MetadataValue<Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+type Segmentation = SegmentationServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// What every scenario shares.
+pub struct Bench {
+    /// Durations and sizes.
+    pub plan: Plan,
+    /// Key file the servers verify tokens with.
+    pub key_file: PathBuf,
+    /// A service token for the load.
+    pub bearer: Bearer,
+    /// Admin URL of a PostgreSQL server, if one answers.
+    pub postgres: Option<String>,
+    /// Scratch space (SQLite files).
+    pub dir: PathBuf,
+    /// Memory seen per process: (name, idle MiB, peak MiB under load).
+    pub memory: Vec<(String, f64, f64)>,
+}
+
+async fn channels(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<Channel>> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(
+            Endpoint::from_shared(format!("http://{addr}"))?
+                .tcp_nodelay(true)
+                .connect()
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+fn code(status: tonic::Status) -> tonic::Code {
+    status.code()
+}
+
+impl Bench {
+    fn key_arg(&self) -> Vec<String> {
+        vec!["--key-file".into(), self.key_file.display().to_string()]
+    }
+
+    async fn segmentation_clients(
+        &self,
+        addr: SocketAddr,
+        n: usize,
+    ) -> anyhow::Result<Vec<Segmentation>> {
+        Ok(channels(addr, n)
+            .await?
+            .into_iter()
+            .map(|c| SegmentationServiceClient::with_interceptor(c, self.bearer.clone()))
+            .collect())
+    }
+
+    fn sqlite_url(&self, name: &str) -> String {
+        format!(
+            "sqlite://{}/{name}-{}.db?mode=rwc",
+            self.dir.display(),
+            uuid::Uuid::now_v7().simple()
+        )
+    }
+
+    /// Framework tax: the same echo handler on a bare tonic server and behind
+    /// the suite's server stack with a verified token on every call.
+    pub async fn framework_tax(&mut self) -> anyhow::Result<Section> {
+        let bare = ServerProc::spawn(&["echo".into()]).await?;
+        let (base_cpu, base_client, base_report) = self.echo_load(&bare, None).await?;
+        bare.stop().await;
+        let mut args = vec!["echo-stack".to_string()];
+        args.extend(self.key_arg());
+        let stack = ServerProc::spawn(&args).await?;
+        let (ours_cpu, ours_client, ours) =
+            self.echo_load(&stack, Some(self.bearer.clone())).await?;
+        stack.stop().await;
+        let ratio = ours.rps() / base_report.rps();
+        Ok(Section {
+            title: "Framework tax".into(),
+            setup: format!(
+                "A trivial RPC (echo of 64 bytes) through the full server stack every service uses \
+                 (JWT verification, load shedding, per-RPC metrics and span) against the same handler \
+                 on a bare tonic server. Closed loop, {CONCURRENCY} concurrent calls over {CHANNELS} connections."
+            ),
+            rows: vec![
+                Row {
+                    measure: "throughput (calls/s)".into(),
+                    ours: format!("{:.0}", ours.rps()),
+                    baseline: format!("{:.0}", base_report.rps()),
+                    ratio: percent(ratio),
+                    goal: ">= 60%".into(),
+                    verdict: Verdict::of(ratio >= 0.60),
+                },
+                latency_row("p50 latency (ms)", &ours, &base_report, 0.50),
+                latency_row("p99 latency (ms)", &ours, &base_report, 0.99),
+                Row {
+                    measure: "server CPU per call (µs)".into(),
+                    ours: format!("{:.1}", ours_cpu * 1e6),
+                    baseline: format!("{:.1}", base_cpu * 1e6),
+                    ratio: times(ours_cpu / base_cpu),
+                    goal: String::new(),
+                    verdict: Verdict::Info,
+                },
+                Row {
+                    measure: "client CPU per call (µs)".into(),
+                    ours: format!("{:.1}", ours_client * 1e6),
+                    baseline: format!("{:.1}", base_client * 1e6),
+                    ratio: times(ours_client / base_client),
+                    goal: String::new(),
+                    verdict: Verdict::Info,
+                },
+            ],
+            notes: vec![format!(
+                "errors: ours {}, baseline {}",
+                ours.errors_text(),
+                base_report.errors_text()
+            )],
+        })
+    }
+
+    /// Returns (server and client CPU seconds per call, report).
+    async fn echo_load(
+        &self,
+        server: &ServerProc,
+        bearer: Option<Bearer>,
+    ) -> anyhow::Result<(f64, f64, Report)> {
+        let chans = Arc::new(channels(server.addr, CHANNELS).await?);
+        let bearer = bearer.map(|b| b.0);
+        let call = move |worker: usize| {
+            let channel = chans[worker % chans.len()].clone();
+            let bearer = bearer.clone();
+            async move {
+                let mut request = tonic::Request::new(EchoRequest {
+                    payload: vec![7u8; 64],
+                });
+                if let Some(b) = bearer {
+                    request.metadata_mut().insert("authorization", b);
+                }
+                EchoServiceClient::new(channel)
+                    .echo(request)
+                    .await
+                    .map(|_| ())
+                    .map_err(code)
+            }
+        };
+        let cpu_before = server.cpu_seconds();
+        let client_before = procs::self_cpu_seconds();
+        let report = closed_loop(CONCURRENCY, self.plan.warmup, self.plan.measure, call).await;
+        // The warm-up ran at the same rate: scale the measured calls to the whole run.
+        let run = self.plan.warmup + self.plan.measure;
+        let calls = report.ok as f64 * run.as_secs_f64() / self.plan.measure.as_secs_f64();
+        let calls = calls.max(1.0);
+        Ok((
+            (server.cpu_seconds() - cpu_before) / calls,
+            (procs::self_cpu_seconds() - client_before) / calls,
+            report,
+        ))
+    }
+
+    /// Gateway hop and overload: `GetAccount` direct and through the gateway,
+    /// then twice the sustainable rate at the service.
+    pub async fn gateway_and_overload(&mut self) -> anyhow::Result<Vec<Section>> {
+        let mut args = vec![
+            "segmentation".into(),
+            "--database-url".into(),
+            self.sqlite_url("hop"),
+        ];
+        args.extend(self.key_arg());
+        let seg = ServerProc::spawn(&args).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let seg_idle = seg.rss_mib();
+        let ids = self.seed(seg.addr, 1000).await?;
+
+        let direct_latency = self.get_load(seg.addr, &ids, 1).await?;
+        let direct = self.get_load(seg.addr, &ids, CONCURRENCY).await?;
+
+        let mut gw_args = vec![
+            "gateway".into(),
+            "--backend".into(),
+            format!("http://{}", seg.addr),
+        ];
+        gw_args.extend(self.key_arg());
+        let gw = ServerProc::spawn(&gw_args).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let gw_idle = gw.rss_mib();
+        let hop_latency = self.get_load(gw.addr, &ids, 1).await?;
+        let hop = self.get_load(gw.addr, &ids, CONCURRENCY).await?;
+        self.memory
+            .push(("themodel-gateway".into(), gw_idle, gw.peak_rss_mib()));
+        gw.stop().await;
+
+        let p50_ratio = hop_latency.ok_ms(0.5) / direct_latency.ok_ms(0.5);
+        let rps_ratio = hop.rps() / direct.rps();
+        let hop_section = Section {
+            title: "Gateway hop".into(),
+            setup: format!(
+                "`GetAccount` of one of 1,000 accounts (SQLite) through the gateway against the same call \
+                 straight to the segmentation service. Latency with one call at a time; throughput with \
+                 {CONCURRENCY} concurrent calls. Gateway and service share the server core."
+            ),
+            rows: vec![
+                Row {
+                    measure: "p50 latency, 1 in flight (ms)".into(),
+                    ours: format!("{:.3}", hop_latency.ok_ms(0.5)),
+                    baseline: format!("{:.3}", direct_latency.ok_ms(0.5)),
+                    ratio: times(p50_ratio),
+                    goal: "<= 1.25x".into(),
+                    verdict: Verdict::of(p50_ratio <= 1.25),
+                },
+                Row {
+                    measure: "throughput (calls/s)".into(),
+                    ours: format!("{:.0}", hop.rps()),
+                    baseline: format!("{:.0}", direct.rps()),
+                    ratio: percent(rps_ratio),
+                    goal: ">= 55%".into(),
+                    verdict: Verdict::of(rps_ratio >= 0.55),
+                },
+                latency_row("p99 latency under load (ms)", &hop, &direct, 0.99),
+            ],
+            notes: vec![format!(
+                "errors: via gateway {}, direct {}",
+                hop.errors_text(),
+                direct.errors_text()
+            )],
+        };
+
+        // Overload: twice what the service sustained, open loop.
+        let rss_before = seg.rss_mib();
+        let rate = direct.rps() * 2.0;
+        let clients = Arc::new(self.segmentation_clients(seg.addr, 16).await?);
+        let ids = Arc::new(ids);
+        let over = open_loop(rate, self.plan.measure, 20_000, move |i| {
+            let mut client = clients[(i % clients.len() as u64) as usize].clone();
+            let id = ids[(i % ids.len() as u64) as usize].clone();
+            async move {
+                client
+                    .get_account(pb::GetAccountRequest { id })
+                    .await
+                    .map(|_| ())
+                    .map_err(code)
+            }
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss_after = seg.rss_mib();
+        let shed = over.errors.get("ResourceExhausted").copied().unwrap_or(0)
+            + over.errors.get("Unavailable").copied().unwrap_or(0);
+        let offered = over.ok + over.error_count();
+        let bounded = over.ok_ms(0.99) < 1000.0;
+        let overload_section = Section {
+            title: "Overload".into(),
+            setup: format!(
+                "Open loop at twice the throughput the service sustained above ({rate:.0} calls/s offered, \
+                 latency measured from each call's scheduled start, so queueing is not hidden). The baseline \
+                 column is the same service at its sustainable load. The service admits \
+                 MAX_CONCURRENT_CALLS (default 256) calls at once and refuses the rest at once."
+            ),
+            rows: vec![
+                Row {
+                    measure: "accepted p99 latency (ms)".into(),
+                    ours: format!("{:.1}", over.ok_ms(0.99)),
+                    baseline: format!("{:.1}", direct.ok_ms(0.99)),
+                    ratio: times(over.ok_ms(0.99) / direct.ok_ms(0.99)),
+                    goal: "bounded (< 1 s)".into(),
+                    verdict: Verdict::of(bounded),
+                },
+                Row {
+                    measure: "accepted calls/s".into(),
+                    ours: format!("{:.0}", over.rps()),
+                    baseline: format!("{:.0}", direct.rps()),
+                    ratio: percent(over.rps() / direct.rps()),
+                    goal: String::new(),
+                    verdict: Verdict::Info,
+                },
+                Row {
+                    measure: "shed calls (RESOURCE_EXHAUSTED)".into(),
+                    ours: format!("{shed} of {offered}"),
+                    baseline: "0".into(),
+                    ratio: String::new(),
+                    goal: "excess shed".into(),
+                    verdict: Verdict::of(shed > 0),
+                },
+                Row {
+                    measure: "p99 time to refuse (ms)".into(),
+                    ours: format!("{:.1}", over.error_ms(0.99)),
+                    baseline: String::new(),
+                    ratio: String::new(),
+                    goal: "quick".into(),
+                    verdict: Verdict::Info,
+                },
+                Row {
+                    measure: "service RSS before -> after (MiB)".into(),
+                    ours: format!("{rss_before:.1} -> {rss_after:.1}"),
+                    baseline: String::new(),
+                    ratio: times(rss_after / rss_before),
+                    goal: "flat".into(),
+                    verdict: Verdict::of(rss_after <= rss_before * 1.5 + 16.0),
+                },
+            ],
+            notes: vec![format!("outcomes: ok={}, {}", over.ok, over.errors_text())],
+        };
+        self.memory
+            .push(("themodel-segmentation".into(), seg_idle, seg.peak_rss_mib()));
+        seg.stop().await;
+        Ok(vec![hop_section, overload_section])
+    }
+
+    async fn get_load(
+        &self,
+        addr: SocketAddr,
+        ids: &[String],
+        concurrency: usize,
+    ) -> anyhow::Result<Report> {
+        let clients = Arc::new(self.segmentation_clients(addr, CHANNELS).await?);
+        let ids = Arc::new(ids.to_vec());
+        let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        Ok(closed_loop(
+            concurrency,
+            self.plan.warmup,
+            self.plan.measure,
+            move |worker| {
+                let mut client = clients[worker % clients.len()].clone();
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let id = ids[n % ids.len()].clone();
+                async move {
+                    client
+                        .get_account(pb::GetAccountRequest { id })
+                        .await
+                        .map(|_| ())
+                        .map_err(code)
+                }
+            },
+        )
+        .await)
+    }
+
+    /// Creates `n` accounts; returns their ids.
+    async fn seed(&self, addr: SocketAddr, n: u64) -> anyhow::Result<Vec<String>> {
+        let mut client = self.segmentation_clients(addr, 1).await?.remove(0);
+        let mut ids = Vec::new();
+        for start in (0..n).step_by(BATCH as usize) {
+            let response = client
+                .batch_upsert_accounts(pb::BatchUpsertAccountsRequest {
+                    accounts: (start..(start + BATCH).min(n)).map(rows::account).collect(),
+                    request_id: String::new(),
+                })
+                .await?
+                .into_inner();
+            ids.extend(
+                response
+                    .results
+                    .into_iter()
+                    .filter_map(|r| r.account.map(|a| a.id)),
+            );
+        }
+        Ok(ids)
+    }
+
+    /// Writes `bulk_rows` accounts through BatchUpsertAccounts; returns seconds.
+    async fn bulk_load(&self, database_url: &str) -> anyhow::Result<(f64, String)> {
+        let mut args = vec![
+            "segmentation".into(),
+            "--database-url".into(),
+            database_url.to_owned(),
+        ];
+        args.extend(self.key_arg());
+        let seg = ServerProc::spawn(&args).await?;
+        let clients = self.segmentation_clients(seg.addr, 2).await?;
+        let batches = self.plan.bulk_rows.div_ceil(BATCH);
+        let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let start = std::time::Instant::now();
+        let mut workers = Vec::new();
+        for mut client in clients {
+            let next = next.clone();
+            let rows_total = self.plan.bulk_rows;
+            workers.push(tokio::spawn(async move {
+                let mut created = 0u64;
+                loop {
+                    let batch = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if batch >= batches {
+                        return Ok::<u64, tonic::Status>(created);
+                    }
+                    let first = batch * BATCH;
+                    let response = client
+                        .batch_upsert_accounts(pb::BatchUpsertAccountsRequest {
+                            accounts: (first..(first + BATCH).min(rows_total))
+                                .map(rows::account)
+                                .collect(),
+                            request_id: format!("bulk-{batch}"),
+                        })
+                        .await?
+                        .into_inner();
+                    created += response.created_count as u64;
+                }
+            }));
+        }
+        let mut created = 0;
+        for worker in workers {
+            created += worker.await??;
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            created == self.plan.bulk_rows,
+            "created {created} of {} accounts",
+            self.plan.bulk_rows
+        );
+        let note = format!(
+            "peak service RSS during the load: {:.1} MiB",
+            seg.peak_rss_mib()
+        );
+        seg.stop().await;
+        Ok((seconds, note))
+    }
+
+    /// Bulk write path into SQLite against a prepared insert loop in one transaction.
+    pub async fn bulk_sqlite(&mut self) -> anyhow::Result<Section> {
+        let (ours, note) = self.bulk_load(&self.sqlite_url("bulk")).await?;
+        let base =
+            baseline::sqlite_insert_loop(&self.sqlite_url("baseline"), self.plan.bulk_rows).await?;
+        Ok(self.bulk_section(
+            "Bulk write path: SQLite",
+            "a prepared-statement insert loop in one transaction",
+            ours,
+            base.as_secs_f64(),
+            note,
+        ))
+    }
+
+    /// Bulk write path into PostgreSQL against binary COPY.
+    pub async fn bulk_postgres(&mut self) -> anyhow::Result<Option<Section>> {
+        let Some(admin) = self.postgres.clone() else {
+            return Ok(None);
+        };
+        let ours_db = baseline::PgDatabase::create(&admin).await?;
+        let (ours, note) = self.bulk_load(&ours_db.url).await?;
+        ours_db.drop_database().await?;
+        let base_db = baseline::PgDatabase::create(&admin).await?;
+        let base = baseline::postgres_copy(&base_db.url, self.plan.bulk_rows).await?;
+        base_db.drop_database().await?;
+        Ok(Some(self.bulk_section(
+            "Bulk write path: PostgreSQL",
+            "one binary `COPY`",
+            ours,
+            base.as_secs_f64(),
+            note,
+        )))
+    }
+
+    fn bulk_section(
+        &self,
+        title: &str,
+        baseline: &str,
+        ours_s: f64,
+        base_s: f64,
+        note: String,
+    ) -> Section {
+        let n = self.plan.bulk_rows as f64;
+        let ratio = (n / ours_s) / (n / base_s);
+        Section {
+            title: title.into(),
+            setup: format!(
+                "{} accounts through `BatchUpsertAccounts` in batches of {BATCH} (2 in flight; each batch \
+                 validated, upserted by external_id, with one event per account and an idempotency record, \
+                 in one transaction) against {baseline} of the same rows into the same table.",
+                self.plan.bulk_rows
+            ),
+            rows: vec![Row {
+                measure: "accounts/s".into(),
+                ours: format!("{:.0}", n / ours_s),
+                baseline: format!("{:.0}", n / base_s),
+                ratio: percent(ratio),
+                goal: ">= 50%".into(),
+                verdict: Verdict::of(ratio >= 0.5),
+            }],
+            notes: vec![
+                format!("wall time: ours {ours_s:.1} s, baseline {base_s:.1} s"),
+                note,
+            ],
+        }
+    }
+
+    /// Idle and loaded memory of `themodel serve` (the services alone were
+    /// measured by the scenarios above).
+    pub async fn memory(&mut self) -> anyhow::Result<Section> {
+        let mut args = vec![
+            "suite".into(),
+            "--database-url".into(),
+            self.sqlite_url("suite"),
+        ];
+        args.extend(self.key_arg());
+        let suite = ServerProc::spawn(&args).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let idle = suite.rss_mib();
+        let ids = self.seed(suite.addr, 1000).await?;
+        let loaded = self.get_load(suite.addr, &ids, CONCURRENCY).await?;
+        self.memory
+            .push(("themodel serve".into(), idle, suite.peak_rss_mib()));
+        suite.stop().await;
+        Ok(Section {
+            title: "Memory".into(),
+            setup: "Resident memory of each process right after start (idle) and its peak during the \
+                    scenarios above (loaded); `themodel serve` loaded with GetAccount through its gateway."
+                .into(),
+            rows: self
+                .memory
+                .iter()
+                .map(|(name, idle, peak)| Row {
+                    measure: format!("{name} RSS idle / peak (MiB)"),
+                    ours: format!("{idle:.1} / {peak:.1}"),
+                    baseline: String::new(),
+                    ratio: String::new(),
+                    goal: String::new(),
+                    verdict: Verdict::Info,
+                })
+                .collect(),
+            notes: vec![format!(
+                "`themodel serve` under load: {:.0} GetAccount calls/s through its gateway, errors {}",
+                loaded.rps(),
+                loaded.errors_text()
+            )],
+        })
+    }
+}
+
+fn latency_row(measure: &str, ours: &Report, base: &Report, q: f64) -> Row {
+    Row {
+        measure: measure.into(),
+        ours: format!("{:.2}", ours.ok_ms(q)),
+        baseline: format!("{:.2}", base.ok_ms(q)),
+        ratio: times(ours.ok_ms(q) / base.ok_ms(q)),
+        goal: String::new(),
+        verdict: Verdict::Info,
+    }
+}

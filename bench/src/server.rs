@@ -1,0 +1,174 @@
+//! The server side of the benchmarks: what `themodel-bench serve <kind>` runs in
+//! its own process. Every kind but `echo` is started exactly as in production.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use themodel_platform::{
+    auth::{AuthConfig, Keys},
+    server::{Server, ServerConfig},
+    store::StoreConfig,
+};
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::echo::{
+    EchoRequest, EchoResponse,
+    echo_service_server::{EchoService, EchoServiceServer},
+};
+
+/// What to serve.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Kind {
+    /// The echo handler on a bare tonic server: the ceiling of the stack.
+    Echo,
+    /// The echo handler behind the suite's server stack (auth, shedding, metrics, tracing).
+    EchoStack,
+    /// The segmentation service.
+    Segmentation,
+    /// The gateway in front of `--backend`.
+    Gateway,
+    /// `themodel serve`: every service and the gateway in one process.
+    Suite,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// What to serve.
+    #[arg(value_enum)]
+    pub kind: Kind,
+    /// Token key file (shared with the load generator).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// Database of the segmentation service.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// The gateway's segmentation backend.
+    #[arg(long)]
+    pub backend: Option<String>,
+}
+
+#[derive(Clone, Copy)]
+struct Echo;
+
+#[tonic::async_trait]
+impl EchoService for Echo {
+    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
+        Ok(Response::new(EchoResponse {
+            payload: request.into_inner().payload,
+        }))
+    }
+}
+
+fn auth(args: &ServeArgs) -> anyhow::Result<AuthConfig> {
+    let key = args
+        .key_file
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("--key-file is required"))?;
+    Ok(AuthConfig {
+        auth_key_file: key,
+        auth_generate_dev_key: false,
+        auth_issuer: crate::ISSUER.into(),
+        auth_audience: crate::AUDIENCE.into(),
+    })
+}
+
+/// Serves until standard input closes (the load generator went away).
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut sink = Vec::new();
+            let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+            shutdown.cancel();
+        });
+    }
+    let any: SocketAddr = "127.0.0.1:0".parse()?;
+    let (addr, run): (
+        SocketAddr,
+        futures::future::BoxFuture<'static, anyhow::Result<()>>,
+    ) = match args.kind {
+        Kind::Echo => {
+            let listener = tokio::net::TcpListener::bind(any).await?;
+            let addr = listener.local_addr()?;
+            let shutdown = shutdown.clone();
+            let run = async move {
+                tonic::transport::Server::builder()
+                    .add_service(EchoServiceServer::new(Echo))
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(listener)
+                            .with_nodelay(Some(true)),
+                        shutdown.cancelled_owned(),
+                    )
+                    .await?;
+                Ok(())
+            };
+            (addr, Box::pin(run))
+        }
+        Kind::EchoStack => {
+            let keys = Keys::load(&auth(&args)?)?;
+            let running = Server::new("bench", "bench.themodel", &ServerConfig::default())
+                .service(EchoServiceServer::new(Echo))
+                .authenticate(keys.authenticator)
+                .start(any, shutdown.clone())
+                .await?;
+            (running.addr, running.run)
+        }
+        Kind::Segmentation => {
+            let running = themodel_segmentation::Application::build(
+                themodel_segmentation::Config {
+                    listen: any,
+                    database_url: args
+                        .database_url
+                        .clone()
+                        .ok_or_else(|| anyhow::anyhow!("--database-url is required"))?,
+                    server: ServerConfig::default(),
+                    store: StoreConfig::default(),
+                    auth: auth(&args)?,
+                },
+                shutdown.clone(),
+            )
+            .await?;
+            (running.addr, running.run)
+        }
+        Kind::Gateway => {
+            let running = themodel_gateway::Application::build(
+                themodel_gateway::Config {
+                    listen: any,
+                    segmentation_addr: args
+                        .backend
+                        .clone()
+                        .ok_or_else(|| anyhow::anyhow!("--backend is required"))?,
+                    backend_connections: 2,
+                    server: ServerConfig::default(),
+                    auth: auth(&args)?,
+                },
+                shutdown.clone(),
+            )
+            .await?;
+            (running.addr, running.run)
+        }
+        Kind::Suite => {
+            let suite = themodel::Suite::start(
+                themodel::SuiteConfig {
+                    gateway_listen: any,
+                    segmentation_listen: any,
+                    segmentation_database_url: args
+                        .database_url
+                        .clone()
+                        .ok_or_else(|| anyhow::anyhow!("--database-url is required"))?,
+                    server: ServerConfig::default(),
+                    store: StoreConfig::default(),
+                    auth: auth(&args)?,
+                },
+                shutdown.clone(),
+            )
+            .await?;
+            (suite.gateway, suite.run)
+        }
+    };
+    println!("ready {addr}");
+    run.await
+}
