@@ -193,3 +193,44 @@ where
     report.elapsed = measure;
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn closed_loop_counts_successes_and_errors_by_code() {
+        let report = closed_loop(
+            2,
+            Duration::ZERO,
+            Duration::from_millis(100),
+            |worker| async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                if worker == 0 {
+                    Ok(())
+                } else {
+                    Err(tonic::Code::Unavailable)
+                }
+            },
+        )
+        .await;
+        assert!(report.ok > 0);
+        assert_eq!(report.errors.keys().collect::<Vec<_>>(), ["Unavailable"]);
+        assert!(report.ok_ms(0.5) >= 1.0);
+    }
+
+    #[tokio::test]
+    async fn open_loop_never_queues_beyond_its_in_flight_limit() {
+        // 50 calls are due within 50 ms; each takes 200 ms and only 5 may be
+        // outstanding, so the other 45 are counted, not queued.
+        let report = open_loop(1000.0, Duration::from_millis(50), 5, |_| async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok(())
+        })
+        .await;
+        assert_eq!(report.ok, 5);
+        assert_eq!(report.errors.get("ClientOverflow"), Some(&45));
+        // Latency is measured from the scheduled start, so it includes the wait.
+        assert!(report.ok_ms(0.5) >= 200.0);
+    }
+}

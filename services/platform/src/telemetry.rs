@@ -121,3 +121,54 @@ pub fn inject_current(headers: &mut http::HeaderMap) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_incoming_trace_continues_in_outgoing_calls() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+            let mut incoming = http::HeaderMap::new();
+            incoming.insert(
+                "traceparent",
+                http::HeaderValue::from_str(&format!("00-{trace_id}-00f067aa0ba902b7-01"))
+                    .expect("header"),
+            );
+            let span = tracing::info_span!("rpc");
+            set_parent_from(&span, &incoming);
+            let _entered = span.enter();
+            let mut outgoing = http::HeaderMap::new();
+            inject_current(&mut outgoing);
+            let traceparent = outgoing
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .expect("traceparent injected");
+            // Same trace, new parent span (this hop).
+            assert!(
+                traceparent.starts_with(&format!("00-{trace_id}-")),
+                "{traceparent}"
+            );
+            assert!(!traceparent.contains("00f067aa0ba902b7"), "{traceparent}");
+        });
+    }
+
+    #[test]
+    fn without_a_recorded_trace_headers_pass_through() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            http::HeaderValue::from_static("00-abc-def-01"),
+        );
+        inject_current(&mut headers);
+        assert_eq!(
+            headers.get("traceparent").and_then(|v| v.to_str().ok()),
+            Some("00-abc-def-01")
+        );
+    }
+}

@@ -158,23 +158,3 @@ impl tonic::service::Interceptor for Bearer {
         Ok(request)
     }
 }
-
-/// Polls `check` until it returns `Some`, or panics after `timeout`. Tests wait
-/// with this, never with a fixed sleep.
-pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met within {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}

@@ -44,7 +44,13 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                 .foreign_keys(true)
         });
     } else {
-        options.max_connections(16);
+        // Plan every statement with the table's current size. A cached generic
+        // plan made while a table was small (a fresh database being filled by a
+        // CRM import) otherwise keeps scanning it sequentially as it grows,
+        // until an ANALYZE that autovacuum may never run.
+        options
+            .max_connections(16)
+            .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
     }
     Database::connect(options)
         .await
