@@ -111,8 +111,15 @@ fn code(status: tonic::Status) -> tonic::Code {
 }
 
 impl Bench {
-    fn key_arg(&self) -> Vec<String> {
-        vec!["--key-file".into(), self.key_file.display().to_string()]
+    /// Starts `serve <kind>` with the bench key and `extra` arguments.
+    async fn spawn(&self, kind: &str, extra: &[&str]) -> anyhow::Result<ServerProc> {
+        let mut args = vec![
+            kind.to_owned(),
+            "--key-file".into(),
+            self.key_file.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        ServerProc::spawn(&args).await
     }
 
     async fn segmentation_clients(
@@ -141,9 +148,7 @@ impl Bench {
         let bare = ServerProc::spawn(&["echo".into()]).await?;
         let (base_cpu, base_client, base_report) = self.echo_load(&bare, None).await?;
         bare.stop().await;
-        let mut args = vec!["echo-stack".to_string()];
-        args.extend(self.key_arg());
-        let stack = ServerProc::spawn(&args).await?;
+        let stack = self.spawn("echo-stack", &[]).await?;
         let (ours_cpu, ours_client, ours) =
             self.echo_load(&stack, Some(self.bearer.clone())).await?;
         stack.stop().await;
@@ -232,13 +237,9 @@ impl Bench {
     /// Gateway hop and overload: `GetAccount` direct and through the gateway,
     /// then twice the sustainable rate at the service.
     pub async fn gateway_and_overload(&mut self) -> anyhow::Result<Vec<Section>> {
-        let mut args = vec![
-            "segmentation".into(),
-            "--database-url".into(),
-            self.sqlite_url("hop"),
-        ];
-        args.extend(self.key_arg());
-        let seg = ServerProc::spawn(&args).await?;
+        let seg = self
+            .spawn("segmentation", &["--database-url", &self.sqlite_url("hop")])
+            .await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let seg_idle = seg.rss_mib();
         let ids = self.seed(seg.addr, 1000).await?;
@@ -246,13 +247,9 @@ impl Bench {
         let direct_latency = self.get_load(seg.addr, &ids, 1).await?;
         let direct = self.get_load(seg.addr, &ids, CONCURRENCY).await?;
 
-        let mut gw_args = vec![
-            "gateway".into(),
-            "--backend".into(),
-            format!("http://{}", seg.addr),
-        ];
-        gw_args.extend(self.key_arg());
-        let gw = ServerProc::spawn(&gw_args).await?;
+        let gw = self
+            .spawn("gateway", &["--backend", &format!("http://{}", seg.addr)])
+            .await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let gw_idle = gw.rss_mib();
         let hop_latency = self.get_load(gw.addr, &ids, 1).await?;
@@ -431,13 +428,9 @@ impl Bench {
 
     /// Writes `bulk_rows` accounts through BatchUpsertAccounts; returns seconds.
     async fn bulk_load(&self, database_url: &str) -> anyhow::Result<(f64, String)> {
-        let mut args = vec![
-            "segmentation".into(),
-            "--database-url".into(),
-            database_url.to_owned(),
-        ];
-        args.extend(self.key_arg());
-        let seg = ServerProc::spawn(&args).await?;
+        let seg = self
+            .spawn("segmentation", &["--database-url", database_url])
+            .await?;
         let clients = self.segmentation_clients(seg.addr, 2).await?;
         let batches = self.plan.bulk_rows.div_ceil(BATCH);
         let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -555,13 +548,9 @@ impl Bench {
     /// Idle and loaded memory of `themodel serve` (the services alone were
     /// measured by the scenarios above).
     pub async fn memory(&mut self) -> anyhow::Result<Section> {
-        let mut args = vec![
-            "suite".into(),
-            "--database-url".into(),
-            self.sqlite_url("suite"),
-        ];
-        args.extend(self.key_arg());
-        let suite = ServerProc::spawn(&args).await?;
+        let suite = self
+            .spawn("suite", &["--database-url", &self.sqlite_url("suite")])
+            .await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let idle = suite.rss_mib();
         let ids = self.seed(suite.addr, 1000).await?;

@@ -61,6 +61,12 @@ impl EchoService for Echo {
     }
 }
 
+fn required(value: &Option<String>, flag: &str) -> anyhow::Result<String> {
+    value
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("{flag} is required"))
+}
+
 fn auth(args: &ServeArgs) -> anyhow::Result<AuthConfig> {
     let key = args
         .key_file
@@ -120,10 +126,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let running = themodel_segmentation::Application::build(
                 themodel_segmentation::Config {
                     listen: any,
-                    database_url: args
-                        .database_url
-                        .clone()
-                        .ok_or_else(|| anyhow::anyhow!("--database-url is required"))?,
+                    database_url: required(&args.database_url, "--database-url")?,
                     server: ServerConfig::default(),
                     store: StoreConfig::default(),
                     auth: auth(&args)?,
@@ -137,10 +140,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let running = themodel_gateway::Application::build(
                 themodel_gateway::Config {
                     listen: any,
-                    segmentation_addr: args
-                        .backend
-                        .clone()
-                        .ok_or_else(|| anyhow::anyhow!("--backend is required"))?,
+                    segmentation_addr: required(&args.backend, "--backend")?,
                     backend_connections: 2,
                     server: ServerConfig::default(),
                     auth: auth(&args)?,
@@ -155,10 +155,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 themodel::SuiteConfig {
                     gateway_listen: any,
                     segmentation_listen: any,
-                    segmentation_database_url: args
-                        .database_url
-                        .clone()
-                        .ok_or_else(|| anyhow::anyhow!("--database-url is required"))?,
+                    segmentation_database_url: required(&args.database_url, "--database-url")?,
                     server: ServerConfig::default(),
                     store: StoreConfig::default(),
                     auth: auth(&args)?,

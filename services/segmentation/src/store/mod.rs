@@ -124,15 +124,8 @@ impl Accounts {
         }
         let account = new_account(fields);
         insert(&uow, std::slice::from_ref(&account)).await?;
-        let proto = account_to_proto(&account);
-        uow.emit(
-            &account.id,
-            &pb::AccountCreated {
-                account: Some(proto.clone()),
-            },
-        );
         let response = pb::CreateAccountResponse {
-            account: Some(proto),
+            account: Some(emit_created(&mut uow, &account)),
         };
         uow.commit(&response).await?;
         Ok(response)
@@ -181,16 +174,8 @@ impl Accounts {
             return Err(Error::ExternalIdTaken(external_id.clone()));
         }
         let updated = replace(&uow, &current, fields).await?;
-        let proto = account_to_proto(&updated);
-        uow.emit(
-            &updated.id,
-            &pb::AccountUpdated {
-                account: Some(proto.clone()),
-                changed_fields: changed.iter().map(|f| f.to_string()).collect(),
-            },
-        );
         let response = pb::UpdateAccountResponse {
-            account: Some(proto),
+            account: Some(emit_updated(&mut uow, &updated, &changed)),
         };
         uow.commit(&response).await?;
         Ok(response)
@@ -258,15 +243,8 @@ impl Accounts {
                 Ok(fields) => match existing.get(&external_id) {
                     None => {
                         let account = new_account(fields);
-                        let proto = account_to_proto(&account);
-                        uow.emit(
-                            &account.id,
-                            &pb::AccountCreated {
-                                account: Some(proto.clone()),
-                            },
-                        );
                         result.outcome = pb::UpsertOutcome::Created as i32;
-                        result.account = Some(proto);
+                        result.account = Some(emit_created(&mut uow, &account));
                         response.created_count += 1;
                         inserts.push(account);
                     }
@@ -278,16 +256,8 @@ impl Accounts {
                             response.unchanged_count += 1;
                         } else {
                             let updated = replace(&uow, current, fields).await?;
-                            let proto = account_to_proto(&updated);
-                            uow.emit(
-                                &updated.id,
-                                &pb::AccountUpdated {
-                                    account: Some(proto.clone()),
-                                    changed_fields: changed.iter().map(|f| f.to_string()).collect(),
-                                },
-                            );
                             result.outcome = pb::UpsertOutcome::Updated as i32;
-                            result.account = Some(proto);
+                            result.account = Some(emit_updated(&mut uow, &updated, &changed));
                             response.updated_count += 1;
                         }
                     }
@@ -299,6 +269,31 @@ impl Accounts {
         uow.commit(&response).await?;
         Ok(response)
     }
+}
+
+/// Records the creation of `account`; returns its contract form.
+fn emit_created(uow: &mut UnitOfWork, account: &Account) -> pb::Account {
+    let proto = account_to_proto(account);
+    uow.emit(
+        &account.id,
+        &pb::AccountCreated {
+            account: Some(proto.clone()),
+        },
+    );
+    proto
+}
+
+/// Records a change of `account`; returns its contract form.
+fn emit_updated(uow: &mut UnitOfWork, account: &Account, changed: &[&str]) -> pb::Account {
+    let proto = account_to_proto(account);
+    uow.emit(
+        &account.id,
+        &pb::AccountUpdated {
+            account: Some(proto.clone()),
+            changed_fields: changed.iter().map(|f| f.to_string()).collect(),
+        },
+    );
+    proto
 }
 
 /// The id of the account holding `external_id`, if any.
