@@ -221,16 +221,16 @@ mod tests {
 
     #[tokio::test]
     async fn open_loop_never_queues_beyond_its_in_flight_limit() {
-        // 50 calls are due within 50 ms; each takes 200 ms and only 5 may be
+        // 50 calls are due within 50 ms; each takes a second and only 5 may be
         // outstanding, so the other 45 are counted, not queued.
         let report = open_loop(1000.0, Duration::from_millis(50), 5, |_| async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
             Ok(())
         })
         .await;
         assert_eq!(report.ok, 5);
         assert_eq!(report.errors.get("ClientOverflow"), Some(&45));
         // Latency is measured from the scheduled start, so it includes the wait.
-        assert!(report.ok_ms(0.5) >= 200.0);
+        assert!(report.ok_ms(0.5) >= 1000.0);
     }
 }

@@ -259,8 +259,9 @@ fn generate_dev_key(path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    // Write to a unique temporary file and rename, so that processes starting
-    // together never read a half-written key; the first rename wins.
+    // Write a unique temporary file, then link it into place: linking fails
+    // when the key already exists, so among processes or threads starting
+    // together exactly one key wins and nobody reads a half-written one.
     let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::now_v7()));
     std::fs::write(&tmp, pem.as_bytes()).with_context(|| format!("writing {}", tmp.display()))?;
     #[cfg(unix)]
@@ -268,11 +269,12 @@ fn generate_dev_key(path: &Path) -> anyhow::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
     }
-    if path.exists() {
-        std::fs::remove_file(&tmp)?;
-    } else {
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-        tracing::info!(path = %path.display(), "generated a dev signing key");
+    let linked = std::fs::hard_link(&tmp, path);
+    std::fs::remove_file(&tmp)?;
+    match linked {
+        Ok(()) => tracing::info!(path = %path.display(), "generated a dev signing key"),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(err) => return Err(err).with_context(|| format!("writing {}", path.display())),
     }
     Ok(())
 }
@@ -503,6 +505,27 @@ mod tests {
         assert!(a.authenticator.verify(&token).is_ok());
         assert!(a.authenticator.verify(&token).is_ok());
         assert!(a.authenticator.verify(&tampered).is_err());
+    }
+
+    #[test]
+    fn concurrent_key_generation_agrees_on_one_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key.pem");
+        let keys: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        generate_dev_key(&path).expect("generate");
+                        std::fs::read(&path).expect("read")
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]));
     }
 
     #[test]

@@ -88,18 +88,24 @@ fn test_key() -> &'static TestKey {
     KEY.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("test-signing-key.pem");
+        // Create it now, before any test server or token reads it.
+        Keys::load(&config_at(path.clone())).expect("test key");
         TestKey { _dir: dir, path }
     })
 }
 
-/// Auth settings sharing one generated key across the test process.
-pub fn auth_config() -> AuthConfig {
+fn config_at(auth_key_file: PathBuf) -> AuthConfig {
     AuthConfig {
-        auth_key_file: test_key().path.clone(),
+        auth_key_file,
         auth_generate_dev_key: true,
         auth_issuer: "themodel-test".into(),
         auth_audience: "themodel".into(),
     }
+}
+
+/// Auth settings sharing one generated key across the test process.
+pub fn auth_config() -> AuthConfig {
+    config_at(test_key().path.clone())
 }
 
 /// Mints test tokens with the key of [`auth_config`].
