@@ -152,7 +152,6 @@ impl Bench {
         let (ours_cpu, ours_client, ours) =
             self.echo_load(&stack, Some(self.bearer.clone())).await?;
         stack.stop().await;
-        let ratio = ours.rps() / base_report.rps();
         Ok(Section {
             title: "Framework tax".into(),
             setup: format!(
@@ -161,14 +160,7 @@ impl Bench {
                  on a bare tonic server. Closed loop, {CONCURRENCY} concurrent calls over {CHANNELS} connections."
             ),
             rows: vec![
-                Row {
-                    measure: "throughput (calls/s)".into(),
-                    ours: format!("{:.0}", ours.rps()),
-                    baseline: format!("{:.0}", base_report.rps()),
-                    ratio: percent(ratio),
-                    goal: ">= 60%".into(),
-                    verdict: Verdict::of(ratio >= 0.60),
-                },
+                throughput_row(&ours, &base_report, 0.60),
                 latency_row("latency", &ours, &base_report),
                 Row {
                     measure: "server CPU per call (µs)".into(),
@@ -259,7 +251,6 @@ impl Bench {
         gw.stop().await;
 
         let p50_ratio = hop_latency.ok_ms(0.5) / direct_latency.ok_ms(0.5);
-        let rps_ratio = hop.rps() / direct.rps();
         let hop_section = Section {
             title: "Gateway hop".into(),
             setup: format!(
@@ -276,14 +267,7 @@ impl Bench {
                     goal: "<= 1.25x".into(),
                     verdict: Verdict::of(p50_ratio <= 1.25),
                 },
-                Row {
-                    measure: "throughput (calls/s)".into(),
-                    ours: format!("{:.0}", hop.rps()),
-                    baseline: format!("{:.0}", direct.rps()),
-                    ratio: percent(rps_ratio),
-                    goal: ">= 55%".into(),
-                    verdict: Verdict::of(rps_ratio >= 0.55),
-                },
+                throughput_row(&hop, &direct, 0.55),
                 latency_row("latency, 1 in flight,", &hop_latency, &direct_latency),
                 latency_row("latency under load,", &hop, &direct),
             ],
@@ -581,6 +565,18 @@ impl Bench {
                 loaded.errors_text()
             )],
         })
+    }
+}
+
+fn throughput_row(ours: &Report, base: &Report, goal: f64) -> Row {
+    let ratio = ours.rps() / base.rps();
+    Row {
+        measure: "throughput (calls/s)".into(),
+        ours: format!("{:.0}", ours.rps()),
+        baseline: format!("{:.0}", base.rps()),
+        ratio: percent(ratio),
+        goal: format!(">= {}", percent(goal)),
+        verdict: Verdict::of(ratio >= goal),
     }
 }
 

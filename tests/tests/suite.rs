@@ -33,6 +33,22 @@ fn create(account: pb::Account, request_id: &str) -> pb::CreateAccountRequest {
     }
 }
 
+/// Renames `account`, sending the etag it was read with.
+fn rename(account: &pb::Account, name: &str) -> pb::UpdateAccountRequest {
+    pb::UpdateAccountRequest {
+        account: Some(pb::Account {
+            id: account.id.clone(),
+            name: name.into(),
+            etag: account.etag.clone(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["name".into()],
+        }),
+        request_id: String::new(),
+    }
+}
+
 #[tokio::test]
 async fn reflection_alone_is_enough_to_discover_the_gateway() {
     use tonic_reflection::pb::v1::{
@@ -115,33 +131,11 @@ async fn accounts_work_through_the_gateway_with_every_convention() {
 
     // A stale etag is refused, with the service's error details intact.
     client
-        .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account {
-                id: created.id.clone(),
-                name: "Acme 2".into(),
-                etag: created.etag.clone(),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["name".into()],
-            }),
-            request_id: String::new(),
-        })
+        .update_account(rename(&created, "Acme 2"))
         .await
         .expect("update");
     let stale = client
-        .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account {
-                id: created.id.clone(),
-                name: "Acme 3".into(),
-                etag: created.etag.clone(),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["name".into()],
-            }),
-            request_id: String::new(),
-        })
+        .update_account(rename(&created, "Acme 3"))
         .await
         .expect_err("stale etag");
     assert_eq!(stale.code(), Code::FailedPrecondition);
