@@ -162,22 +162,8 @@ impl Bench {
             rows: vec![
                 throughput_row(&ours, &base_report, 0.60),
                 latency_row("latency", &ours, &base_report),
-                Row {
-                    measure: "server CPU per call (µs)".into(),
-                    ours: format!("{:.1}", ours_cpu * 1e6),
-                    baseline: format!("{:.1}", base_cpu * 1e6),
-                    ratio: times(ours_cpu / base_cpu),
-                    goal: String::new(),
-                    verdict: Verdict::Info,
-                },
-                Row {
-                    measure: "client CPU per call (µs)".into(),
-                    ours: format!("{:.1}", ours_client * 1e6),
-                    baseline: format!("{:.1}", base_client * 1e6),
-                    ratio: times(ours_client / base_client),
-                    goal: String::new(),
-                    verdict: Verdict::Info,
-                },
+                cpu_row("server", ours_cpu, base_cpu),
+                cpu_row("client", ours_client, base_client),
             ],
             notes: vec![format!(
                 "errors: ours {}, baseline {}",
@@ -577,6 +563,18 @@ fn throughput_row(ours: &Report, base: &Report, goal: f64) -> Row {
         ratio: percent(ratio),
         goal: format!(">= {}", percent(goal)),
         verdict: Verdict::of(ratio >= goal),
+    }
+}
+
+/// CPU seconds per call of `who`, shown in microseconds.
+fn cpu_row(who: &str, ours: f64, base: f64) -> Row {
+    Row {
+        measure: format!("{who} CPU per call (µs)"),
+        ours: format!("{:.1}", ours * 1e6),
+        baseline: format!("{:.1}", base * 1e6),
+        ratio: times(ours / base),
+        goal: String::new(),
+        verdict: Verdict::Info,
     }
 }
 

@@ -18,6 +18,20 @@ pub mod testing;
 
 pub use error::{ApiError, Violation, Violations};
 
+/// Runs a service as its own process: telemetry for `name`, a shutdown token
+/// cancelled by SIGTERM or Ctrl-C, then `start` (the service's
+/// `Application::build`) served until it has drained. Every service's `main`.
+pub async fn run_process<F, Fut>(name: &'static str, start: F) -> anyhow::Result<()>
+where
+    F: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<server::Running>>,
+{
+    let _telemetry = telemetry::init(name)?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    start(shutdown).await?.run.await
+}
+
 /// Resolves when the process is asked to stop (SIGTERM or Ctrl-C), then cancels
 /// `token` so every server drains.
 pub async fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {

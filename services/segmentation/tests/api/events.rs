@@ -15,38 +15,32 @@ async fn list_all(feed: &mut FeedClient) -> Vec<ev::Event> {
         .events
 }
 
+fn rename(id: &str, name: &str) -> pb::UpdateAccountRequest {
+    pb::UpdateAccountRequest {
+        account: Some(pb::Account {
+            id: id.into(),
+            name: name.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["name".into()],
+        }),
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn every_change_is_one_event_in_commit_order() {
     let app = spawn_app().await;
     let mut client = app.admin();
     let created = create_ok(&mut client, account("Acme")).await;
     client
-        .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account {
-                id: created.id.clone(),
-                name: "Acme 2".into(),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["name".into()],
-            }),
-            ..Default::default()
-        })
+        .update_account(rename(&created.id, "Acme 2"))
         .await
         .expect("update");
     // An update that changes nothing and a rejected create emit nothing.
     client
-        .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account {
-                id: created.id.clone(),
-                name: "Acme 2".into(),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["name".into()],
-            }),
-            ..Default::default()
-        })
+        .update_account(rename(&created.id, "Acme 2"))
         .await
         .expect("no-op update");
     client
