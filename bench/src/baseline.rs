@@ -10,11 +10,8 @@ use crate::rows::{COLUMNS, StoredRow, stored};
 
 /// Creates the schema in `url` with the service's own migrations.
 pub async fn migrate(url: &str) -> anyhow::Result<()> {
-    let db = themodel_platform::store::connect(url).await?;
-    themodel_platform::store::migrate::<themodel_segmentation::store::migration::Migrator>(&db)
-        .await?;
-    db.close().await?;
-    Ok(())
+    themodel_platform::store::migrate::<themodel_segmentation::store::migration::Migrator>(url)
+        .await
 }
 
 /// Inserts `rows` accounts with one prepared statement in one transaction.

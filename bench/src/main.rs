@@ -88,6 +88,7 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         auth_generate_dev_key: true,
         auth_issuer: ISSUER.into(),
         auth_audience: AUDIENCE.into(),
+        ..AuthConfig::default()
     };
     let issuer = Keys::load(&auth)?
         .issuer

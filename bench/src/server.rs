@@ -77,6 +77,7 @@ fn auth(args: &ServeArgs) -> anyhow::Result<AuthConfig> {
         auth_generate_dev_key: false,
         auth_issuer: crate::ISSUER.into(),
         auth_audience: crate::AUDIENCE.into(),
+        ..AuthConfig::default()
     })
 }
 

@@ -112,7 +112,10 @@ struct Claims {
     partner_id: Option<String>,
     iss: String,
     aud: String,
-    iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
     exp: u64,
 }
 
@@ -137,7 +140,55 @@ pub struct AuthConfig {
     /// Required `aud` claim.
     #[arg(long, env = "AUTH_AUDIENCE", default_value = "themodel")]
     pub auth_audience: String,
+    /// Longest token lifetime accepted, in seconds (`exp - iat`, or `exp - now`
+    /// for a token without `iat`); longer-lived tokens are refused.
+    #[arg(long, env = "AUTH_MAX_TOKEN_LIFETIME_SECS", default_value_t = 86_400)]
+    pub auth_max_token_lifetime_secs: u64,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[arg(long, env = "AUTH_CLOCK_LEEWAY_SECS", default_value_t = 30)]
+    pub auth_clock_leeway_secs: u64,
 }
+
+impl Default for AuthConfig {
+    /// The local defaults: a dev key under `data/`, generated when missing.
+    fn default() -> Self {
+        Self {
+            auth_key_file: PathBuf::from("data/dev-signing-key.pem"),
+            auth_generate_dev_key: true,
+            auth_issuer: "themodel-dev".into(),
+            auth_audience: "themodel".into(),
+            auth_max_token_lifetime_secs: 86_400,
+            auth_clock_leeway_secs: 30,
+        }
+    }
+}
+
+/// Which tokens are accepted, besides a valid signature.
+#[derive(Debug, Clone)]
+pub struct TokenPolicy {
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud`.
+    pub audience: String,
+    /// Longest lifetime accepted.
+    pub max_lifetime: Duration,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway: Duration,
+}
+
+impl From<&AuthConfig> for TokenPolicy {
+    fn from(config: &AuthConfig) -> Self {
+        Self {
+            issuer: config.auth_issuer.clone(),
+            audience: config.auth_audience.clone(),
+            max_lifetime: Duration::from_secs(config.auth_max_token_lifetime_secs),
+            leeway: Duration::from_secs(config.auth_clock_leeway_secs),
+        }
+    }
+}
+
+/// Longest `authorization` value read; a longer one is refused unread.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// Most verified tokens remembered; the cache is emptied when it is full.
 const VERIFIED_CACHE_SIZE: usize = 10_000;
@@ -151,6 +202,7 @@ const VERIFIED_CACHE_SIZE: usize = 10_000;
 pub struct Authenticator {
     key: DecodingKey,
     validation: Validation,
+    max_lifetime: u64,
     verified: std::sync::RwLock<std::collections::HashMap<String, (Principal, u64)>>,
 }
 
@@ -198,19 +250,22 @@ impl Keys {
         }
         let pem = std::fs::read(path)
             .with_context(|| format!("reading auth key file {}", path.display()))?;
-        Self::from_pem(&pem, &config.auth_issuer, &config.auth_audience)
+        Self::from_pem(&pem, &TokenPolicy::from(config))
             .with_context(|| format!("auth key file {}", path.display()))
     }
 
     /// Builds the keys from a PEM private (Ed25519) or public (Ed25519, P-256) key.
-    pub fn from_pem(pem: &[u8], issuer: &str, audience: &str) -> anyhow::Result<Keys> {
+    pub fn from_pem(pem: &[u8], policy: &TokenPolicy) -> anyhow::Result<Keys> {
         let text = std::str::from_utf8(pem).context("key file is not PEM text")?;
+        let (issuer, audience) = (policy.issuer.as_str(), policy.audience.as_str());
+        let max_lifetime = policy.max_lifetime.as_secs();
         let validation_for = |alg| {
             let mut v = Validation::new(alg);
             v.set_issuer(&[issuer]);
             v.set_audience(&[audience]);
             v.required_spec_claims = HashSet::from(["exp", "iss", "aud", "sub"].map(String::from));
-            v.leeway = 30;
+            v.validate_nbf = true;
+            v.leeway = policy.leeway.as_secs();
             v
         };
         if text.contains("PRIVATE KEY") {
@@ -225,6 +280,7 @@ impl Keys {
                 authenticator: Arc::new(Authenticator::new(
                     DecodingKey::from_ed_pem(public_pem.as_bytes())?,
                     validation_for(Algorithm::EdDSA),
+                    max_lifetime,
                 )),
                 issuer: Some(Arc::new(TokenIssuer {
                     key: EncodingKey::from_ed_pem(pem)?,
@@ -242,7 +298,7 @@ impl Keys {
                 ),
             };
             Ok(Keys {
-                authenticator: Arc::new(Authenticator::new(key, validation_for(alg))),
+                authenticator: Arc::new(Authenticator::new(key, validation_for(alg), max_lifetime)),
                 issuer: None,
             })
         }
@@ -286,46 +342,94 @@ fn unix_now() -> u64 {
 }
 
 impl Authenticator {
-    fn new(key: DecodingKey, validation: Validation) -> Self {
+    fn new(key: DecodingKey, validation: Validation, max_lifetime: u64) -> Self {
         Self {
             key,
             validation,
+            max_lifetime,
             verified: Default::default(),
         }
     }
 
     /// Verifies a bearer token and returns its principal.
     pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        self.verify_until(token).map(|(principal, _)| principal)
+    }
+
+    /// Verifies a bearer token; returns its principal and the Unix second after
+    /// which it is no longer accepted (`exp` plus the leeway).
+    pub fn verify_until(&self, token: &str) -> Result<(Principal, u64), ApiError> {
         let now = unix_now();
+        let valid_until = |exp: u64| exp.saturating_add(self.validation.leeway);
         if let Ok(cache) = self.verified.read()
-            && let Some((principal, _)) = cache.get(token).filter(|(_, exp)| now < *exp)
+            && let Some((principal, exp)) = cache.get(token).filter(|(_, exp)| now < *exp)
         {
-            return Ok(principal.clone());
+            return Ok((principal.clone(), valid_until(*exp)));
         }
-        let (principal, exp) = self.verify_signature(token)?;
+        let (principal, exp) = self.verify_signature(token, now).map_err(|refusal| {
+            // The caller learns the short reason; the log keeps the detail.
+            tracing::info!(reason = refusal.reason, detail = %refusal.detail, "bearer token refused");
+            ApiError::Unauthenticated(format!("invalid bearer token: {}", refusal.reason))
+        })?;
         if let Ok(mut cache) = self.verified.write() {
             if cache.len() >= VERIFIED_CACHE_SIZE {
                 cache.clear();
             }
             cache.insert(token.to_owned(), (principal.clone(), exp));
         }
-        Ok(principal)
+        Ok((principal, valid_until(exp)))
     }
 
-    fn verify_signature(&self, token: &str) -> Result<(Principal, u64), ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| ApiError::Unauthenticated(format!("invalid bearer token: {e}")))?;
+    fn verify_signature(&self, token: &str, now: u64) -> Result<(Principal, u64), Refusal> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+                let reason = match e.kind() {
+                    ErrorKind::ExpiredSignature => "expired",
+                    ErrorKind::ImmatureSignature => "not valid yet (nbf)",
+                    ErrorKind::InvalidSignature => "bad signature",
+                    ErrorKind::InvalidIssuer => "wrong issuer",
+                    ErrorKind::InvalidAudience => "wrong audience",
+                    ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                        "algorithm not accepted"
+                    }
+                    ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
+                    _ => "malformed",
+                };
+                Refusal::new(reason, e)
+            })?;
+        // No extension is understood, so a token that marks one critical
+        // (RFC 7515 section 4.1.11) must be refused.
+        if let Some(crit) = &data.header.crit {
+            return Err(Refusal::new(
+                "critical header extensions are not supported",
+                format!("crit: {crit:?}"),
+            ));
+        }
         let claims = data.claims;
+        let issued = claims.iat.unwrap_or(now);
+        if claims.exp.saturating_sub(issued) > self.max_lifetime {
+            return Err(Refusal::new(
+                "lifetime exceeds the maximum accepted",
+                format!(
+                    "exp - iat = {} s, maximum {} s",
+                    claims.exp.saturating_sub(issued),
+                    self.max_lifetime
+                ),
+            ));
+        }
         let exp = claims.exp;
         let principal = match (claims.role, &claims.partner_id) {
-            (Role::PartnerUser, None) => Err(ApiError::Unauthenticated(
-                "invalid bearer token: partner_user without partner_id".into(),
+            (Role::PartnerUser, None) => Err(Refusal::new(
+                "partner_user without partner_id",
+                "missing partner_id",
             )),
-            (Role::PartnerUser, Some(p)) if p.is_empty() => Err(ApiError::Unauthenticated(
-                "invalid bearer token: empty partner_id".into(),
-            )),
-            (role, Some(_)) if role != Role::PartnerUser => Err(ApiError::Unauthenticated(
-                "invalid bearer token: partner_id on a non-partner role".into(),
+            (Role::PartnerUser, Some(p)) if p.is_empty() => {
+                Err(Refusal::new("empty partner_id", "empty partner_id"))
+            }
+            (role, Some(_)) if role != Role::PartnerUser => Err(Refusal::new(
+                "partner_id on a non-partner role",
+                format!("role {role}"),
             )),
             _ => Ok(Principal {
                 subject: claims.sub,
@@ -336,22 +440,44 @@ impl Authenticator {
         Ok((principal, exp))
     }
 
-    /// Verifies the `authorization` header of a request.
-    pub fn verify_header(&self, headers: &http::HeaderMap) -> Result<Principal, ApiError> {
+    /// Verifies the `authorization` header of a request (`Bearer <token>`, the
+    /// scheme in any case, RFC 7235); returns the principal and the Unix second
+    /// after which the token is no longer accepted.
+    pub fn verify_header(&self, headers: &http::HeaderMap) -> Result<(Principal, u64), ApiError> {
         let value = headers
             .get(http::header::AUTHORIZATION)
             .ok_or_else(|| ApiError::Unauthenticated("missing bearer token".into()))?;
+        if value.len() > MAX_TOKEN_LEN {
+            return Err(ApiError::Unauthenticated(format!(
+                "authorization is longer than {MAX_TOKEN_LEN} bytes"
+            )));
+        }
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty())
             .ok_or_else(|| {
                 ApiError::Unauthenticated("authorization must be \"Bearer <token>\"".into())
             })?;
-        self.verify(token.trim())
+        self.verify_until(token)
+    }
+}
+
+/// Why a token was refused: a short reason for the caller, the detail for the log.
+struct Refusal {
+    reason: &'static str,
+    detail: String,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, detail: impl fmt::Display) -> Self {
+        Self {
+            reason,
+            detail: detail.to_string(),
+        }
     }
 }
 
@@ -375,7 +501,8 @@ impl TokenIssuer {
             partner_id: partner_id.map(str::to_owned),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            iat: now,
+            iat: Some(now),
+            nbf: None,
             exp: now + ttl.as_secs(),
         };
         Ok(jsonwebtoken::encode(
@@ -385,6 +512,12 @@ impl TokenIssuer {
         )?)
     }
 }
+
+/// The Unix second after which the caller's token is no longer accepted; put
+/// in the request extensions next to the [`Principal`], so that a stream can
+/// end when its token does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenExpiry(pub u64);
 
 /// gRPC paths that need no token: health checks and reflection.
 pub fn is_public_path(path: &str) -> bool {
@@ -446,8 +579,9 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         if !is_public_path(request.uri().path()) {
             match self.layer.authenticator.verify_header(request.headers()) {
-                Ok(principal) => {
+                Ok((principal, valid_until)) => {
                     request.extensions_mut().insert(principal);
+                    request.extensions_mut().insert(TokenExpiry(valid_until));
                 }
                 Err(err) => {
                     let response = err.into_status(self.layer.domain).into_http();
@@ -471,7 +605,140 @@ mod tests {
         let path = dir.path().join("key.pem");
         generate_dev_key(&path).expect("generate");
         let pem = std::fs::read(&path).expect("read");
-        Keys::from_pem(&pem, "iss", "aud").expect("keys")
+        Keys::from_pem(&pem, &policy()).expect("keys")
+    }
+
+    fn policy() -> TokenPolicy {
+        TokenPolicy {
+            issuer: "iss".into(),
+            audience: "aud".into(),
+            max_lifetime: Duration::from_secs(3600),
+            leeway: Duration::from_secs(30),
+        }
+    }
+
+    /// Signs arbitrary claims (and header) with the key of `keys`.
+    fn sign(keys: &Keys, header: Header, claims: serde_json::Value) -> String {
+        let issuer = keys.issuer.as_ref().expect("issuer");
+        jsonwebtoken::encode(&header, &claims, &issuer.key).expect("sign")
+    }
+
+    fn claims(extra: serde_json::Value) -> serde_json::Value {
+        let now = unix_now();
+        let mut claims = serde_json::json!({
+            "sub": "u1", "role": "admin", "iss": "iss", "aud": "aud",
+            "iat": now, "exp": now + 600,
+        });
+        if let (Some(base), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+            base.extend(extra.clone());
+        }
+        claims
+    }
+
+    fn refusal(keys: &Keys, token: &str) -> String {
+        match keys.authenticator.verify(token) {
+            Err(ApiError::Unauthenticated(message)) => message,
+            other => panic!("expected UNAUTHENTICATED, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tokens_not_valid_yet_are_refused() {
+        let keys = keys();
+        let later = unix_now() + 300;
+        let token = sign(
+            &keys,
+            Header::new(Algorithm::EdDSA),
+            claims(serde_json::json!({"nbf": later})),
+        );
+        assert!(refusal(&keys, &token).contains("not valid yet"));
+        let now = sign(
+            &keys,
+            Header::new(Algorithm::EdDSA),
+            claims(serde_json::json!({"nbf": unix_now()})),
+        );
+        assert!(keys.authenticator.verify(&now).is_ok());
+    }
+
+    #[test]
+    fn critical_header_extensions_are_refused() {
+        let keys = keys();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.crit = Some(vec!["exp-ext".into()]);
+        let token = sign(&keys, header, claims(serde_json::json!({})));
+        assert!(refusal(&keys, &token).contains("critical"));
+    }
+
+    #[test]
+    fn tokens_living_longer_than_the_maximum_are_refused() {
+        let keys = keys();
+        let now = unix_now();
+        let century = sign(
+            &keys,
+            Header::new(Algorithm::EdDSA),
+            claims(serde_json::json!({"exp": now + 100 * 365 * 86_400})),
+        );
+        assert!(refusal(&keys, &century).contains("lifetime"));
+        // Without iat the lifetime counts from now.
+        let mut no_iat = claims(serde_json::json!({"exp": now + 7200}));
+        no_iat.as_object_mut().map(|c| c.remove("iat"));
+        let no_iat = sign(&keys, Header::new(Algorithm::EdDSA), no_iat);
+        assert!(refusal(&keys, &no_iat).contains("lifetime"));
+        let within = sign(
+            &keys,
+            Header::new(Algorithm::EdDSA),
+            claims(serde_json::json!({"exp": now + 3000})),
+        );
+        assert!(keys.authenticator.verify(&within).is_ok());
+    }
+
+    #[test]
+    fn refusals_are_short_and_name_no_library_internals() {
+        let keys = keys();
+        let bad_role = sign(
+            &keys,
+            Header::new(Algorithm::EdDSA),
+            claims(serde_json::json!({"role": "none"})),
+        );
+        let message = refusal(&keys, &bad_role);
+        assert_eq!(message, "invalid bearer token: malformed");
+        let message = refusal(&keys, "not.a.token");
+        assert_eq!(message, "invalid bearer token: malformed");
+    }
+
+    #[test]
+    fn the_scheme_is_matched_in_any_case() {
+        let keys = keys();
+        let token = keys
+            .issuer
+            .as_ref()
+            .expect("issuer")
+            .mint("u1", Role::Admin, None, Duration::from_secs(60))
+            .expect("mint");
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let mut headers = http::HeaderMap::new();
+            let value = http::HeaderValue::from_str(&format!("{scheme} {token}")).expect("header");
+            headers.insert(http::header::AUTHORIZATION, value);
+            assert!(
+                keys.authenticator.verify_header(&headers).is_ok(),
+                "{scheme}"
+            );
+        }
+        for bad in ["Basic abc", "Bearer", "Bearer ", &token] {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::AUTHORIZATION,
+                http::HeaderValue::from_str(bad).expect("header"),
+            );
+            assert!(keys.authenticator.verify_header(&headers).is_err(), "{bad}");
+        }
+        let mut headers = http::HeaderMap::new();
+        let huge = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN));
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&huge).expect("header"),
+        );
+        assert!(keys.authenticator.verify_header(&headers).is_err());
     }
 
     #[test]

@@ -34,6 +34,32 @@ pub mod reason {
     pub const OVERLOADED: &str = "OVERLOADED";
     /// The server failed; the cause is in its logs.
     pub const INTERNAL: &str = "INTERNAL";
+    /// The request bytes are not a valid protobuf message of the method's type.
+    pub const MALFORMED_REQUEST: &str = "MALFORMED_REQUEST";
+    /// The request message is larger than the server accepts.
+    pub const MESSAGE_TOO_LARGE: &str = "MESSAGE_TOO_LARGE";
+}
+
+/// Most field violations one error lists; the rest are counted in the message.
+pub const MAX_VIOLATIONS: usize = 100;
+/// Longest `grpc-message` a server sends, in bytes.
+pub const MAX_MESSAGE_LEN: usize = 1024;
+/// Longest ErrorInfo metadata value, field path or violation description, in bytes.
+const MAX_METADATA_VALUE_LEN: usize = 256;
+/// Bytes of field violations one error carries at most: with the message, the
+/// details stay well inside the 16 KiB of metadata clients accept by default.
+const VIOLATIONS_BUDGET: usize = 4 * 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, marked when cut.
+pub fn truncate(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut cut = max.saturating_sub(3);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...", &text[..cut]).into()
 }
 
 /// One invalid field: its path in the request and what is wrong with it.
@@ -116,17 +142,41 @@ pub enum ApiError {
     /// The server is at a limit; the caller may retry with backoff.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The request bytes could not be decoded as the method's message.
+    #[error("the request is not a valid protobuf message: {0}")]
+    Undecodable(String),
+    /// The request message is over the server's size limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// A server fault. The cause is logged, never sent to the caller.
     #[error("internal error: {0:#}")]
     Internal(#[source] anyhow::Error),
 }
 
 fn describe(violations: &[Violation]) -> String {
-    violations
-        .iter()
-        .map(|v| format!("{}: {}", v.field, v.description))
-        .collect::<Vec<_>>()
-        .join("; ")
+    // Leave room for the count of the violations left out.
+    let budget = MAX_MESSAGE_LEN - 40;
+    let mut text = String::new();
+    let mut described = 0;
+    for v in violations {
+        let part = format!(
+            "{}: {}",
+            truncate(&v.field, MAX_METADATA_VALUE_LEN),
+            truncate(&v.description, MAX_METADATA_VALUE_LEN)
+        );
+        if described > 0 && text.len() + part.len() + 2 > budget {
+            break;
+        }
+        if described > 0 {
+            text.push_str("; ");
+        }
+        text.push_str(&part);
+        described += 1;
+    }
+    if described < violations.len() {
+        text.push_str(&format!("; and {} more", violations.len() - described));
+    }
+    text
 }
 
 impl ApiError {
@@ -142,13 +192,26 @@ impl ApiError {
 
     /// The gRPC status for this error, with ErrorInfo in `domain`
     /// (e.g. `segmentation.themodel`). Internal causes are logged here.
+    ///
+    /// The status is bounded whatever the input: at most [`MAX_VIOLATIONS`]
+    /// violations, a message of at most [`MAX_MESSAGE_LEN`] bytes and short
+    /// metadata values, so that an error always fits in the response
+    /// metadata every client and proxy accepts.
     pub fn into_status(self, domain: &str) -> Status {
-        let message = self.to_string();
+        let message = truncate(&self.to_string(), MAX_MESSAGE_LEN).into_owned();
         let mut details = ErrorDetails::new();
         let (code, reason, metadata): (Code, &str, HashMap<String, String>) = match self {
             ApiError::InvalidArgument(violations) => {
-                for v in violations {
-                    details.add_bad_request_violation(v.field, v.description);
+                let mut budget = VIOLATIONS_BUDGET;
+                for v in violations.into_iter().take(MAX_VIOLATIONS) {
+                    let field = truncate(&v.field, MAX_METADATA_VALUE_LEN);
+                    let description = truncate(&v.description, MAX_METADATA_VALUE_LEN);
+                    let size = field.len() + description.len();
+                    if size > budget {
+                        break;
+                    }
+                    budget -= size;
+                    details.add_bad_request_violation(field, description);
                 }
                 (
                     Code::InvalidArgument,
@@ -199,12 +262,26 @@ impl ApiError {
             ApiError::ResourceExhausted(_) => {
                 (Code::ResourceExhausted, reason::OVERLOADED, HashMap::new())
             }
+            ApiError::Undecodable(_) => (
+                Code::InvalidArgument,
+                reason::MALFORMED_REQUEST,
+                HashMap::new(),
+            ),
+            ApiError::TooLarge(_) => (
+                Code::ResourceExhausted,
+                reason::MESSAGE_TOO_LARGE,
+                HashMap::new(),
+            ),
             ApiError::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), domain, "internal error");
                 details.set_error_info(reason::INTERNAL, domain, HashMap::new());
                 return Status::with_error_details(Code::Internal, "internal error", details);
             }
         };
+        let metadata: HashMap<String, String> = metadata
+            .into_iter()
+            .map(|(k, v)| (k, truncate(&v, MAX_METADATA_VALUE_LEN).into_owned()))
+            .collect();
         details.set_error_info(reason, domain, metadata);
         Status::with_error_details(code, message, details)
     }
@@ -219,9 +296,27 @@ impl From<sea_orm::DbErr> for ApiError {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry later".into())
             }
+            ref conflict if is_transaction_conflict(conflict) => {
+                tracing::info!(error = %err, "transaction conflict");
+                ApiError::Aborted("a concurrent change conflicted with this request; retry".into())
+            }
             other => ApiError::Internal(other.into()),
         }
     }
+}
+
+/// True for a PostgreSQL serialization failure (40001) or deadlock (40P01):
+/// the transaction lost a race with another and can simply be retried.
+fn is_transaction_conflict(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(db) = &**e else {
+        return false;
+    };
+    matches!(db.code().as_deref(), Some("40001" | "40P01"))
 }
 
 /// Collects violations while validating a request, so that a caller learns
@@ -304,6 +399,39 @@ mod tests {
         let info = details.error_info().expect("error info");
         assert_eq!(info.reason, reason::INVALID_ARGUMENT);
         assert_eq!(info.domain, "segmentation.themodel");
+    }
+
+    #[test]
+    fn statuses_stay_small_whatever_the_input() {
+        let huge = "x".repeat(1_000_000);
+        let violations = (0..10_000)
+            .map(|i| Violation::new(format!("f{i}.{huge}"), huge.clone()))
+            .collect();
+        let status = ApiError::InvalidArgument(violations).into_status("x.themodel");
+        assert!(status.message().len() <= MAX_MESSAGE_LEN);
+        assert!(
+            status.details().len() < 6 * 1024,
+            "{}",
+            status.details().len()
+        );
+        let bad = status.get_details_bad_request().expect("bad request");
+        assert!(!bad.field_violations.is_empty());
+        let many = (0..1000)
+            .map(|i| Violation::new(format!("accounts[{i}].name"), "must not be empty"))
+            .collect();
+        let status = ApiError::InvalidArgument(many).into_status("x.themodel");
+        let bad = status.get_details_bad_request().expect("bad request");
+        assert_eq!(bad.field_violations.len(), MAX_VIOLATIONS);
+        assert!(status.message().ends_with("more"), "{}", status.message());
+        let status = ApiError::AlreadyExists {
+            resource: "account",
+            field: "external_id",
+            value: huge.clone(),
+        }
+        .into_status("x.themodel");
+        assert!(status.message().len() <= MAX_MESSAGE_LEN);
+        assert!(status.details().len() < 2 * 1024);
+        assert_eq!(truncate("héllo", 4), "h...");
     }
 
     #[test]

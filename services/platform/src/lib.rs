@@ -4,11 +4,13 @@
 //! tokens, persistence with idempotency and the outbox, and the event feed.
 
 pub mod auth;
+pub mod calls;
 pub mod error;
 pub mod event_feed;
 pub mod observe;
 pub mod page_token;
 pub mod server;
+pub mod status_guard;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

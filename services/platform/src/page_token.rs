@@ -16,6 +16,9 @@ struct Envelope<P> {
     f: String,
 }
 
+/// Longest page token accepted; the suite's own tokens are far shorter.
+pub const MAX_PAGE_TOKEN_LEN: usize = 512;
+
 /// A fingerprint of the filters a listing was made with.
 pub fn fingerprint(filters: &impl Serialize) -> String {
     let bytes = serde_json::to_vec(filters).unwrap_or_default();
@@ -40,6 +43,12 @@ pub fn decode<P: DeserializeOwned>(
 ) -> Result<Option<P>, Vec<Violation>> {
     if token.is_empty() {
         return Ok(None);
+    }
+    if token.len() > MAX_PAGE_TOKEN_LEN {
+        return Err(vec![Violation::new(
+            "page_token",
+            format!("must be at most {MAX_PAGE_TOKEN_LEN} characters"),
+        )]);
     }
     let invalid = || {
         vec![Violation::new(

@@ -20,7 +20,9 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     auth::{AuthLayer, Authenticator},
+    calls::{Calls, CallsLayer},
     observe::ObserveLayer,
+    status_guard::StatusGuardLayer,
     store::Store,
 };
 
@@ -33,7 +35,8 @@ pub struct ServerConfig {
     /// Address for Prometheus metrics over HTTP (`GET /metrics`); off when unset.
     #[arg(long, env = "METRICS_ADDR")]
     pub metrics_listen: Option<SocketAddr>,
-    /// Seconds allowed for in-flight calls to finish after a shutdown signal.
+    /// Seconds allowed for in-flight unary calls to finish after a shutdown
+    /// signal; the process exits as soon as they have (streams end at once).
     #[arg(long, env = "DRAIN_TIMEOUT_SECS", default_value_t = 20)]
     pub drain_timeout_secs: u64,
     /// Calls served at once; further calls are refused at once with
@@ -59,6 +62,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The address of the metrics endpoint, when enabled.
     pub metrics_addr: Option<SocketAddr>,
+    /// The server's calls (how many are in flight).
+    pub calls: Calls,
     /// Serves until shutdown.
     pub run: BoxFuture<'static, anyhow::Result<()>>,
 }
@@ -200,25 +205,34 @@ impl Server {
             tokio::spawn(health.clone().watch_database(store, shutdown.clone()));
         }
 
+        let calls = Calls::new(domain, shutdown.clone());
         let layers = tower::ServiceBuilder::new()
             .layer(ObserveLayer::new(name))
+            .layer(StatusGuardLayer::new(domain))
             .layer(ShedLayer::new(config.max_concurrent_calls, domain))
-            .option_layer(authenticator.map(|a| AuthLayer::new(a, domain)));
+            .option_layer(authenticator.map(|a| AuthLayer::new(a, domain)))
+            .layer(CallsLayer::new(calls.clone()));
         let drain = Duration::from_secs(config.drain_timeout_secs);
+        // On shutdown: NOT_SERVING, streams cut and new calls refused (by the
+        // calls layer), then, once the unary calls in flight are done, stop
+        // accepting connections and close the idle ones.
+        let stop_accepting = {
+            let shutdown = shutdown.clone();
+            let calls = calls.clone();
+            let health = health.clone();
+            async move {
+                shutdown.cancelled().await;
+                tracing::info!(service = name, "shutting down: draining in-flight calls");
+                health.set(ServingStatus::NotServing).await;
+                calls.drained().await;
+            }
+        };
         let serve = tonic::transport::Server::builder()
             .layer(layers)
             .add_routes(routes)
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                {
-                    let shutdown = shutdown.clone();
-                    let health = health.clone();
-                    async move {
-                        shutdown.cancelled().await;
-                        tracing::info!(service = name, "shutting down: draining in-flight calls");
-                        health.set(ServingStatus::NotServing).await;
-                    }
-                },
+                stop_accepting,
             );
         let run = async move {
             tokio::pin!(serve);
@@ -234,6 +248,7 @@ impl Server {
         Ok(Running {
             addr,
             metrics_addr,
+            calls,
             run: Box::pin(run),
         })
     }

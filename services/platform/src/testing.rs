@@ -100,6 +100,7 @@ fn config_at(auth_key_file: PathBuf) -> AuthConfig {
         auth_generate_dev_key: true,
         auth_issuer: "themodel-test".into(),
         auth_audience: "themodel".into(),
+        ..AuthConfig::default()
     }
 }
 

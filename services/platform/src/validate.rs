@@ -7,6 +7,32 @@ use themodel_proto::common;
 
 use crate::error::Violation;
 
+/// Longest resource id accepted (a UUID, in any of its textual forms).
+pub const MAX_ID_LEN: usize = 64;
+/// Longest reference to something outside a service (CRM, user and partner ids).
+pub const MAX_REFERENCE_LEN: usize = 128;
+/// Longest idempotency key.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+/// Longest etag accepted.
+pub const MAX_ETAG_LEN: usize = 64;
+/// Most characters of a caller's value repeated in an error message.
+const ECHO_CHARS: usize = 40;
+
+/// A caller's value as it may appear in an error message: quoted, and cut
+/// after a few characters with its full length noted, so that an error never
+/// grows with the input.
+pub fn echo(value: &str) -> String {
+    let mut chars = value.char_indices();
+    match chars.nth(ECHO_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!(
+            "{:?}... ({} characters)",
+            &value[..cut],
+            value.chars().count()
+        ),
+    }
+}
+
 /// Default page size when a request says 0 (AIP-158).
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 /// Largest page a List call returns.
@@ -46,7 +72,10 @@ impl Money {
         if !ISO_4217.contains(&money.currency_code.as_str()) {
             violations.push(Violation::new(
                 "currency_code",
-                format!("{:?} is not an ISO 4217 currency code", money.currency_code),
+                format!(
+                    "{} is not an ISO 4217 currency code",
+                    echo(&money.currency_code)
+                ),
             ));
         }
         if !(-999_999_999..=999_999_999).contains(&money.nanos) {
@@ -114,22 +143,28 @@ pub fn resource_id(id: &str) -> Result<String, Vec<Violation>> {
     if id.is_empty() {
         return Err(vec![Violation::new("", "is required")]);
     }
+    if id.len() > MAX_ID_LEN {
+        return Err(vec![Violation::new(
+            "",
+            format!("must be at most {MAX_ID_LEN} characters (a UUID)"),
+        )]);
+    }
     uuid::Uuid::try_parse(id)
         .map(|u| u.hyphenated().to_string())
         .map_err(|_| {
             vec![Violation::new(
                 "",
-                format!("{id:?} is not a valid id (a UUID)"),
+                format!("{} is not a valid id (a UUID)", echo(id)),
             )]
         })
 }
 
 /// Validates an opaque reference to something outside this service (a CSM's
-/// user id, a partner id, a CRM id): 1 to 128 characters of letters, digits and
-/// `extra` punctuation.
+/// user id, a partner id, a CRM id): 1 to [`MAX_REFERENCE_LEN`] characters of
+/// letters, digits and `extra` punctuation.
 pub fn reference(value: &str, extra: &str) -> Result<String, Vec<Violation>> {
     let ok = !value.is_empty()
-        && value.len() <= 128
+        && value.len() <= MAX_REFERENCE_LEN
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
@@ -138,7 +173,7 @@ pub fn reference(value: &str, extra: &str) -> Result<String, Vec<Violation>> {
     } else {
         Err(vec![Violation::new(
             "",
-            format!("must be 1 to 128 characters of letters, digits and {extra:?}"),
+            format!("must be 1 to {MAX_REFERENCE_LEN} characters of letters, digits and {extra:?}"),
         )])
     }
 }
@@ -146,7 +181,12 @@ pub fn reference(value: &str, extra: &str) -> Result<String, Vec<Violation>> {
 /// Validates free text: trimmed length between `min` and `max` characters, no
 /// control characters.
 pub fn text(value: &str, min: usize, max: usize) -> Result<String, Vec<Violation>> {
-    let len = value.chars().count();
+    // A character is at most 4 bytes: longer input is refused without reading it.
+    let len = if value.len() > max * 4 {
+        usize::MAX
+    } else {
+        value.chars().count()
+    };
     if len < min {
         return Err(vec![Violation::new("", "must not be empty")]);
     }
@@ -176,13 +216,25 @@ pub fn request_id(value: &str) -> Result<Option<String>, Vec<Violation>> {
     if value.is_empty() {
         return Ok(None);
     }
-    if value.len() <= 128 && value.chars().all(|c| c.is_ascii_graphic()) {
+    if value.len() <= MAX_REQUEST_ID_LEN && value.chars().all(|c| c.is_ascii_graphic()) {
         Ok(Some(value.to_owned()))
     } else {
         Err(vec![Violation::new(
             "",
-            "must be 1 to 128 printable ASCII characters without spaces",
+            format!("must be 1 to {MAX_REQUEST_ID_LEN} printable ASCII characters without spaces"),
         )])
+    }
+}
+
+/// Validates an etag sent back by the caller; `None` when it sent none.
+pub fn etag(value: &str) -> Result<Option<&str>, Vec<Violation>> {
+    match value.len() {
+        0 => Ok(None),
+        n if n > MAX_ETAG_LEN => Err(vec![Violation::new(
+            "",
+            format!("must be at most {MAX_ETAG_LEN} characters, as the server returned it"),
+        )]),
+        _ => Ok(Some(value)),
     }
 }
 
@@ -256,5 +308,28 @@ mod tests {
         assert!(request_id("has space").is_err());
         assert!(text(" padded", 1, 10).is_err());
         assert!(text("", 1, 10).is_err());
+        assert!(text(&"é".repeat(10), 1, 10).is_ok());
+        assert!(text(&"x".repeat(41), 1, 10).is_err());
+        assert!(resource_id(&"0".repeat(MAX_ID_LEN + 1)).is_err());
+        assert_eq!(etag(""), Ok(None));
+        assert!(etag(&"x".repeat(MAX_ETAG_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn echoed_values_are_cut() {
+        assert_eq!(echo("abc"), "\"abc\"");
+        let long = "x".repeat(100_000);
+        let echoed = echo(&long);
+        assert!(echoed.len() < 80, "{echoed}");
+        assert!(echoed.ends_with("(100000 characters)"));
+        let errors = resource_id(&"z".repeat(60)).expect_err("not a uuid");
+        assert!(errors[0].description.len() < 100);
+        let money = common::Money {
+            currency_code: "Q".repeat(1_000_000),
+            units: 1,
+            nanos: 0,
+        };
+        let errors = Money::non_negative(&money).expect_err("bad currency");
+        assert!(errors[0].description.len() < 100);
     }
 }

@@ -12,6 +12,8 @@ use crate::domain::account::{
 
 /// Characters allowed in a CRM external id besides letters and digits.
 const EXTERNAL_ID_CHARS: &str = "-_.:/";
+/// Most paths an update mask may name (each field once, and `*`, leave room).
+const MAX_MASK_PATHS: usize = 32;
 /// Characters allowed in CSM and partner ids besides letters and digits.
 const REFERENCE_CHARS: &str = "-_.:@";
 
@@ -199,6 +201,12 @@ pub fn mask_paths(
             .filter(|f| set(f))
             .collect());
     }
+    if paths.len() > MAX_MASK_PATHS {
+        return Err(vec![Violation::new(
+            "update_mask.paths",
+            format!("must name at most {MAX_MASK_PATHS} fields"),
+        )]);
+    }
     let mut v = Violations::new();
     let mut fields = Vec::new();
     for (i, path) in paths.iter().enumerate() {
@@ -210,10 +218,16 @@ pub fn mask_paths(
         } else if OUTPUT_ONLY_FIELDS.contains(&path.as_str()) {
             v.add(
                 field,
-                format!("{path:?} is output only and cannot be updated"),
+                format!(
+                    "{} is output only and cannot be updated",
+                    validate::echo(path)
+                ),
             );
         } else {
-            v.add(field, format!("{path:?} is not a field of Account"));
+            v.add(
+                field,
+                format!("{} is not a field of Account", validate::echo(path)),
+            );
         }
     }
     fields.sort_unstable();

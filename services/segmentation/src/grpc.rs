@@ -75,9 +75,9 @@ impl Handler {
         let (Some(mut fields), true) = (fields, v.is_empty()) else {
             return Err(Error::Invalid(v.into_vec()));
         };
-        access::scope_fields(&principal, &mut fields)?;
-        let key = IdempotencyKey::new(request_id, "CreateAccount", &req);
-        self.accounts.create(key, fields).await
+        access::scope_fields(&principal, None, &mut fields)?;
+        let key = IdempotencyKey::new(&principal, request_id, "CreateAccount", &req);
+        self.accounts.create(key, &principal, fields).await
     }
 
     async fn get(&self, request: Request<pb::GetAccountRequest>) -> Result<pb::GetAccountResponse> {
@@ -159,19 +159,20 @@ impl Handler {
             )]));
         };
         let id = v.check("account.id", validate::resource_id(&patch.id));
+        let etag = v
+            .check("account.etag", validate::etag(&patch.etag))
+            .flatten();
         let paths = v.check("", mask_paths(req.update_mask.as_ref(), patch));
         let (id, paths) = v.finish(|| (id.unwrap_or_default(), paths.unwrap_or_default()))?;
-        let etag = (!patch.etag.is_empty()).then_some(patch.etag.as_str());
-        let key = IdempotencyKey::new(request_id, "UpdateAccount", &req);
+        let key = IdempotencyKey::new(&principal, request_id, "UpdateAccount", &req);
         self.accounts
-            .update(key, &id, etag, |current| {
-                access::ensure_visible(&principal, current)?;
+            .update(key, &principal, &id, etag, |current| {
                 let mut merged = account_to_proto(current);
                 apply_mask(&mut merged, patch, &paths);
                 let mut fields = fields_from_proto(&merged).map_err(|vs| {
                     Error::Invalid(vs.into_iter().map(|v| v.prefixed("account")).collect())
                 })?;
-                access::scope_fields(&principal, &mut fields)?;
+                access::scope_fields(&principal, Some(&current.fields), &mut fields)?;
                 Ok(fields)
             })
             .await
@@ -211,7 +212,7 @@ impl Handler {
                 (account.external_id.clone(), row)
             })
             .collect();
-        let key = IdempotencyKey::new(request_id, "BatchUpsertAccounts", &req);
+        let key = IdempotencyKey::new(&principal, request_id, "BatchUpsertAccounts", &req);
         self.accounts.batch_upsert(key, rows).await
     }
 }

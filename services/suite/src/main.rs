@@ -111,11 +111,10 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
 }
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    let db = themodel_platform::store::connect(&args.database_url).await?;
     match args.service {
         MigratedService::Segmentation => {
             themodel_platform::store::migrate::<themodel_segmentation::store::migration::Migrator>(
-                &db,
+                &args.database_url,
             )
             .await?
         }

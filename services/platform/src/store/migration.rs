@@ -5,12 +5,19 @@ use sea_orm_migration::{prelude::*, schema::*};
 
 /// The platform's migrations, in order.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(PlatformTables), Box::new(ScopeIdempotencyKeys)]
+}
+
+/// The platform's first migration alone: the schema before idempotency keys
+/// were scoped to their caller (for testing the upgrade).
+pub fn first_migration() -> Vec<Box<dyn MigrationTrait>> {
     vec![Box::new(PlatformTables)]
 }
 
 #[derive(DeriveIden)]
 enum IdempotencyKeys {
     Table,
+    Caller,
     RequestId,
     Method,
     Fingerprint,
@@ -112,5 +119,83 @@ impl MigrationTrait for PlatformTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Scopes idempotency keys to their caller: the primary key becomes
+/// (caller, request_id). Existing records are kept with the legacy caller,
+/// so retries of requests made before the upgrade still replay.
+struct ScopeIdempotencyKeys;
+
+#[derive(DeriveIden)]
+enum IdempotencyKeysScoped {
+    Table,
+}
+
+impl MigrationName for ScopeIdempotencyKeys {
+    fn name(&self) -> &str {
+        "m20261125_000001_scope_idempotency_keys"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for ScopeIdempotencyKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite cannot change a primary key in place: build the new table,
+        // copy, and swap.
+        manager
+            .create_table(
+                Table::create()
+                    .table(IdempotencyKeysScoped::Table)
+                    .col(string_len(IdempotencyKeys::Caller, 64))
+                    .col(string_len(IdempotencyKeys::RequestId, 128))
+                    .col(string_len(IdempotencyKeys::Method, 200))
+                    .col(blob(IdempotencyKeys::Fingerprint))
+                    .col(blob(IdempotencyKeys::Response))
+                    .col(big_integer(IdempotencyKeys::CreatedAtMs))
+                    .primary_key(
+                        Index::create()
+                            .col(IdempotencyKeys::Caller)
+                            .col(IdempotencyKeys::RequestId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "INSERT INTO idempotency_keys_scoped \
+                 (caller, request_id, method, fingerprint, response, created_at_ms) \
+                 SELECT '', request_id, method, fingerprint, response, created_at_ms \
+                 FROM idempotency_keys",
+            )
+            .await?;
+        manager
+            .drop_table(Table::drop().table(IdempotencyKeys::Table).to_owned())
+            .await?;
+        manager
+            .rename_table(
+                Table::rename()
+                    .table(IdempotencyKeysScoped::Table, IdempotencyKeys::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_idempotency_keys_created_at")
+                    .table(IdempotencyKeys::Table)
+                    .col(IdempotencyKeys::CreatedAtMs)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
+        // Keys of different callers may now share a request_id, which the
+        // old primary key cannot hold.
+        Err(DbErr::Migration(
+            "scoped idempotency keys cannot be unscoped".into(),
+        ))
     }
 }

@@ -24,6 +24,11 @@ pub use outbox::{NewEvent, Outbox};
 /// created and the database runs in WAL mode with a busy timeout, so readers
 /// never block the writer.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    connect_pool(url, None).await
+}
+
+/// Opens a pool of at most `max` connections (the backend's default when `None`).
+async fn connect_pool(url: &str, max: Option<u32>) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
@@ -51,6 +56,9 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         options
             .max_connections(16)
             .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
+    }
+    if let Some(max) = max {
+        options.min_connections(1).max_connections(max);
     }
     Database::connect(options)
         .await
@@ -80,9 +88,16 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Applies every pending migration of `M`.
-pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()> {
-    M::up(db, None).await.context("running migrations")
+/// Applies every pending migration of `M` to the database at `url`.
+///
+/// Migrations run over a single connection: on SQLite they run outside a
+/// transaction, and a statement on another pooled connection could still see
+/// the schema as it was before the previous statement (a table just dropped).
+pub async fn migrate<M: MigratorTrait>(url: &str) -> anyhow::Result<()> {
+    let db = connect_pool(url, Some(1)).await?;
+    let applied = M::up(&db, None).await.context("running migrations");
+    db.close().await.ok();
+    applied
 }
 
 /// True when a database error is a unique-constraint violation.
@@ -150,10 +165,10 @@ impl Store {
         url: &str,
         config: &StoreConfig,
     ) -> anyhow::Result<Self> {
-        let db = connect(url).await?;
         if !config.skip_migrations {
-            migrate::<M>(&db).await?;
+            migrate::<M>(url).await?;
         }
+        let db = connect(url).await?;
         Ok(Self::open(db, source).await?)
     }
 
@@ -189,9 +204,11 @@ impl Store {
         })
     }
 
-    /// Starts a write transaction. With a key, a request seen before returns its
-    /// stored response instead (or FAILED_PRECONDITION when the key was used for
-    /// a different request); a concurrent duplicate waits for the first one.
+    /// Starts a write transaction. With a key, a request the same caller made
+    /// before returns its stored response instead (or FAILED_PRECONDITION when
+    /// the caller used the key for a different request); a concurrent duplicate
+    /// waits for the first one. The service re-checks the caller's access to
+    /// what a replayed response shows before returning it.
     pub async fn begin<R: prost::Message + Default>(
         &self,
         key: Option<IdempotencyKey>,

@@ -43,11 +43,25 @@ pub fn ensure_visible(principal: &Principal, account: &Account) -> Result<(), Ap
 }
 
 /// Confines new or changed account fields to the caller's partner: a partner
-/// user's account always belongs to its partner.
-pub fn scope_fields(principal: &Principal, fields: &mut AccountFields) -> Result<(), ApiError> {
+/// user's account always belongs to its partner, and a partner user never
+/// sets or changes the `external_id`. That is the company CRM's id, written by
+/// CRM sync; were partners to write it, whether a value is taken would tell
+/// them about other partners' accounts. `current` is the account before the
+/// change (`None` for a new one).
+pub fn scope_fields(
+    principal: &Principal,
+    current: Option<&AccountFields>,
+    fields: &mut AccountFields,
+) -> Result<(), ApiError> {
     let Some(partner) = principal.partner_scope() else {
         return Ok(());
     };
+    let current_external_id = current.and_then(|c| c.external_id.as_deref());
+    if fields.external_id.as_deref() != current_external_id {
+        return Err(ApiError::PermissionDenied(
+            "partner users may not set or change external_id (the CRM id); CRM sync sets it".into(),
+        ));
+    }
     match fields.partner_id.as_deref() {
         None => {
             fields.partner_id = Some(partner.to_owned());
@@ -97,17 +111,25 @@ mod tests {
         }
     }
 
+    /// Fields as a partner user sends them: without the CRM id.
+    fn partner_fields() -> AccountFields {
+        AccountFields {
+            external_id: None,
+            ..fields()
+        }
+    }
+
     #[test]
     fn partner_users_are_confined_to_their_partner() {
-        let mut f = fields();
-        scope_fields(&partner("p1"), &mut f).expect("own partner");
+        let mut f = partner_fields();
+        scope_fields(&partner("p1"), None, &mut f).expect("own partner");
         assert_eq!(f.partner_id.as_deref(), Some("p1"));
         let mut other = AccountFields {
             partner_id: Some("p2".into()),
-            ..fields()
+            ..partner_fields()
         };
-        assert!(scope_fields(&partner("p1"), &mut other).is_err());
-        assert!(scope_fields(&admin(), &mut other).is_ok());
+        assert!(scope_fields(&partner("p1"), None, &mut other).is_err());
+        assert!(scope_fields(&admin(), None, &mut other).is_ok());
         assert_eq!(
             list_partner_filter(&partner("p1"), None)
                 .ok()
@@ -117,6 +139,36 @@ mod tests {
         );
         assert!(list_partner_filter(&partner("p1"), Some("p2".into())).is_err());
         assert_eq!(list_partner_filter(&admin(), None).ok().flatten(), None);
+    }
+
+    #[test]
+    fn partner_users_never_write_the_crm_id() {
+        let with_crm_id = |id: Option<&str>| AccountFields {
+            external_id: id.map(str::to_owned),
+            ..partner_fields()
+        };
+        // Setting one on a new account, or changing or clearing one, is refused.
+        assert!(scope_fields(&partner("p1"), None, &mut with_crm_id(Some("SF-1"))).is_err());
+        let current = with_crm_id(Some("SF-1"));
+        assert!(
+            scope_fields(
+                &partner("p1"),
+                Some(&current),
+                &mut with_crm_id(Some("SF-2"))
+            )
+            .is_err()
+        );
+        assert!(scope_fields(&partner("p1"), Some(&current), &mut with_crm_id(None)).is_err());
+        // Keeping it as it is, is not a change.
+        assert!(
+            scope_fields(
+                &partner("p1"),
+                Some(&current),
+                &mut with_crm_id(Some("SF-1"))
+            )
+            .is_ok()
+        );
+        assert!(scope_fields(&admin(), None, &mut with_crm_id(Some("SF-1"))).is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use sea_orm::{
 use serde::Serialize;
 use themodel_platform::{
     ApiError, Violation,
+    auth::Principal,
     store::{Begun, IdempotencyKey, Store, UnitOfWork, is_unique_violation},
     validate::Money,
 };
@@ -21,8 +22,9 @@ use themodel_proto::{common, segmentation as pb};
 
 use crate::{
     convert::account_to_proto,
-    domain::account::{
-        Account, AccountFields, CloudLiteracy, LifecycleStatus, MigrationSource, Tier,
+    domain::{
+        access,
+        account::{Account, AccountFields, CloudLiteracy, LifecycleStatus, MigrationSource, Tier},
     },
     error::{Error, Result},
 };
@@ -107,14 +109,20 @@ impl Accounts {
         Ok((accounts, more))
     }
 
-    /// Creates an account (once per idempotency key).
+    /// Creates an account (once per idempotency key of `principal`).
     pub async fn create(
         &self,
         key: Option<IdempotencyKey>,
+        principal: &Principal,
         fields: AccountFields,
     ) -> Result<pb::CreateAccountResponse> {
         let mut uow = match self.store.begin(key).await? {
-            Begun::Replay(response) => return Ok(response),
+            Begun::Replay(response) => {
+                let response: pb::CreateAccountResponse = response;
+                self.ensure_still_visible(principal, response.account.as_ref())
+                    .await?;
+                return Ok(response);
+            }
             Begun::Fresh(uow) => uow,
         };
         if let Some(external_id) = &fields.external_id
@@ -131,25 +139,36 @@ impl Accounts {
         Ok(response)
     }
 
-    /// Updates an account: `change` turns the current account into its new
-    /// fields (or refuses); `etag`, when given, must be current.
+    /// Updates an account `principal` can see: `change` turns the current
+    /// account into its new fields (or refuses); `etag`, when given, must be
+    /// current.
     pub async fn update(
         &self,
         key: Option<IdempotencyKey>,
+        principal: &Principal,
         id: &str,
         etag: Option<&str>,
         change: impl FnOnce(&Account) -> Result<AccountFields>,
     ) -> Result<pb::UpdateAccountResponse> {
         let mut uow = match self.store.begin(key).await? {
-            Begun::Replay(response) => return Ok(response),
+            Begun::Replay(response) => {
+                let response: pb::UpdateAccountResponse = response;
+                self.ensure_still_visible(principal, response.account.as_ref())
+                    .await?;
+                return Ok(response);
+            }
             Begun::Fresh(uow) => uow,
         };
+        // Locked until commit (PostgreSQL; SQLite writers are serialised
+        // already), so concurrent updates queue instead of conflicting.
         let current = entity::Entity::find_by_id(id.to_owned())
+            .lock_exclusive()
             .one(uow.tx())
             .await?
             .map(to_domain)
             .transpose()?
             .ok_or_else(|| Error::AccountNotFound(id.to_owned()))?;
+        access::ensure_visible(principal, &current)?;
         let fields = change(&current)?;
         if let Some(etag) = etag
             && etag != current.etag()
@@ -181,6 +200,23 @@ impl Accounts {
         Ok(response)
     }
 
+    /// Before a stored response is replayed: the account it shows must still
+    /// be visible to the caller (it may have moved to another partner since).
+    async fn ensure_still_visible(
+        &self,
+        principal: &Principal,
+        account: Option<&pb::Account>,
+    ) -> Result<()> {
+        let Some(id) = account.map(|a| a.id.as_str()) else {
+            return Ok(());
+        };
+        let current = self
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::AccountNotFound(id.to_owned()))?;
+        Ok(access::ensure_visible(principal, &current)?)
+    }
+
     /// Creates or replaces accounts keyed by external_id. Rejected rows (and
     /// later duplicates of an external_id) write nothing; the rest commit
     /// together with their events.
@@ -193,15 +229,20 @@ impl Accounts {
             Begun::Replay(response) => return Ok(response),
             Begun::Fresh(uow) => uow,
         };
-        let external_ids: Vec<&str> = rows
+        let mut external_ids: Vec<&str> = rows
             .iter()
             .filter(|(_, row)| row.is_ok())
             .map(|(external_id, _)| external_id.as_str())
             .collect();
+        // Rows are locked in one global order, so two batches never deadlock.
+        external_ids.sort_unstable();
+        external_ids.dedup();
         let mut existing: HashMap<String, Account> = HashMap::new();
         for chunk in external_ids.chunks(500) {
             let found = entity::Entity::find()
                 .filter(entity::Column::ExternalId.is_in(chunk.iter().copied()))
+                .order_by_asc(entity::Column::ExternalId)
+                .lock_exclusive()
                 .all(uow.tx())
                 .await?;
             for row in found {
@@ -354,10 +395,11 @@ async fn replace(uow: &UnitOfWork, current: &Account, fields: AccountFields) -> 
         .await
         .map_err(conflict)?;
     if result.rows_affected != 1 {
-        return Err(Error::EtagMismatch {
-            id: current.id.clone(),
-            current: crate::domain::account::etag(current.revision + 1),
-        });
+        // The row is locked, so this is a race the caller did not ask to
+        // detect (its etag, if any, matched): a retry will succeed.
+        return Err(Error::Api(ApiError::Aborted(
+            "the account changed concurrently; retry".into(),
+        )));
     }
     Ok(updated)
 }

@@ -1,0 +1,290 @@
+//! What bounds a call's life besides its own work: the caller's token and the
+//! server's shutdown.
+//!
+//! - A streaming response ends with UNAUTHENTICATED when the token that opened
+//!   it expires: it would otherwise go on disclosing data to a caller who can
+//!   no longer authenticate.
+//! - On shutdown every streaming response ends at once with UNAVAILABLE (its
+//!   client reconnects to another replica), new calls but health and
+//!   reflection are refused with UNAVAILABLE, and unary calls in flight
+//!   finish. [`Calls::drained`] resolves when no call is left, so the process
+//!   exits as soon as its unary work is done.
+//!
+//! Unary responses are never cut: their single message answers a request
+//! that was authorized and accepted before the cut-off.
+
+use std::{
+    collections::HashSet,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use futures::{FutureExt as _, future::BoxFuture};
+use http_body::{Body, Frame, SizeHint};
+use prost::Message as _;
+use tokio_util::{
+    sync::{CancellationToken, WaitForCancellationFutureOwned},
+    task::{TaskTracker, task_tracker::TaskTrackerToken},
+};
+
+use crate::{
+    auth::{TokenExpiry, is_public_path},
+    error::ApiError,
+};
+
+/// The calls of one server: which methods stream, what is in flight, and the
+/// shutdown signal.
+#[derive(Clone)]
+pub struct Calls {
+    streaming: Arc<HashSet<String>>,
+    in_flight: TaskTracker,
+    shutdown: CancellationToken,
+    domain: &'static str,
+}
+
+impl Calls {
+    /// Calls of a server whose errors carry ErrorInfo in `domain`, stopped by `shutdown`.
+    pub fn new(domain: &'static str, shutdown: CancellationToken) -> Self {
+        Self {
+            streaming: Arc::new(streaming_methods()),
+            in_flight: TaskTracker::new(),
+            shutdown,
+            domain,
+        }
+    }
+
+    /// Calls not finished yet (their response not fully sent).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Resolves once shutdown has begun and no call is left in flight.
+    pub async fn drained(&self) {
+        self.shutdown.cancelled().await;
+        self.in_flight.close();
+        self.in_flight.wait().await;
+    }
+}
+
+/// The paths (`/package.Service/Method`) of every method with a streaming
+/// response, from the descriptors of every contract a server of the suite
+/// serves.
+fn streaming_methods() -> HashSet<String> {
+    let sets = [
+        themodel_proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ];
+    let mut paths = HashSet::new();
+    for bytes in sets {
+        let Ok(set) = prost_types::FileDescriptorSet::decode(bytes) else {
+            tracing::error!("a compiled-in descriptor set does not decode");
+            continue;
+        };
+        for file in set.file {
+            let package = file.package();
+            for service in &file.service {
+                for method in &service.method {
+                    if method.server_streaming() {
+                        paths.insert(format!("/{package}.{}/{}", service.name(), method.name()));
+                    }
+                }
+            }
+        }
+    }
+    paths
+}
+
+/// Tower layer applying [`Calls`] to every call of a server.
+#[derive(Clone)]
+pub struct CallsLayer {
+    calls: Calls,
+}
+
+impl CallsLayer {
+    /// The layer over `calls`.
+    pub fn new(calls: Calls) -> Self {
+        Self { calls }
+    }
+}
+
+impl<S> tower::Layer<S> for CallsLayer {
+    type Service = Bounded<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Bounded {
+            inner,
+            calls: self.calls.clone(),
+        }
+    }
+}
+
+/// The service made by [`CallsLayer`].
+#[derive(Clone)]
+pub struct Bounded<S> {
+    inner: S,
+    calls: Calls,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Bounded<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let calls = &self.calls;
+        let path = request.uri().path();
+        if calls.shutdown.is_cancelled() && !is_public_path(path) {
+            let status = ApiError::Unavailable(
+                "the server is shutting down; retry, another replica will answer".into(),
+            )
+            .into_status(calls.domain);
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        let in_flight = calls.in_flight.token();
+        let cut = calls.streaming.contains(path).then(|| {
+            Cut::new(
+                calls.shutdown.clone(),
+                request.extensions().get::<TokenExpiry>().copied(),
+                calls.domain,
+            )
+        });
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            Ok(response.map(|body| {
+                tonic::body::Body::new(BoundedBody {
+                    inner: Some(body),
+                    cut,
+                    _in_flight: in_flight,
+                })
+            }))
+        })
+    }
+}
+
+/// When a streaming response must end early, and with what status.
+struct Cut {
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+    domain: &'static str,
+}
+
+impl Cut {
+    fn new(shutdown: CancellationToken, expiry: Option<TokenExpiry>, domain: &'static str) -> Self {
+        let expiry = expiry.map(|TokenExpiry(valid_until)| {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let left = Duration::from_secs(valid_until.saturating_sub(now));
+            Box::pin(tokio::time::sleep(left))
+        });
+        Self {
+            shutdown: Box::pin(shutdown.cancelled_owned()),
+            expiry,
+            domain,
+        }
+    }
+
+    /// The status to end the stream with, once it is due.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<tonic::Status> {
+        let error = if self.shutdown.poll_unpin(cx).is_ready() {
+            ApiError::Unavailable(
+                "the server is shutting down; reconnect, another replica will answer".into(),
+            )
+        } else if self
+            .expiry
+            .as_mut()
+            .is_some_and(|sleep| sleep.poll_unpin(cx).is_ready())
+        {
+            ApiError::Unauthenticated("the bearer token expired; reconnect with a new one".into())
+        } else {
+            return Poll::Pending;
+        };
+        Poll::Ready(error.into_status(self.domain))
+    }
+}
+
+/// A response body that counts as in flight until it is done or dropped, and
+/// for streaming methods ends at the [`Cut`].
+struct BoundedBody {
+    /// `None` once the stream was cut.
+    inner: Option<tonic::body::Body>,
+    cut: Option<Cut>,
+    _in_flight: TaskTrackerToken,
+}
+
+impl Body for BoundedBody {
+    type Data = tonic::codegen::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        if let Some(cut) = &mut this.cut
+            && let Poll::Ready(status) = cut.poll(cx)
+        {
+            this.cut = None;
+            // Dropping the stream tells its producer the caller is gone.
+            this.inner = None;
+            let mut trailers = http::HeaderMap::new();
+            if let Err(err) = status.add_header(&mut trailers) {
+                tracing::error!(error = %err, "cannot encode the status ending a stream");
+            }
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        let Some(inner) = &mut this.inner else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(inner).poll_frame(cx);
+        if matches!(&polled, Poll::Ready(None) | Poll::Ready(Some(Err(_))))
+            || matches!(&polled, Poll::Ready(Some(Ok(frame))) if frame.is_trailers())
+        {
+            // The stream ended by itself: nothing left to cut.
+            this.cut = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_methods_come_from_the_descriptors() {
+        let paths = streaming_methods();
+        assert!(paths.contains("/themodel.events.v1.EventFeedService/WatchEvents"));
+        assert!(paths.contains("/grpc.health.v1.Health/Watch"));
+        assert!(paths.contains("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"));
+        assert!(!paths.contains("/themodel.events.v1.EventFeedService/ListEvents"));
+        assert!(!paths.contains("/themodel.segmentation.v1.SegmentationService/GetAccount"));
+    }
+}
