@@ -33,10 +33,15 @@ impl Drop for TestSuite {
 impl TestSuite {
     /// Starts every service and the gateway.
     pub async fn start() -> TestSuite {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the suite with its test configuration changed by `configure`.
+    pub async fn start_with(configure: impl FnOnce(&mut SuiteConfig)) -> TestSuite {
         themodel_platform::telemetry::init_for_tests();
         let segmentation_db = TestDatabase::new().await;
         let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let config = SuiteConfig {
+        let mut config = SuiteConfig {
             gateway_listen: any,
             segmentation_listen: any,
             segmentation_database_url: segmentation_db.url.clone(),
@@ -47,6 +52,7 @@ impl TestSuite {
             store: StoreConfig::default(),
             auth: auth_config(),
         };
+        configure(&mut config);
         let shutdown = CancellationToken::new();
         let suite = Suite::start(config, shutdown.clone())
             .await
@@ -88,7 +94,8 @@ impl TestSuite {
     }
 }
 
-async fn channel(addr: SocketAddr) -> Channel {
+/// A channel to `addr`.
+pub async fn channel(addr: SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
         .connect()

@@ -22,6 +22,8 @@ use crate::error::Error;
 
 /// Metadata key naming whose event feed to read through the gateway.
 pub const SOURCE_HEADER: &str = "x-themodel-source";
+/// Largest response metadata accepted from a backend, in bytes.
+const BACKEND_MAX_HEADER_LIST_SIZE: u32 = 1 << 20;
 /// Taken off the caller's deadline before passing it on, so the backend gives
 /// up first and its answer (not the gateway's) reaches the caller.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
@@ -55,6 +57,11 @@ impl Forwarder {
             let endpoint = Endpoint::from_shared(addr.to_string())
                 .map_err(|e| anyhow::anyhow!("{name} address {addr:?}: {e}"))?
                 .tcp_nodelay(true)
+                // Accept large response metadata from a backend: over four
+                // times this limit, HTTP/2 fails the whole connection, and
+                // with it every caller's call that shares it. The status guard
+                // then cuts what is passed on to the caller.
+                .http2_max_header_list_size(BACKEND_MAX_HEADER_LIST_SIZE)
                 .connect_timeout(Duration::from_secs(5))
                 .http2_keep_alive_interval(Duration::from_secs(30))
                 .keep_alive_while_idle(true);

@@ -3,15 +3,12 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+/// Name of the migration that scoped idempotency keys to their caller.
+pub const SCOPE_IDEMPOTENCY_KEYS: &str = "m20261125_000001_scope_idempotency_keys";
+
 /// The platform's migrations, in order.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![Box::new(PlatformTables), Box::new(ScopeIdempotencyKeys)]
-}
-
-/// The platform's first migration alone: the schema before idempotency keys
-/// were scoped to their caller (for testing the upgrade).
-pub fn first_migration() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(PlatformTables)]
 }
 
 #[derive(DeriveIden)]
@@ -134,7 +131,7 @@ enum IdempotencyKeysScoped {
 
 impl MigrationName for ScopeIdempotencyKeys {
     fn name(&self) -> &str {
-        "m20261125_000001_scope_idempotency_keys"
+        SCOPE_IDEMPOTENCY_KEYS
     }
 }
 

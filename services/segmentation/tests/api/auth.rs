@@ -182,3 +182,97 @@ async fn partner_users_see_and_change_only_their_partners_accounts() {
         .account;
     assert_eq!(theirs_now, Some(theirs));
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_is_matched_in_any_case() {
+    let app = spawn_app().await;
+    let token = themodel_platform::testing::bearer(Role::Admin, None);
+    let token = token.trim_start_matches("Bearer ");
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        app.client_with(Bearer::raw(&format!("{scheme} {token}")))
+            .list_accounts(pb::ListAccountsRequest::default())
+            .await
+            .unwrap_or_else(|e| panic!("{scheme}: {e:?}"));
+    }
+    let status = app
+        .client_with(Bearer::raw(&format!("Basic {token}")))
+        .list_accounts(pb::ListAccountsRequest::default())
+        .await
+        .expect_err("wrong scheme");
+    assert_eq!(status.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn partner_users_cannot_probe_for_crm_ids() {
+    let app = spawn_app().await;
+    let taken = create_ok(
+        &mut app.admin(),
+        pb::Account {
+            external_id: "SF-TAKEN".into(),
+            partner_id: "p-2".into(),
+            ..account("Theirs")
+        },
+    )
+    .await;
+    let mut partner = app.partner_client("p-1");
+    // A taken and a free CRM id get the very same refusal.
+    let mut refusals = Vec::new();
+    for external_id in ["SF-TAKEN", "SF-FREE"] {
+        let status = partner
+            .create_account(create(pb::Account {
+                external_id: external_id.into(),
+                ..account("Ours")
+            }))
+            .await
+            .expect_err("partners do not write CRM ids");
+        assert_eq!(status.code(), Code::PermissionDenied);
+        refusals.push((status.message().to_owned(), status.details().to_vec()));
+    }
+    assert_eq!(refusals[0], refusals[1]);
+
+    // Nor can they move one of their accounts onto a CRM id.
+    let ours = create_ok(&mut partner, account("Ours")).await;
+    let status = partner
+        .update_account(pb::UpdateAccountRequest {
+            account: Some(pb::Account {
+                id: ours.id.clone(),
+                external_id: taken.external_id.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["external_id".into()],
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("no CRM id changes");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    // An account CRM sync gave an id keeps it through a partner's update of other fields.
+    let synced = create_ok(
+        &mut app.admin(),
+        pb::Account {
+            external_id: "SF-OURS".into(),
+            partner_id: "p-1".into(),
+            ..account("Synced")
+        },
+    )
+    .await;
+    let renamed = partner
+        .update_account(pb::UpdateAccountRequest {
+            account: Some(pb::Account {
+                id: synced.id.clone(),
+                name: "Synced 2".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["name".into()],
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("rename")
+        .into_inner()
+        .account
+        .expect("account");
+    assert_eq!(renamed.external_id, "SF-OURS");
+}

@@ -186,3 +186,35 @@ async fn feeds_are_for_integration_roles_only() {
         .expect_err("partners never read the whole feed");
     assert_eq!(status.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn a_watch_ends_when_its_token_expires() {
+    // No clock leeway, so the token's two seconds are all it gets.
+    let app = spawn_app_with(|config| config.auth.auth_clock_leeway_secs = 0).await;
+    let token = themodel_platform::testing::issuer()
+        .mint("watcher", Role::Bizops, None, Duration::from_secs(2))
+        .expect("mint");
+    let mut feed =
+        themodel_proto::events::event_feed_service_client::EventFeedServiceClient::with_interceptor(
+            app.channel(),
+            themodel_platform::testing::Bearer::raw(&format!("Bearer {token}")),
+        );
+    let mut stream = feed
+        .watch_events(ev::WatchEventsRequest { after_sequence: 0 })
+        .await
+        .expect("watch")
+        .into_inner();
+    let status = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the stream ended without a status"),
+                Err(status) => return status,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends once its token has expired");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(reason(&status), "UNAUTHENTICATED");
+}

@@ -30,31 +30,53 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    themodel_platform::telemetry::init_for_tests();
-    let db = TestDatabase::new().await;
-    let config = Config {
+    spawn_app_with(|_| {}).await
+}
+
+/// The configuration a test app starts with, on a fresh database.
+pub fn test_config(db: &TestDatabase) -> Config {
+    Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
         database_url: db.url.clone(),
         server: ServerConfig::default(),
         store: StoreConfig::default(),
         auth: auth_config(),
-    };
+    }
+}
+
+/// Starts the service with its test configuration changed by `configure`.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    themodel_platform::telemetry::init_for_tests();
+    start(TestDatabase::new().await, configure).await
+}
+
+/// Starts the service on a database the test prepared.
+pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
+    start(db, |_| {}).await
+}
+
+async fn start(db: TestDatabase, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(&db);
+    configure(&mut config);
     let shutdown = CancellationToken::new();
     let running = Application::build(config, shutdown.clone())
         .await
         .expect("start segmentation");
     let addr = running.addr;
     tokio::spawn(running.run);
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
     TestApp {
-        channel,
+        channel: connect(addr).await,
         shutdown,
         _db: db,
     }
+}
+
+pub async fn connect(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect")
 }
 
 impl TestApp {

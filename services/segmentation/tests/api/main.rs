@@ -8,4 +8,6 @@ mod auth;
 mod batch_upsert;
 mod events;
 mod idempotency;
+mod limits;
+mod shutdown;
 mod updates;

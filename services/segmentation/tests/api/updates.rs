@@ -213,3 +213,36 @@ async fn external_id_moves_only_to_a_free_value() {
         .expect("account");
     assert_eq!(moved.external_id, "SF-C");
 }
+
+#[tokio::test]
+async fn concurrent_updates_without_an_etag_all_succeed() {
+    let app = spawn_app().await;
+    let created = create_ok(&mut app.admin(), account("Race")).await;
+    let calls: Vec<_> = (0..50)
+        .map(|i| {
+            let mut client = app.admin();
+            let id = created.id.clone();
+            tokio::spawn(async move {
+                client
+                    .update_account(pb::UpdateAccountRequest {
+                        account: Some(pb::Account {
+                            id,
+                            employee_count: i + 1,
+                            ..Default::default()
+                        }),
+                        update_mask: mask(&["employee_count"]),
+                        request_id: String::new(),
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await
+            .expect("join")
+            .expect("last write wins, no conflict");
+    }
+    let last = app.all_accounts().await.remove(0);
+    // Every update applied in turn: one revision each.
+    assert_eq!(last.etag, "\"r51\"");
+}
