@@ -234,3 +234,72 @@ async fn open_watches_end_with_unavailable_and_do_not_hold_up_a_stop() {
         .expect("the suite stops at once")
         .expect("join");
 }
+
+#[tokio::test]
+async fn irregular_tokens_are_refused_with_short_reasons_through_either_door() {
+    let suite = TestSuite::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = |extra: serde_json::Value| {
+        let mut claims = serde_json::json!({
+            "sub": "u1", "role": "admin", "iss": "themodel-test", "aud": "themodel",
+            "iat": now, "exp": now + 600,
+        });
+        if let (Some(base), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+            base.extend(extra.clone());
+        }
+        claims
+    };
+    let sign = |header: fn(&mut _), claims: serde_json::Value| {
+        issuer().sign_raw(header, &claims).expect("sign")
+    };
+    let valid = sign(|_| {}, claims(serde_json::json!({})));
+    let refused = [
+        // Not valid before a minute from now.
+        sign(|_| {}, claims(serde_json::json!({"nbf": now + 60}))),
+        // A critical extension nobody here understands.
+        sign(
+            |h| h.crit = Some(vec!["urn:example:ext".into()]),
+            claims(serde_json::json!({})),
+        ),
+        // A hundred years.
+        sign(
+            |_| {},
+            claims(serde_json::json!({"exp": now + 100 * 365 * 86_400})),
+        ),
+        // A role that does not exist.
+        sign(|_| {}, claims(serde_json::json!({"role": "none"}))),
+    ];
+    for door in [
+        suite.gateway_channel().await,
+        suite.segmentation_channel().await,
+    ] {
+        for scheme in ["Bearer", "bearer", "BEARER"] {
+            SegmentationServiceClient::with_interceptor(
+                door.clone(),
+                Bearer::raw(&format!("{scheme} {valid}")),
+            )
+            .list_accounts(pb::ListAccountsRequest::default())
+            .await
+            .unwrap_or_else(|e| panic!("{scheme}: {e:?}"));
+        }
+        for token in &refused {
+            let status = SegmentationServiceClient::with_interceptor(
+                door.clone(),
+                Bearer::raw(&format!("Bearer {token}")),
+            )
+            .list_accounts(pb::ListAccountsRequest::default())
+            .await
+            .expect_err("refused");
+            assert_eq!(status.code(), Code::Unauthenticated);
+            assert!(status.message().len() < 80, "{}", status.message());
+            assert!(
+                !status.message().contains("variant"),
+                "{}",
+                status.message()
+            );
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! The gateway's errors and their one mapping to gRPC status.
 
-use themodel_platform::ApiError;
+use themodel_platform::{ApiError, validate::echo};
 
 /// ErrorInfo domain of the gateway.
 pub const DOMAIN: &str = "gateway.themodel";
@@ -9,13 +9,13 @@ pub const DOMAIN: &str = "gateway.themodel";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The path names no service of the suite.
-    #[error("no service of the suite serves {0}")]
+    #[error("no service of the suite serves {}", echo(.0))]
     UnknownMethod(String),
     /// An event-feed call without the metadata that names whose feed to read.
     #[error("x-themodel-source must name the service whose events to read")]
     MissingSource,
     /// The metadata names a service that does not exist.
-    #[error("x-themodel-source {0:?} is not a service of the suite")]
+    #[error("x-themodel-source {} is not a service of the suite", echo(.0))]
     UnknownSource(String),
     /// The backend could not be reached.
     #[error("the {service} service is unavailable: {cause}")]

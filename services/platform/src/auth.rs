@@ -482,6 +482,19 @@ impl Refusal {
 }
 
 impl TokenIssuer {
+    /// Signs arbitrary claims with an EdDSA header changed by `header`: tokens
+    /// a well-behaved issuer would not mint, for tests of their refusal.
+    #[cfg(feature = "testing")]
+    pub fn sign_raw(
+        &self,
+        header: impl FnOnce(&mut Header),
+        claims: &serde_json::Value,
+    ) -> anyhow::Result<String> {
+        let mut h = Header::new(Algorithm::EdDSA);
+        header(&mut h);
+        Ok(jsonwebtoken::encode(&h, claims, &self.key)?)
+    }
+
     /// Mints a token for `subject` with `role` (and `partner_id` for partner users).
     pub fn mint(
         &self,
