@@ -7,7 +7,7 @@ use std::time::Duration;
 use themodel_e2e::{TestSuite, as_partner, channel, with_role};
 use themodel_platform::{
     auth::Role,
-    testing::{Bearer, bearer, issuer, raw_unary},
+    testing::{Bearer, bearer, final_status, hex, issuer, raw_unary},
 };
 use themodel_proto::{
     common::Money,
@@ -140,12 +140,6 @@ async fn malformed_and_oversized_messages_are_the_callers_error_through_either_d
     const CREATE: &str = "/themodel.segmentation.v1.SegmentationService/CreateAccount";
     let suite = TestSuite::start().await;
     let auth = bearer(Role::Admin, None);
-    let hex = |text: &str| -> Vec<u8> {
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
-            .collect()
-    };
     for door in [
         suite.gateway_channel().await,
         suite.segmentation_channel().await,
@@ -173,21 +167,6 @@ fn watch_segmentation(after_sequence: i64) -> Request<ev::WatchEventsRequest> {
     request
 }
 
-/// Reads `stream` until it ends; its final status.
-async fn final_status(stream: &mut tonic::Streaming<ev::WatchEventsResponse>) -> tonic::Status {
-    tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            match stream.message().await {
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("the stream ended without a status"),
-                Err(status) => return status,
-            }
-        }
-    })
-    .await
-    .expect("the stream ends in time")
-}
-
 #[tokio::test]
 async fn a_watch_through_the_gateway_ends_when_its_token_expires() {
     let suite = TestSuite::start_with(|config| config.auth.auth_clock_leeway_secs = 0).await;
@@ -203,7 +182,7 @@ async fn a_watch_through_the_gateway_ends_when_its_token_expires() {
         .await
         .expect("watch")
         .into_inner();
-    let status = final_status(&mut stream).await;
+    let status = final_status(&mut stream, Duration::from_secs(30)).await;
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
 }
 
@@ -226,7 +205,7 @@ async fn open_watches_end_with_unavailable_and_do_not_hold_up_a_stop() {
     }
     let stop = tokio::spawn(suite.stop());
     for stream in &mut streams {
-        let status = final_status(stream).await;
+        let status = final_status(stream, Duration::from_secs(30)).await;
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     }
     tokio::time::timeout(Duration::from_secs(30), stop)

@@ -11,13 +11,11 @@ use std::{
     fmt,
     path::{Path, PathBuf},
     sync::Arc,
-    task::{Context, Poll},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::Context as _;
 use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding};
-use futures::future::BoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -537,16 +535,17 @@ pub fn is_public_path(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
 }
 
-/// Tower layer that verifies the bearer token of every non-public call and puts
-/// the [`Principal`] in the request extensions; UNAUTHENTICATED otherwise.
+/// The gate that verifies the bearer token of every non-public call and puts
+/// the [`Principal`] and its [`TokenExpiry`] in the request extensions;
+/// UNAUTHENTICATED otherwise.
 #[derive(Clone)]
-pub struct AuthLayer {
+pub struct Authenticate {
     authenticator: Arc<Authenticator>,
     domain: &'static str,
 }
 
-impl AuthLayer {
-    /// A layer verifying with `authenticator`; errors carry ErrorInfo in `domain`.
+impl Authenticate {
+    /// Verifies with `authenticator`; errors carry ErrorInfo in `domain`.
     pub fn new(authenticator: Arc<Authenticator>, domain: &'static str) -> Self {
         Self {
             authenticator,
@@ -555,57 +554,20 @@ impl AuthLayer {
     }
 }
 
-impl<S> tower::Layer<S> for AuthLayer {
-    type Service = AuthService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
-            inner,
-            layer: self.clone(),
+impl crate::gate::Gate for Authenticate {
+    type Pass = ();
+
+    fn admit<B>(&self, request: &mut http::Request<B>) -> Result<(), crate::gate::Response> {
+        if is_public_path(request.uri().path()) {
+            return Ok(());
         }
-    }
-}
-
-/// The service made by [`AuthLayer`].
-#[derive(Clone)]
-pub struct AuthService<S> {
-    inner: S,
-    layer: AuthLayer,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        if !is_public_path(request.uri().path()) {
-            match self.layer.authenticator.verify_header(request.headers()) {
-                Ok((principal, valid_until)) => {
-                    request.extensions_mut().insert(principal);
-                    request.extensions_mut().insert(TokenExpiry(valid_until));
-                }
-                Err(err) => {
-                    let response = err.into_status(self.layer.domain).into_http();
-                    return Box::pin(async move { Ok(response) });
-                }
-            }
-        }
-        // Use the service that was made ready, leave a fresh clone behind.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move { inner.call(request).await })
+        let (principal, valid_until) = self
+            .authenticator
+            .verify_header(request.headers())
+            .map_err(|err| err.into_status(self.domain).into_http())?;
+        request.extensions_mut().insert(principal);
+        request.extensions_mut().insert(TokenExpiry(valid_until));
+        Ok(())
     }
 }
 

@@ -12,6 +12,9 @@
 //!
 //! Unary responses are never cut: their single message answers a request
 //! that was authorized and accepted before the cut-off.
+//!
+//! [`Calls`] is the [`Gate`] that does this; it sits behind authentication,
+//! which puts the token's expiry in the request.
 
 use std::{
     collections::HashSet,
@@ -21,7 +24,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use futures::{FutureExt as _, future::BoxFuture};
+use futures::FutureExt as _;
 use http_body::{Body, Frame, SizeHint};
 use prost::Message as _;
 use tokio_util::{
@@ -32,6 +35,7 @@ use tokio_util::{
 use crate::{
     auth::{TokenExpiry, is_public_path},
     error::ApiError,
+    gate::{Gate, Response},
 };
 
 /// The calls of one server: which methods stream, what is in flight, and the
@@ -98,88 +102,41 @@ fn streaming_methods() -> HashSet<String> {
     paths
 }
 
-/// Tower layer applying [`Calls`] to every call of a server.
-#[derive(Clone)]
-pub struct CallsLayer {
-    calls: Calls,
-}
+impl Gate for Calls {
+    type Pass = (TaskTrackerToken, Option<Cut>);
 
-impl CallsLayer {
-    /// The layer over `calls`.
-    pub fn new(calls: Calls) -> Self {
-        Self { calls }
-    }
-}
-
-impl<S> tower::Layer<S> for CallsLayer {
-    type Service = Bounded<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Bounded {
-            inner,
-            calls: self.calls.clone(),
-        }
-    }
-}
-
-/// The service made by [`CallsLayer`].
-#[derive(Clone)]
-pub struct Bounded<S> {
-    inner: S,
-    calls: Calls,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for Bounded<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let calls = &self.calls;
+    fn admit<B>(&self, request: &mut http::Request<B>) -> Result<Self::Pass, Response> {
         let path = request.uri().path();
-        if calls.shutdown.is_cancelled() && !is_public_path(path) {
+        if self.shutdown.is_cancelled() && !is_public_path(path) {
             let status = ApiError::Unavailable(
                 "the server is shutting down; retry, another replica will answer".into(),
             )
-            .into_status(calls.domain);
-            return Box::pin(async move { Ok(status.into_http()) });
+            .into_status(self.domain);
+            return Err(status.into_http());
         }
-        let in_flight = calls.in_flight.token();
-        let cut = calls.streaming.contains(path).then(|| {
+        let cut = self.streaming.contains(path).then(|| {
             Cut::new(
-                calls.shutdown.clone(),
+                self.shutdown.clone(),
                 request.extensions().get::<TokenExpiry>().copied(),
-                calls.domain,
+                self.domain,
             )
         });
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let response = inner.call(request).await?;
-            Ok(response.map(|body| {
-                tonic::body::Body::new(BoundedBody {
-                    inner: Some(body),
-                    cut,
-                    _in_flight: in_flight,
-                })
-            }))
+        Ok((self.in_flight.token(), cut))
+    }
+
+    fn respond(&self, (in_flight, cut): Self::Pass, response: Response) -> Response {
+        response.map(|body| {
+            tonic::body::Body::new(BoundedBody {
+                inner: Some(body),
+                cut,
+                _in_flight: in_flight,
+            })
         })
     }
 }
 
 /// When a streaming response must end early, and with what status.
-struct Cut {
+pub struct Cut {
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,
     domain: &'static str,

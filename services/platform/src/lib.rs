@@ -7,6 +7,7 @@ pub mod auth;
 pub mod calls;
 pub mod error;
 pub mod event_feed;
+pub mod gate;
 pub mod observe;
 pub mod page_token;
 pub mod server;

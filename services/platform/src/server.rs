@@ -3,13 +3,7 @@
 //! shedding, per-RPC metrics and spans, a Prometheus `/metrics` endpoint, and
 //! graceful drain on shutdown.
 
-use std::{
-    convert::Infallible,
-    net::SocketAddr,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use futures::future::BoxFuture;
@@ -19,10 +13,11 @@ use tonic::{server::NamedService, service::Routes};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    auth::{AuthLayer, Authenticator},
-    calls::{Calls, CallsLayer},
+    auth::{Authenticate, Authenticator},
+    calls::Calls,
+    gate::{Gate, GateLayer, Response},
     observe::ObserveLayer,
-    status_guard::StatusGuardLayer,
+    status_guard::StatusGuard,
     store::Store,
 };
 
@@ -208,10 +203,10 @@ impl Server {
         let calls = Calls::new(domain, shutdown.clone());
         let layers = tower::ServiceBuilder::new()
             .layer(ObserveLayer::new(name))
-            .layer(StatusGuardLayer::new(domain))
-            .layer(ShedLayer::new(config.max_concurrent_calls, domain))
-            .option_layer(authenticator.map(|a| AuthLayer::new(a, domain)))
-            .layer(CallsLayer::new(calls.clone()));
+            .layer(GateLayer(StatusGuard::new(domain)))
+            .layer(GateLayer(Shed::new(config.max_concurrent_calls, domain)))
+            .option_layer(authenticator.map(|a| GateLayer(Authenticate::new(a, domain))))
+            .layer(GateLayer(calls.clone()));
         let drain = Duration::from_secs(config.drain_timeout_secs);
         // On shutdown: NOT_SERVING, streams cut and new calls refused (by the
         // calls layer), then, once the unary calls in flight are done, stop
@@ -334,13 +329,13 @@ pub async fn serve_metrics(
 /// Refuses calls beyond a fixed number in flight with RESOURCE_EXHAUSTED, so
 /// overload is shed at once instead of queueing without bound.
 #[derive(Clone)]
-struct ShedLayer {
+struct Shed {
     permits: Arc<Semaphore>,
     limit: usize,
     domain: &'static str,
 }
 
-impl ShedLayer {
+impl Shed {
     fn new(limit: usize, domain: &'static str) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(limit)),
@@ -350,54 +345,18 @@ impl ShedLayer {
     }
 }
 
-impl<S> tower::Layer<S> for ShedLayer {
-    type Service = Shed<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Shed {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
+impl Gate for Shed {
+    /// Held until the call is answered.
+    type Pass = tokio::sync::OwnedSemaphorePermit;
 
-#[derive(Clone)]
-struct Shed<S> {
-    inner: S,
-    layer: ShedLayer,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for Shed<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let Ok(permit) = self.layer.permits.clone().try_acquire_owned() else {
-            let status = crate::error::ApiError::ResourceExhausted(format!(
+    fn admit<B>(&self, _request: &mut http::Request<B>) -> Result<Self::Pass, Response> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            crate::error::ApiError::ResourceExhausted(format!(
                 "the server is at its limit of {} concurrent calls; retry with backoff",
-                self.layer.limit
+                self.limit
             ))
-            .into_status(self.layer.domain);
-            return Box::pin(async move { Ok(status.into_http()) });
-        };
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let response = inner.call(request).await;
-            drop(permit);
-            response
+            .into_status(self.domain)
+            .into_http()
         })
     }
 }

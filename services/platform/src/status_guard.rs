@@ -8,72 +8,39 @@
 //! kept small enough for every client and proxy to accept, so that one
 //! caller's error can never break a connection other callers share.
 
-use std::task::{Context, Poll};
-
-use futures::future::BoxFuture;
 use tonic::{Code, Status};
 
-use crate::error::{ApiError, MAX_MESSAGE_LEN, truncate};
+use crate::{
+    error::{ApiError, MAX_MESSAGE_LEN, truncate},
+    gate::{Gate, Response},
+};
 
 /// Largest `grpc-status-details-bin` passed on, in bytes of its base64 text.
 const MAX_DETAILS_LEN: usize = 8 * 1024;
 
-/// Tower layer applying the rules above to trailers-only (error) responses.
+/// The gate applying the rules above to trailers-only (error) responses.
 #[derive(Clone, Copy)]
-pub struct StatusGuardLayer {
+pub struct StatusGuard {
     domain: &'static str,
 }
 
-impl StatusGuardLayer {
+impl StatusGuard {
     /// Rewritten errors carry ErrorInfo in `domain`.
     pub fn new(domain: &'static str) -> Self {
         Self { domain }
     }
 }
 
-impl<S> tower::Layer<S> for StatusGuardLayer {
-    type Service = StatusGuard<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        StatusGuard {
-            inner,
-            domain: self.domain,
-        }
-    }
-}
+impl Gate for StatusGuard {
+    type Pass = ();
 
-/// The service made by [`StatusGuardLayer`].
-#[derive(Clone)]
-pub struct StatusGuard<S> {
-    inner: S,
-    domain: &'static str,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for StatusGuard<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    fn admit<B>(&self, _request: &mut http::Request<B>) -> Result<(), Response> {
+        Ok(())
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let domain = self.domain;
-        Box::pin(async move {
-            let mut response = inner.call(request).await?;
-            guard(response.headers_mut(), domain);
-            Ok(response)
-        })
+    fn respond(&self, _pass: (), mut response: Response) -> Response {
+        guard(response.headers_mut(), self.domain);
+        response
     }
 }
 

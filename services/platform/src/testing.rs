@@ -239,3 +239,27 @@ pub async fn raw_unary(
     .await
     .map(tonic::Response::into_inner)
 }
+
+/// The bytes of a hex string (test input such as a captured request body).
+pub fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex digits"))
+        .collect()
+}
+
+/// Reads `stream` until it ends and returns its final status; panics when it
+/// ends without one or takes longer than `within`.
+pub async fn final_status<T>(stream: &mut tonic::Streaming<T>, within: Duration) -> tonic::Status {
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the stream ended without a status"),
+                Err(status) => return status,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends in time")
+}

@@ -204,17 +204,8 @@ async fn a_watch_ends_when_its_token_expires() {
         .await
         .expect("watch")
         .into_inner();
-    let status = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            match stream.message().await {
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("the stream ended without a status"),
-                Err(status) => return status,
-            }
-        }
-    })
-    .await
-    .expect("the stream ends once its token has expired");
+    let status =
+        themodel_platform::testing::final_status(&mut stream, Duration::from_secs(30)).await;
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert_eq!(reason(&status), "UNAUTHENTICATED");
 }

@@ -1,7 +1,10 @@
 //! Oversized and malformed input: refused with a short, bounded error that
 //! changes nothing, never INTERNAL and never a broken connection.
 
-use themodel_platform::{auth::Role, testing::raw_unary};
+use themodel_platform::{
+    auth::Role,
+    testing::{hex, raw_unary},
+};
 use themodel_proto::segmentation as pb;
 use tonic::{Code, Status};
 
@@ -115,14 +118,7 @@ async fn oversized_strings_are_invalid_with_short_errors() {
 
 /// Bytes no generated client sends: an invalid UTF-8 string in
 /// `account.name`, and a length prefix running past the end of the message.
-pub const UNDECODABLE: [&str; 2] = ["0a0b1a06fffe2062616432050a034a5059", "0affffffff0f"];
-
-pub fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
-        .collect()
-}
+const UNDECODABLE: [&str; 2] = ["0a0b1a06fffe2062616432050a034a5059", "0affffffff0f"];
 
 #[tokio::test]
 async fn undecodable_requests_are_invalid_argument_and_oversized_ones_resource_exhausted() {

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 use themodel_platform::{
     auth::Role,
-    testing::{Bearer, TestDatabase},
+    testing::{Bearer, TestDatabase, final_status},
 };
 use themodel_proto::{
     events::{self as ev, event_feed_service_client::EventFeedServiceClient},
@@ -97,10 +97,7 @@ async fn shutdown_ends_streams_at_once_and_lets_unary_calls_finish() {
     .expect("the watch and the create are in flight");
 
     shutdown.cancel();
-    let ended = tokio::time::timeout(Duration::from_secs(10), stream.message())
-        .await
-        .expect("the stream ends at once")
-        .expect_err("with a status");
+    let ended = final_status(&mut stream, Duration::from_secs(10)).await;
     assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
 
     // While the create is in flight: NOT_SERVING, and new calls are refused.
