@@ -233,17 +233,14 @@ async fn partner_users_cannot_probe_for_crm_ids() {
     // Nor can they move one of their accounts onto a CRM id.
     let ours = create_ok(&mut partner, account("Ours")).await;
     let status = partner
-        .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account {
+        .update_account(update(
+            pb::Account {
                 id: ours.id.clone(),
                 external_id: taken.external_id.clone(),
                 ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["external_id".into()],
-            }),
-            request_id: String::new(),
-        })
+            },
+            &["external_id"],
+        ))
         .await
         .expect_err("no CRM id changes");
     assert_eq!(status.code(), Code::PermissionDenied);
@@ -258,17 +255,14 @@ async fn partner_users_cannot_probe_for_crm_ids() {
     )
     .await;
     let renamed = partner
-        .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account {
+        .update_account(update(
+            pb::Account {
                 id: synced.id.clone(),
                 name: "Synced 2".into(),
                 ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["name".into()],
-            }),
-            request_id: String::new(),
-        })
+            },
+            &["name"],
+        ))
         .await
         .expect("rename")
         .into_inner()

@@ -154,6 +154,18 @@ pub fn create(account: pb::Account) -> pb::CreateAccountRequest {
     }
 }
 
+/// An update of `patch` (which carries the id) naming `paths`, without an
+/// idempotency key.
+pub fn update(patch: pb::Account, paths: &[&str]) -> pb::UpdateAccountRequest {
+    pb::UpdateAccountRequest {
+        account: Some(patch),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }),
+        request_id: String::new(),
+    }
+}
+
 pub async fn create_ok(client: &mut Client, account: pb::Account) -> pb::Account {
     client
         .create_account(create(account))

@@ -184,35 +184,30 @@ async fn a_replay_rechecks_that_the_caller_may_still_see_the_account() {
     let mut partner = app.partner_client("p-1");
     let create = keyed(account("Acme"), "p1-create-1");
     let created = create_keyed(&mut partner, create.clone()).await;
-    let update = pb::UpdateAccountRequest {
-        account: Some(pb::Account {
-            id: created.id.clone(),
-            employee_count: 10,
-            ..Default::default()
-        }),
-        update_mask: Some(prost_types::FieldMask {
-            paths: vec!["employee_count".into()],
-        }),
+    let patch = pb::Account {
+        id: created.id.clone(),
+        employee_count: 10,
+        ..Default::default()
+    };
+    let keyed_update = pb::UpdateAccountRequest {
         request_id: "p1-update-1".into(),
+        ..update(patch, &["employee_count"])
     };
     partner
-        .update_account(update.clone())
+        .update_account(keyed_update.clone())
         .await
         .expect("update");
 
     // The account moves to another partner; p-1's retries no longer show it.
     app.admin()
-        .update_account(pb::UpdateAccountRequest {
-            account: Some(pb::Account {
+        .update_account(update(
+            pb::Account {
                 id: created.id.clone(),
                 partner_id: "p-2".into(),
                 ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["partner_id".into()],
-            }),
-            request_id: String::new(),
-        })
+            },
+            &["partner_id"],
+        ))
         .await
         .expect("move");
     let status = partner
@@ -221,7 +216,7 @@ async fn a_replay_rechecks_that_the_caller_may_still_see_the_account() {
         .expect_err("create replay");
     assert_eq!(status.code(), Code::NotFound);
     let status = partner
-        .update_account(update)
+        .update_account(keyed_update)
         .await
         .expect_err("update replay");
     assert_eq!(status.code(), Code::NotFound);

@@ -223,16 +223,13 @@ async fn concurrent_updates_without_an_etag_all_succeed() {
             let mut client = app.admin();
             let id = created.id.clone();
             tokio::spawn(async move {
+                let patch = pb::Account {
+                    id,
+                    employee_count: i + 1,
+                    ..Default::default()
+                };
                 client
-                    .update_account(pb::UpdateAccountRequest {
-                        account: Some(pb::Account {
-                            id,
-                            employee_count: i + 1,
-                            ..Default::default()
-                        }),
-                        update_mask: mask(&["employee_count"]),
-                        request_id: String::new(),
-                    })
+                    .update_account(update(patch, &["employee_count"]))
                     .await
             })
         })
