@@ -9,6 +9,7 @@ use prost::Message;
 const PROTOS: &[&str] = &[
     "themodel/common/v1/types.proto",
     "themodel/events/v1/events.proto",
+    "themodel/operations/v1/operations.proto",
     "themodel/segmentation/v1/resources.proto",
     "themodel/segmentation/v1/events.proto",
     "themodel/segmentation/v1/segmentation_service.proto",

@@ -17,6 +17,11 @@ pub mod themodel {
             tonic::include_proto!("themodel.events.v1");
         }
     }
+    pub mod operations {
+        pub mod v1 {
+            tonic::include_proto!("themodel.operations.v1");
+        }
+    }
     pub mod segmentation {
         pub mod v1 {
             tonic::include_proto!("themodel.segmentation.v1");
@@ -24,4 +29,7 @@ pub mod themodel {
     }
 }
 
-pub use themodel::{common::v1 as common, events::v1 as events, segmentation::v1 as segmentation};
+pub use themodel::{
+    common::v1 as common, events::v1 as events, operations::v1 as operations,
+    segmentation::v1 as segmentation,
+};

@@ -348,3 +348,32 @@ async fn the_suite_drains_and_stops_on_shutdown() {
         .await
         .expect("stopped within the drain timeout");
 }
+
+#[tokio::test]
+async fn a_services_jobs_are_listed_through_the_gateway_by_source() {
+    use themodel_proto::operations::{
+        ListJobsRequest, operations_service_client::OperationsServiceClient,
+    };
+    let suite = TestSuite::start().await;
+    let mut ops =
+        OperationsServiceClient::new(with_role(suite.gateway_channel().await, Role::Admin));
+    let mut request = Request::new(ListJobsRequest::default());
+    request
+        .metadata_mut()
+        .insert("x-themodel-source", "segmentation".parse().expect("ascii"));
+    let jobs = ops
+        .list_jobs(request)
+        .await
+        .expect("jobs")
+        .into_inner()
+        .jobs;
+    assert!(
+        jobs.iter().any(|j| j.name == "purge-idempotency-keys"),
+        "{jobs:?}"
+    );
+    let missing = ops
+        .list_jobs(ListJobsRequest::default())
+        .await
+        .expect_err("no source");
+    assert_eq!(missing.code(), Code::InvalidArgument);
+}

@@ -11,8 +11,9 @@ pub enum Error {
     /// The path names no service of the suite.
     #[error("no service of the suite serves {}", echo(.0))]
     UnknownMethod(String),
-    /// An event-feed call without the metadata that names whose feed to read.
-    #[error("x-themodel-source must name the service whose events to read")]
+    /// A call to a shared contract (event feed, operations) without the
+    /// metadata that names the service.
+    #[error("x-themodel-source must name the service to call (e.g. segmentation)")]
     MissingSource,
     /// The metadata names a service that does not exist.
     #[error("x-themodel-source {} is not a service of the suite", echo(.0))]

@@ -20,8 +20,12 @@ use tower::ServiceExt;
 
 use crate::error::Error;
 
-/// Metadata key naming whose event feed to read through the gateway.
+/// Metadata key naming the service whose shared contract (event feed,
+/// operations) to call through the gateway.
 pub const SOURCE_HEADER: &str = "x-themodel-source";
+/// Packages every service serves for itself; calls to them are routed by
+/// [`SOURCE_HEADER`] rather than by the package.
+const SHARED_CONTRACTS: &[&str] = &["events", "operations"];
 /// Largest response metadata accepted from a backend, in bytes.
 const BACKEND_MAX_HEADER_LIST_SIZE: u32 = 1 << 20;
 /// Taken off the caller's deadline before passing it on, so the backend gives
@@ -92,7 +96,7 @@ impl Forwarder {
         let (Some("themodel"), Some(owner)) = (parts.next(), parts.next()) else {
             return Err(unknown());
         };
-        if owner == "events" {
+        if SHARED_CONTRACTS.contains(&owner) {
             let source = headers
                 .get(SOURCE_HEADER)
                 .and_then(|v| v.to_str().ok())

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use themodel_platform::{
     auth::{AuthConfig, Keys},
     event_feed::EventFeed,
+    jobs::JobRunner,
     server::{Running, Server, ServerConfig},
     store::{Store, StoreConfig},
 };
@@ -68,11 +69,13 @@ impl Application {
         let store =
             Store::connect::<store::migration::Migrator>(NAME, &config.database_url, &config.store)
                 .await?;
-        store.spawn_maintenance(&config.store, shutdown.clone());
+        let jobs = JobRunner::new(&store, NAME, shutdown.clone());
+        store.schedule_maintenance(&jobs, &config.store);
         let handler = grpc::Handler::new(store::Accounts::new(store.clone()));
         Server::new(NAME, error::DOMAIN, &config.server)
             .service(SegmentationServiceServer::new(handler))
             .service(EventFeed::new(store.clone(), error::DOMAIN).into_server())
+            .service(jobs.into_server(error::DOMAIN))
             .authenticate(keys.authenticator)
             .check_database(store)
             .start(config.listen, shutdown)

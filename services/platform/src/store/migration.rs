@@ -8,7 +8,11 @@ pub const SCOPE_IDEMPOTENCY_KEYS: &str = "m20261125_000001_scope_idempotency_key
 
 /// The platform's migrations, in order.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(PlatformTables), Box::new(ScopeIdempotencyKeys)]
+    vec![
+        Box::new(PlatformTables),
+        Box::new(ScopeIdempotencyKeys),
+        Box::new(JobLeases),
+    ]
 }
 
 #[derive(DeriveIden)]
@@ -194,5 +198,58 @@ impl MigrationTrait for ScopeIdempotencyKeys {
         Err(DbErr::Migration(
             "scoped idempotency keys cannot be unscoped".into(),
         ))
+    }
+}
+
+#[derive(DeriveIden)]
+enum JobLeasesTable {
+    #[sea_orm(iden = "job_leases")]
+    Table,
+    Name,
+    Holder,
+    LeaseUntilMs,
+    LastStartedMs,
+    LastDurationMs,
+    LastOutcome,
+    LastError,
+    RunCount,
+    FailureCount,
+}
+
+/// The leases of scheduled jobs: one row per job, holding who runs it and how
+/// its last run went.
+struct JobLeases;
+
+impl MigrationName for JobLeases {
+    fn name(&self) -> &str {
+        "m20261125_000002_job_leases"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for JobLeases {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(JobLeasesTable::Table)
+                    .col(string_len(JobLeasesTable::Name, 100).primary_key())
+                    .col(string_len(JobLeasesTable::Holder, 200))
+                    .col(big_integer(JobLeasesTable::LeaseUntilMs))
+                    .col(big_integer(JobLeasesTable::LastStartedMs))
+                    .col(big_integer(JobLeasesTable::LastDurationMs))
+                    .col(string_len(JobLeasesTable::LastOutcome, 40))
+                    .col(text(JobLeasesTable::LastError))
+                    .col(big_integer(JobLeasesTable::RunCount))
+                    .col(big_integer(JobLeasesTable::FailureCount))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(JobLeasesTable::Table).to_owned())
+            .await
     }
 }

@@ -172,27 +172,22 @@ impl Store {
         Ok(Self::open(db, source).await?)
     }
 
-    /// Purges expired idempotency keys every hour until `shutdown`.
-    pub fn spawn_maintenance(
-        &self,
-        config: &StoreConfig,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) {
+    /// Schedules the store's own upkeep on `jobs`: purging idempotency keys
+    /// older than the retention, every hour.
+    pub fn schedule_maintenance(&self, jobs: &crate::jobs::JobRunner, config: &StoreConfig) {
         let db = self.db.clone();
         let retention = Duration::from_secs(config.idempotency_retention_hours * 3600);
-        tokio::spawn(async move {
-            loop {
-                match idempotency::purge(&db, retention).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(purged = n, "expired idempotency keys purged"),
-                    Err(err) => tracing::warn!(error = %err, "purging idempotency keys failed"),
+        jobs.every(
+            "purge-idempotency-keys",
+            crate::jobs::Schedule::every(Duration::from_secs(3600)),
+            move || {
+                let db = db.clone();
+                async move {
+                    let purged = idempotency::purge(&db, retention).await?;
+                    Ok(format!("{purged} expired idempotency keys purged"))
                 }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-                }
-            }
-        });
+            },
+        );
     }
 
     /// A store over `db` whose events carry `source` (the service name).

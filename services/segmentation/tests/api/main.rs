@@ -8,6 +8,7 @@ mod auth;
 mod batch_upsert;
 mod events;
 mod idempotency;
+mod jobs;
 mod limits;
 mod shutdown;
 mod updates;
