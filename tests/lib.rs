@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use themodel::{Suite, SuiteConfig};
 use themodel_platform::{
     auth::Role,
+    registry,
     server::ServerConfig,
     store::StoreConfig,
     testing::{Bearer, TestDatabase, auth_config},
@@ -39,12 +40,21 @@ impl TestSuite {
     /// Starts the suite with its test configuration changed by `configure`.
     pub async fn start_with(configure: impl FnOnce(&mut SuiteConfig)) -> TestSuite {
         themodel_platform::telemetry::init_for_tests();
-        let segmentation_db = TestDatabase::new().await;
         let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let mut databases = Vec::new();
+        let mut database_urls = Vec::new();
+        for service in registry::SERVICES {
+            let db = TestDatabase::new().await;
+            database_urls.push((service.name.to_owned(), db.url.clone()));
+            databases.push(db);
+        }
         let mut config = SuiteConfig {
             gateway_listen: any,
-            segmentation_listen: any,
-            segmentation_database_url: segmentation_db.url.clone(),
+            listen: registry::SERVICES
+                .iter()
+                .map(|s| (s.name.to_owned(), any))
+                .collect(),
+            database_urls,
             server: ServerConfig {
                 drain_timeout_secs: 5,
                 ..ServerConfig::default()
@@ -71,7 +81,7 @@ impl TestSuite {
             segmentation,
             shutdown,
             run: Some(run),
-            _databases: vec![segmentation_db],
+            _databases: databases,
         }
     }
 

@@ -141,7 +141,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let running = themodel_gateway::Application::build(
                 themodel_gateway::Config {
                     listen: any,
-                    segmentation_addr: required(&args.backend, "--backend")?,
+                    backends: vec![("segmentation".into(), required(&args.backend, "--backend")?)],
                     backend_connections: 2,
                     server: ServerConfig::default(),
                     auth: auth(&args)?,
@@ -155,8 +155,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let suite = themodel::Suite::start(
                 themodel::SuiteConfig {
                     gateway_listen: any,
-                    segmentation_listen: any,
-                    segmentation_database_url: required(&args.database_url, "--database-url")?,
+                    listen: vec![("segmentation".into(), any)],
+                    database_urls: vec![(
+                        "segmentation".into(),
+                        required(&args.database_url, "--database-url")?,
+                    )],
                     server: ServerConfig::default(),
                     store: StoreConfig::default(),
                     auth: auth(&args)?,

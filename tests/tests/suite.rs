@@ -311,7 +311,7 @@ async fn an_unreachable_backend_is_unavailable() {
     let gateway = themodel_gateway::Application::build(
         themodel_gateway::Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
-            segmentation_addr: format!("http://{closed}"),
+            backends: vec![("segmentation".into(), format!("http://{closed}"))],
             backend_connections: 1,
             server: Default::default(),
             auth: themodel_platform::testing::auth_config(),
@@ -376,4 +376,91 @@ async fn a_services_jobs_are_listed_through_the_gateway_by_source() {
         .await
         .expect_err("no source");
     assert_eq!(missing.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn the_gateway_reports_each_backends_health_and_serves_the_others_when_one_is_down() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let suite = TestSuite::start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let gateway = themodel_gateway::Application::build(
+        themodel_gateway::Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            backends: vec![
+                (
+                    "segmentation".into(),
+                    format!("http://{}", suite.segmentation),
+                ),
+                // A service that is down.
+                ("onboarding".into(), format!("http://{closed}")),
+            ],
+            backend_connections: 1,
+            server: Default::default(),
+            auth: themodel_platform::testing::auth_config(),
+        },
+        shutdown.clone(),
+    )
+    .await
+    .expect("gateway");
+    let addr = gateway.addr;
+    tokio::spawn(gateway.run);
+    let channel = themodel_e2e::channel(addr).await;
+
+    let mut health = HealthClient::new(channel.clone());
+    let mut status_of = async |service: &str| {
+        health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .map(|r| r.into_inner().status)
+            .ok()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let up = status_of("segmentation").await;
+        let down = status_of("onboarding").await;
+        if up == Some(ServingStatus::Serving as i32)
+            && down == Some(ServingStatus::NotServing as i32)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "backend health not reported: {up:?} {down:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status_of("themodel.segmentation.v1.SegmentationService").await,
+        Some(ServingStatus::Serving as i32)
+    );
+
+    // Segmentation is served; the call to the service that is down fails alone,
+    // naming it.
+    SegmentationServiceClient::new(with_role(channel.clone(), Role::Admin))
+        .list_accounts(pb::ListAccountsRequest::default())
+        .await
+        .expect("segmentation through the gateway");
+    let status = themodel_platform::testing::raw_unary(
+        channel,
+        "/themodel.onboarding.v1.OnboardingService/GetPlaybook",
+        Vec::new(),
+        &themodel_platform::testing::bearer(Role::Admin, None),
+    )
+    .await
+    .expect_err("onboarding is down");
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        status.message().contains("onboarding"),
+        "{}",
+        status.message()
+    );
+    shutdown.cancel();
 }

@@ -22,7 +22,7 @@ pub enum Error {
     #[error("the {service} service is unavailable: {cause}")]
     BackendUnavailable {
         /// The backend.
-        service: &'static str,
+        service: String,
         /// Why.
         cause: String,
     },

@@ -33,14 +33,20 @@ const BACKEND_MAX_HEADER_LIST_SIZE: u32 = 1 << 20;
 const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
 
 /// Channels to one backend service, used round-robin.
-struct Backend {
-    name: &'static str,
+pub struct Backend {
+    name: String,
     channels: Vec<Channel>,
     next: AtomicUsize,
 }
 
 impl Backend {
-    fn channel(&self) -> Channel {
+    /// The service's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The next channel to the service.
+    pub fn channel(&self) -> Channel {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
         self.channels[i].clone()
     }
@@ -49,17 +55,17 @@ impl Backend {
 /// The forwarding service mounted as the gateway's fallback.
 #[derive(Clone)]
 pub struct Forwarder {
-    backends: Arc<HashMap<&'static str, Backend>>,
+    backends: Arc<HashMap<String, Backend>>,
 }
 
 impl Forwarder {
     /// Connects lazily to each `(service, address)` with `connections` HTTP/2
     /// connections apiece.
-    pub fn new(backends: &[(&'static str, &str)], connections: usize) -> anyhow::Result<Self> {
+    pub fn new(backends: &[(String, String)], connections: usize) -> anyhow::Result<Self> {
         let mut map = HashMap::new();
         for (name, addr) in backends {
-            let endpoint = Endpoint::from_shared(addr.to_string())
-                .map_err(|e| anyhow::anyhow!("{name} address {addr:?}: {e}"))?
+            let endpoint = Endpoint::from_shared(addr.clone())
+                .map_err(|e| anyhow::anyhow!("backend {name} address {addr:?}: {e}"))?
                 .tcp_nodelay(true)
                 // Accept large response metadata from a backend: over four
                 // times this limit, HTTP/2 fails the whole connection, and
@@ -73,9 +79,9 @@ impl Forwarder {
                 .map(|_| endpoint.connect_lazy())
                 .collect();
             map.insert(
-                *name,
+                name.clone(),
                 Backend {
-                    name,
+                    name: name.clone(),
                     channels,
                     next: AtomicUsize::new(0),
                 },
@@ -84,6 +90,11 @@ impl Forwarder {
         Ok(Self {
             backends: Arc::new(map),
         })
+    }
+
+    /// Every backend.
+    pub fn backends(&self) -> impl Iterator<Item = &Backend> {
+        self.backends.values()
     }
 
     fn route(&self, path: &str, headers: &http::HeaderMap) -> Result<&Backend, Error> {
@@ -121,14 +132,13 @@ impl Forwarder {
         shorten_deadline(&mut parts.headers);
         themodel_platform::telemetry::inject_current(&mut parts.headers);
         let request = http::Request::from_parts(parts, tonic::body::Body::new(body));
-        let name = backend.name;
         let result = backend.channel().oneshot(request).await;
         match result {
             Ok(response) => response,
             Err(err) => {
-                tracing::warn!(backend = name, error = %err, "forwarding failed");
+                tracing::warn!(backend = %backend.name, error = %err, "forwarding failed");
                 Error::BackendUnavailable {
-                    service: name,
+                    service: backend.name.clone(),
                     cause: err.to_string(),
                 }
                 .into_status()
@@ -192,14 +202,15 @@ mod tests {
     use super::*;
 
     fn forwarder() -> Forwarder {
-        Forwarder::new(&[("segmentation", "http://127.0.0.1:1")], 1).expect("forwarder")
+        Forwarder::new(&[("segmentation".into(), "http://127.0.0.1:1".into())], 1)
+            .expect("forwarder")
     }
 
     #[tokio::test]
     async fn routes_by_the_package_of_the_path() {
         let f = forwarder();
         let headers = http::HeaderMap::new();
-        let to = |path| f.route(path, &headers).map(|b| b.name);
+        let to = |path| f.route(path, &headers).map(|b| b.name.as_str());
         assert_eq!(
             to("/themodel.segmentation.v1.SegmentationService/GetAccount").ok(),
             Some("segmentation")
@@ -231,7 +242,7 @@ mod tests {
             http::HeaderValue::from_static("segmentation"),
         );
         assert_eq!(
-            f.route(path, &headers).map(|b| b.name).ok(),
+            f.route(path, &headers).map(|b| b.name.as_str()).ok(),
             Some("segmentation")
         );
     }

@@ -5,11 +5,13 @@
 
 pub mod error;
 pub mod forward;
+pub mod health;
 
 use std::net::SocketAddr;
 
 use themodel_platform::{
     auth::{AuthConfig, Keys},
+    registry,
     server::{Running, Server, ServerConfig},
 };
 use tokio_util::sync::CancellationToken;
@@ -29,16 +31,14 @@ pub struct Config {
     #[arg(
         long = "listen",
         env = "LISTEN_ADDR",
-        default_value = "127.0.0.1:50051"
+        default_value_t = std::net::SocketAddr::from(([127, 0, 0, 1], registry::GATEWAY_PORT))
     )]
     pub listen: SocketAddr,
-    /// URL of the segmentation service.
-    #[arg(
-        long,
-        env = "SEGMENTATION_ADDR",
-        default_value = "http://127.0.0.1:50052"
-    )]
-    pub segmentation_addr: String,
+    /// A backend service's URL, as NAME=URL (repeatable). Each service of the
+    /// suite not named here is read from `<NAME>_ADDR` (e.g.
+    /// `SEGMENTATION_ADDR`), else `http://127.0.0.1:<its port>`.
+    #[arg(long = "backend", value_parser = registry::named::<String>)]
+    pub backends: Vec<(String, String)>,
     /// HTTP/2 connections kept to each backend, used round-robin.
     #[arg(long, env = "BACKEND_CONNECTIONS", default_value_t = 2)]
     pub backend_connections: usize,
@@ -51,10 +51,22 @@ pub struct Config {
 }
 
 impl Config {
-    /// Each backend service and its address. A new service adds one line here
-    /// and one address flag above.
-    pub fn backends(&self) -> Vec<(&'static str, &str)> {
-        vec![("segmentation", self.segmentation_addr.as_str())]
+    /// Each backend service and its URL: every service of the suite, plus any
+    /// other named with `--backend`.
+    pub fn backends(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut backends = registry::SERVICES
+            .iter()
+            .map(|service| {
+                let url = service.setting(&self.backends, "ADDR", || service.default_address())?;
+                Ok((service.name.to_owned(), url))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for (name, url) in &self.backends {
+            if registry::find(name).is_none() {
+                backends.push((name.clone(), url.clone()));
+            }
+        }
+        Ok(backends)
     }
 }
 
@@ -65,8 +77,14 @@ impl Application {
     /// Binds the gateway and returns it running until `shutdown` is cancelled.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
         let keys = Keys::load(&config.auth)?;
-        let forwarder = forward::Forwarder::new(&config.backends(), config.backend_connections)?;
-        Server::new(NAME, error::DOMAIN, &config.server)
+        let forwarder = forward::Forwarder::new(&config.backends()?, config.backend_connections)?;
+        let server = Server::new(NAME, error::DOMAIN, &config.server);
+        tokio::spawn(health::watch_backends(
+            forwarder.clone(),
+            server.health_reporter(),
+            shutdown.clone(),
+        ));
+        server
             .fallback(forwarder)
             .authenticate(keys.authenticator)
             .start(config.listen, shutdown)

@@ -11,6 +11,7 @@ pub mod gate;
 pub mod jobs;
 pub mod observe;
 pub mod page_token;
+pub mod registry;
 pub mod server;
 pub mod status_guard;
 pub mod store;

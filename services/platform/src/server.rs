@@ -144,6 +144,12 @@ impl Server {
         self
     }
 
+    /// The server's health reporter, to report the health of more names
+    /// (the gateway reports its backends').
+    pub fn health_reporter(&self) -> HealthReporter {
+        self.health.0.clone()
+    }
+
     /// Requires a valid bearer token on every call but health and reflection.
     pub fn authenticate(mut self, authenticator: Arc<Authenticator>) -> Self {
         self.authenticator = Some(authenticator);

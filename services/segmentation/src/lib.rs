@@ -15,14 +15,22 @@ use themodel_platform::{
     auth::{AuthConfig, Keys},
     event_feed::EventFeed,
     jobs::JobRunner,
+    registry,
     server::{Running, Server, ServerConfig},
-    store::{Store, StoreConfig},
+    store::{Store, StoreConfig, migrate},
 };
 use themodel_proto::segmentation::segmentation_service_server::SegmentationServiceServer;
 use tokio_util::sync::CancellationToken;
 
 /// Service name: events' `source`, metrics label, health and logs.
-pub const NAME: &str = "segmentation";
+pub const NAME: &str = registry::SEGMENTATION.name;
+
+/// How the `themodel` binary runs this service.
+pub const ENTRY: registry::Entry = registry::Entry {
+    info: registry::SEGMENTATION,
+    migrate: |url| Box::pin(async move { migrate::<store::migration::Migrator>(&url).await }),
+    start: |settings, shutdown| Box::pin(Application::build(settings.into(), shutdown)),
+};
 
 /// Configuration of the segmentation service; every flag also reads its
 /// environment variable.
@@ -37,14 +45,14 @@ pub struct Config {
     #[arg(
         long = "listen",
         env = "LISTEN_ADDR",
-        default_value = "127.0.0.1:50052"
+        default_value_t = registry::SEGMENTATION.default_listen()
     )]
     pub listen: SocketAddr,
     /// Database URL: `sqlite://path?mode=rwc` or `postgres://user@host/db`.
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://data/segmentation.db?mode=rwc"
+        default_value_t = registry::SEGMENTATION.default_database_url()
     )]
     pub database_url: String,
     /// Server settings.
@@ -56,6 +64,18 @@ pub struct Config {
     /// Token verification.
     #[command(flatten)]
     pub auth: AuthConfig,
+}
+
+impl From<registry::Settings> for Config {
+    fn from(s: registry::Settings) -> Self {
+        Self {
+            listen: s.listen,
+            database_url: s.database_url,
+            server: s.server,
+            store: s.store,
+            auth: s.auth,
+        }
+    }
 }
 
 /// The segmentation service, started.

@@ -7,31 +7,31 @@ use std::net::SocketAddr;
 use futures::future::BoxFuture;
 use themodel_platform::{
     auth::{AuthConfig, Keys},
+    registry::{self, Entry, Settings},
     server::{Running, ServerConfig},
     store::StoreConfig,
 };
 use tokio_util::sync::CancellationToken;
 
+/// Every service the suite runs: one entry per service of
+/// [`registry::SERVICES`], in the same order.
+pub const SERVICES: &[Entry] = &[themodel_segmentation::ENTRY];
+
 /// Where each part of the suite listens and keeps its data.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SuiteConfig {
     /// Address of the gateway.
-    #[arg(long, env = "GATEWAY_LISTEN_ADDR", default_value = "127.0.0.1:50051")]
+    #[arg(long, env = "GATEWAY_LISTEN_ADDR", default_value_t = SocketAddr::from(([127, 0, 0, 1], registry::GATEWAY_PORT)))]
     pub gateway_listen: SocketAddr,
-    /// Address of the segmentation service.
-    #[arg(
-        long,
-        env = "SEGMENTATION_LISTEN_ADDR",
-        default_value = "127.0.0.1:50052"
-    )]
-    pub segmentation_listen: SocketAddr,
-    /// Database of the segmentation service.
-    #[arg(
-        long,
-        env = "SEGMENTATION_DATABASE_URL",
-        default_value = "sqlite://data/segmentation.db?mode=rwc"
-    )]
-    pub segmentation_database_url: String,
+    /// A service's address, as NAME=ADDR (repeatable). A service not named
+    /// here reads `<NAME>_LISTEN_ADDR` (e.g. `SEGMENTATION_LISTEN_ADDR`), else
+    /// listens on 127.0.0.1 at its own port.
+    #[arg(long = "listen", value_parser = registry::named::<SocketAddr>)]
+    pub listen: Vec<(String, SocketAddr)>,
+    /// A service's database, as NAME=URL (repeatable). A service not named here
+    /// reads `<NAME>_DATABASE_URL`, else uses `sqlite://data/<name>.db`.
+    #[arg(long = "database-url", value_parser = registry::named::<String>)]
+    pub database_urls: Vec<(String, String)>,
     /// Server settings shared by every service (the metrics endpoint, when set,
     /// is one for the whole process).
     #[command(flatten)]
@@ -42,6 +42,27 @@ pub struct SuiteConfig {
     /// Token keys.
     #[command(flatten)]
     pub auth: AuthConfig,
+}
+
+impl SuiteConfig {
+    /// The settings of one service.
+    fn settings(&self, entry: &Entry, server: &ServerConfig) -> anyhow::Result<Settings> {
+        let info = entry.info;
+        Ok(Settings {
+            listen: info.setting(&self.listen, "LISTEN_ADDR", || info.default_listen())?,
+            database_url: info.setting(&self.database_urls, "DATABASE_URL", || {
+                info.default_database_url()
+            })?,
+            server: server.clone(),
+            store: self.store.clone(),
+            auth: self.auth.clone(),
+        })
+    }
+}
+
+/// The entry of the service called `name`.
+pub fn entry(name: &str) -> Option<&'static Entry> {
+    SERVICES.iter().find(|e| e.info.name == name)
 }
 
 /// The started suite.
@@ -59,6 +80,8 @@ pub struct Suite {
 impl Suite {
     /// Starts every service, then the gateway in front of them.
     pub async fn start(config: SuiteConfig, shutdown: CancellationToken) -> anyhow::Result<Suite> {
+        registry::check_names("--listen", &config.listen)?;
+        registry::check_names("--database-url", &config.database_urls)?;
         // Create the dev key once, before the services read it.
         Keys::load(&config.auth)?;
         let metrics = match config.server.metrics_listen {
@@ -72,22 +95,21 @@ impl Suite {
             ..config.server.clone()
         };
 
-        let segmentation = themodel_segmentation::Application::build(
-            themodel_segmentation::Config {
-                listen: config.segmentation_listen,
-                database_url: config.segmentation_database_url.clone(),
-                server: server.clone(),
-                store: config.store.clone(),
-                auth: config.auth.clone(),
-            },
-            shutdown.clone(),
-        )
-        .await?;
+        let mut parts: Vec<Running> = Vec::new();
+        let mut services = Vec::new();
+        for entry in SERVICES {
+            let running = (entry.start)(config.settings(entry, &server)?, shutdown.clone()).await?;
+            services.push((entry.info.name, running.addr));
+            parts.push(running);
+        }
 
         let gateway = themodel_gateway::Application::build(
             themodel_gateway::Config {
                 listen: config.gateway_listen,
-                segmentation_addr: format!("http://{}", segmentation.addr),
+                backends: services
+                    .iter()
+                    .map(|(name, addr)| (name.to_string(), format!("http://{addr}")))
+                    .collect(),
                 backend_connections: 2,
                 server,
                 auth: config.auth.clone(),
@@ -95,10 +117,8 @@ impl Suite {
             shutdown,
         )
         .await?;
-
-        let services = vec![(themodel_segmentation::NAME, segmentation.addr)];
         let gateway_addr = gateway.addr;
-        let parts: Vec<Running> = vec![segmentation, gateway];
+        parts.push(gateway);
         let run = async move {
             futures::future::try_join_all(parts.into_iter().map(|p| p.run)).await?;
             Ok(())
@@ -109,5 +129,16 @@ impl Suite {
             metrics,
             run: Box::pin(run),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_suite_runs_every_service_of_the_registry() {
+        let names: Vec<_> = SERVICES.iter().map(|e| e.info).collect();
+        assert_eq!(names, registry::SERVICES);
     }
 }

@@ -42,16 +42,10 @@ struct TokenArgs {
     auth: AuthConfig,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum MigratedService {
-    Segmentation,
-}
-
 #[derive(clap::Args)]
 struct MigrateArgs {
-    /// The service whose schema to apply.
-    #[arg(value_enum)]
-    service: MigratedService,
+    /// The service whose schema to apply (e.g. segmentation).
+    service: String,
     /// The service's database.
     #[arg(long, env = "DATABASE_URL")]
     database_url: String,
@@ -111,14 +105,18 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
 }
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    match args.service {
-        MigratedService::Segmentation => {
-            themodel_platform::store::migrate::<themodel_segmentation::store::migration::Migrator>(
-                &args.database_url,
-            )
-            .await?
-        }
-    }
+    let entry = themodel::entry(&args.service).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{:?} is not a service of the suite (known: {})",
+            args.service,
+            themodel::SERVICES
+                .iter()
+                .map(|e| e.info.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    (entry.migrate)(args.database_url.clone()).await?;
     println!(
         "migrations applied to {}",
         themodel_platform::store::redact(&args.database_url)
