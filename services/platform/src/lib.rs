@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod observe;
 pub mod page_token;
 pub mod registry;
+pub mod relay;
 pub mod server;
 pub mod status_guard;
 pub mod store;

@@ -263,3 +263,100 @@ pub async fn final_status<T>(stream: &mut tonic::Streaming<T>, within: Duration)
     .await
     .expect("the stream ends in time")
 }
+
+/// A NATS server with JetStream for one test, on a free port with its own
+/// store, that the test can stop and start again.
+pub struct NatsServer {
+    port: u16,
+    store: tempfile::TempDir,
+    process: Option<std::process::Child>,
+}
+
+impl NatsServer {
+    /// Starts `nats-server` (from `NATS_SERVER_BIN` or the `PATH`). Without the
+    /// binary the test is skipped with a note (`None`), except under CI
+    /// (`CI` set), where that is a failure.
+    pub async fn start() -> Option<NatsServer> {
+        let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
+        let found = std::process::Command::new(&binary)
+            .arg("--version")
+            .output()
+            .is_ok();
+        if !found {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{binary} is required under CI (install nats-server)"
+            );
+            eprintln!("skipped: {binary} is not installed");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut server = NatsServer {
+            port,
+            store: tempfile::tempdir().expect("temp dir"),
+            process: None,
+        };
+        server.restart().await;
+        Some(server)
+    }
+
+    /// The URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server gracefully (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &process.id().to_string()])
+                .status();
+            let _ = process.wait();
+        }
+    }
+
+    /// Starts the server again, on the same port and store, and waits until it
+    /// accepts connections.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
+        let process = std::process::Command::new(binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.store.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        self.process = Some(process);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+}

@@ -90,7 +90,7 @@ impl Application {
             Store::connect::<store::migration::Migrator>(NAME, &config.database_url, &config.store)
                 .await?;
         let jobs = JobRunner::new(&store, NAME, shutdown.clone());
-        store.schedule_maintenance(&jobs, &config.store);
+        store.schedule_jobs(&jobs, &config.store);
         let handler = grpc::Handler::new(store::Accounts::new(store.clone()));
         Server::new(NAME, error::DOMAIN, &config.server)
             .service(SegmentationServiceServer::new(handler))

@@ -12,6 +12,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(PlatformTables),
         Box::new(ScopeIdempotencyKeys),
         Box::new(JobLeases),
+        Box::new(FeedCursors),
     ]
 }
 
@@ -250,6 +251,45 @@ impl MigrationTrait for JobLeases {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(JobLeasesTable::Table).to_owned())
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum FeedCursorsTable {
+    #[sea_orm(iden = "feed_cursors")]
+    Table,
+    Name,
+    Position,
+}
+
+/// How far each reader of an event log got (the NATS relay of the service's
+/// own log, consumers of other services' logs): its last sequence processed.
+struct FeedCursors;
+
+impl MigrationName for FeedCursors {
+    fn name(&self) -> &str {
+        "m20261125_000003_feed_cursors"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for FeedCursors {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(FeedCursorsTable::Table)
+                    .col(string_len(FeedCursorsTable::Name, 100).primary_key())
+                    .col(big_integer(FeedCursorsTable::Position))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(FeedCursorsTable::Table).to_owned())
             .await
     }
 }

@@ -3,6 +3,7 @@
 //! with its idempotency record and its domain events.
 
 pub mod bulk;
+pub mod cursor;
 pub mod idempotency;
 pub mod migration;
 pub mod outbox;
@@ -120,6 +121,10 @@ pub struct StoreConfig {
     #[arg(long, env = "IDEMPOTENCY_RETENTION_HOURS", default_value_t = 72,
           value_parser = clap::value_parser!(u64).range(24..))]
     pub idempotency_retention_hours: u64,
+    /// NATS server to publish the service's events to through JetStream
+    /// (subjects `themodel.<service>.<EventType>`); off when unset.
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<String>,
 }
 
 impl Default for StoreConfig {
@@ -127,6 +132,7 @@ impl Default for StoreConfig {
         Self {
             skip_migrations: false,
             idempotency_retention_hours: 72,
+            nats_url: None,
         }
     }
 }
@@ -172,9 +178,13 @@ impl Store {
         Ok(Self::open(db, source).await?)
     }
 
-    /// Schedules the store's own upkeep on `jobs`: purging idempotency keys
-    /// older than the retention, every hour.
-    pub fn schedule_maintenance(&self, jobs: &crate::jobs::JobRunner, config: &StoreConfig) {
+    /// Schedules the store's own jobs: purging idempotency keys older than
+    /// the retention, every hour, and, when NATS is configured, relaying the
+    /// event log to JetStream.
+    pub fn schedule_jobs(&self, jobs: &crate::jobs::JobRunner, config: &StoreConfig) {
+        if let Some(url) = &config.nats_url {
+            crate::relay::schedule(self, jobs, url);
+        }
         let db = self.db.clone();
         let retention = Duration::from_secs(config.idempotency_retention_hours * 3600);
         jobs.every(

@@ -52,7 +52,13 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Starts the service on a database the test prepared.
 pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
-    start(db, |_| {}).await
+    spawn_app_on_with(db, |_| {}).await
+}
+
+/// Starts the service on a database the test prepared, its configuration
+/// changed by `configure`.
+pub async fn spawn_app_on_with(db: TestDatabase, configure: impl FnOnce(&mut Config)) -> TestApp {
+    start(db, configure).await
 }
 
 async fn start(db: TestDatabase, configure: impl FnOnce(&mut Config)) -> TestApp {

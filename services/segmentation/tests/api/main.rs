@@ -10,5 +10,6 @@ mod events;
 mod idempotency;
 mod jobs;
 mod limits;
+mod relay;
 mod shutdown;
 mod updates;
