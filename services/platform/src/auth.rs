@@ -20,6 +20,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+pub use crate::identity::ServiceIdentity;
 
 /// What a caller is. Each service decides what each role may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -67,6 +68,9 @@ pub struct Principal {
     pub role: Role,
     /// The caller's partner; set exactly when the role is `partner_user`.
     pub partner_id: Option<String>,
+    /// The service of the suite making the call on the subject's behalf
+    /// (RFC 8693 `act`), when the call comes from a service acting for a user.
+    pub actor: Option<String>,
 }
 
 impl Principal {
@@ -115,6 +119,18 @@ struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nbf: Option<u64>,
     exp: u64,
+    /// The acting party of a delegated token (RFC 8693 section 4.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    act: Option<Actor>,
+}
+
+/// RFC 8693 `act`: who acts for the subject. A chain of actors (a nested
+/// `act`) is not accepted.
+#[derive(Debug, Serialize, Deserialize)]
+struct Actor {
+    sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    act: Option<serde_json::Value>,
 }
 
 /// Where keys come from and which tokens are accepted.
@@ -145,6 +161,16 @@ pub struct AuthConfig {
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     #[arg(long, env = "AUTH_CLOCK_LEEWAY_SECS", default_value_t = 30)]
     pub auth_clock_leeway_secs: u64,
+    /// This service's own private Ed25519 key (PKCS#8 PEM), with which it signs
+    /// the short-lived tokens of the calls it makes to other services. Unset:
+    /// AUTH_KEY_FILE, when that holds a private key (the dev setup).
+    #[arg(long, env = "SERVICE_KEY_FILE")]
+    pub service_key_file: Option<PathBuf>,
+    /// Public keys (PEM files, comma-separated) of the suite's services: the
+    /// tokens they sign are accepted, as a service's own or as a service's
+    /// acting for a user, never as a plain user's.
+    #[arg(long, env = "AUTH_SERVICE_PUBLIC_KEYS", value_delimiter = ',')]
+    pub auth_service_public_keys: Vec<PathBuf>,
 }
 
 impl Default for AuthConfig {
@@ -157,6 +183,8 @@ impl Default for AuthConfig {
             auth_audience: "themodel".into(),
             auth_max_token_lifetime_secs: 86_400,
             auth_clock_leeway_secs: 30,
+            service_key_file: None,
+            auth_service_public_keys: Vec::new(),
         }
     }
 }
@@ -198,10 +226,18 @@ const VERIFIED_CACHE_SIZE: usize = 10_000;
 /// expires. Tokens that verified are therefore remembered (keyed by their
 /// exact text, so any change to a token is checked afresh) until their `exp`.
 pub struct Authenticator {
-    key: DecodingKey,
-    validation: Validation,
+    verifiers: Vec<Verifier>,
+    leeway: u64,
     max_lifetime: u64,
     verified: std::sync::RwLock<std::collections::HashMap<String, (Principal, u64)>>,
+}
+
+/// One key tokens may be signed with.
+struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+    /// A service's key: its tokens are a service's own or delegated ones.
+    service_only: bool,
 }
 
 impl fmt::Debug for Authenticator {
@@ -210,9 +246,11 @@ impl fmt::Debug for Authenticator {
     }
 }
 
-/// Mints tokens with the dev private key.
+/// Mints tokens with a private key (the dev key, or a service's own).
 pub struct TokenIssuer {
     key: EncodingKey,
+    /// The public key, PEM.
+    verifying: String,
     issuer: String,
     audience: String,
 }
@@ -230,8 +268,10 @@ impl fmt::Debug for TokenIssuer {
 pub struct Keys {
     /// Verifies tokens.
     pub authenticator: Arc<Authenticator>,
-    /// Mints tokens; only when the key file holds a private key.
+    /// Mints tokens; only when AUTH_KEY_FILE holds a private key.
     pub issuer: Option<Arc<TokenIssuer>>,
+    /// Signs this service's own tokens (SERVICE_KEY_FILE, else `issuer`).
+    service_issuer: Option<Arc<TokenIssuer>>,
 }
 
 impl Keys {
@@ -248,58 +288,96 @@ impl Keys {
         }
         let pem = std::fs::read(path)
             .with_context(|| format!("reading auth key file {}", path.display()))?;
-        Self::from_pem(&pem, &TokenPolicy::from(config))
-            .with_context(|| format!("auth key file {}", path.display()))
+        let policy = TokenPolicy::from(config);
+        let mut keys = Self::from_pem(&pem, &policy)
+            .with_context(|| format!("AUTH_KEY_FILE {}", path.display()))?;
+        let mut service_keys = Vec::new();
+        for path in &config.auth_service_public_keys {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("AUTH_SERVICE_PUBLIC_KEYS: reading {}", path.display()))?;
+            service_keys.push(
+                public_key(&pem, &policy)
+                    .with_context(|| format!("AUTH_SERVICE_PUBLIC_KEYS: {}", path.display()))?,
+            );
+        }
+        if !service_keys.is_empty() {
+            let mut authenticator = Authenticator::clone_keys(&keys.authenticator);
+            authenticator
+                .verifiers
+                .extend(service_keys.into_iter().map(|(key, validation)| Verifier {
+                    key,
+                    validation,
+                    service_only: true,
+                }));
+            keys.authenticator = Arc::new(authenticator);
+        }
+        keys.service_issuer = match &config.service_key_file {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("SERVICE_KEY_FILE: reading {}", path.display()))?;
+                Some(Arc::new(
+                    TokenIssuer::from_private_pem(&pem, &policy)
+                        .with_context(|| format!("SERVICE_KEY_FILE: {}", path.display()))?,
+                ))
+            }
+            None => keys.issuer.clone(),
+        };
+        Ok(keys)
     }
 
     /// Builds the keys from a PEM private (Ed25519) or public (Ed25519, P-256) key.
     pub fn from_pem(pem: &[u8], policy: &TokenPolicy) -> anyhow::Result<Keys> {
         let text = std::str::from_utf8(pem).context("key file is not PEM text")?;
-        let (issuer, audience) = (policy.issuer.as_str(), policy.audience.as_str());
-        let max_lifetime = policy.max_lifetime.as_secs();
-        let validation_for = |alg| {
-            let mut v = Validation::new(alg);
-            v.set_issuer(&[issuer]);
-            v.set_audience(&[audience]);
-            v.required_spec_claims = HashSet::from(["exp", "iss", "aud", "sub"].map(String::from));
-            v.validate_nbf = true;
-            v.leeway = policy.leeway.as_secs();
-            v
-        };
-        if text.contains("PRIVATE KEY") {
-            use ed25519_dalek::pkcs8::DecodePrivateKey;
-            let signing = ed25519_dalek::SigningKey::from_pkcs8_pem(text)
-                .map_err(|e| anyhow::anyhow!("not an Ed25519 PKCS#8 private key: {e}"))?;
-            let public_pem = signing
-                .verifying_key()
-                .to_public_key_pem(LineEnding::LF)
-                .map_err(|e| anyhow::anyhow!("encoding public key: {e}"))?;
-            Ok(Keys {
-                authenticator: Arc::new(Authenticator::new(
-                    DecodingKey::from_ed_pem(public_pem.as_bytes())?,
-                    validation_for(Algorithm::EdDSA),
-                    max_lifetime,
-                )),
-                issuer: Some(Arc::new(TokenIssuer {
-                    key: EncodingKey::from_ed_pem(pem)?,
-                    issuer: issuer.to_owned(),
-                    audience: audience.to_owned(),
-                })),
-            })
+        let issuer = if text.contains("PRIVATE KEY") {
+            Some(Arc::new(TokenIssuer::from_private_pem(pem, policy)?))
         } else {
-            let (key, alg) = match DecodingKey::from_ed_pem(pem) {
-                Ok(key) => (key, Algorithm::EdDSA),
-                Err(_) => (
-                    DecodingKey::from_ec_pem(pem)
-                        .context("neither an Ed25519 nor a P-256 public key")?,
-                    Algorithm::ES256,
-                ),
-            };
-            Ok(Keys {
-                authenticator: Arc::new(Authenticator::new(key, validation_for(alg), max_lifetime)),
-                issuer: None,
-            })
-        }
+            None
+        };
+        let (key, validation) = match &issuer {
+            Some(issuer) => (
+                issuer.verifying_key()?,
+                validation(Algorithm::EdDSA, policy),
+            ),
+            None => public_key(pem, policy)?,
+        };
+        Ok(Keys {
+            authenticator: Arc::new(Authenticator::new(key, validation, policy)),
+            service_issuer: issuer.clone(),
+            issuer,
+        })
+    }
+
+    /// This service's identity for the calls it makes to others: `name`
+    /// signing with SERVICE_KEY_FILE (or the private AUTH_KEY_FILE).
+    pub fn service_identity(&self, name: &'static str) -> anyhow::Result<ServiceIdentity> {
+        let issuer = self.service_issuer.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "{name} needs a private key to call other services: set SERVICE_KEY_FILE"
+            )
+        })?;
+        Ok(ServiceIdentity::new(name, issuer))
+    }
+}
+
+/// What a token signed with `alg` must satisfy besides its signature.
+fn validation(alg: Algorithm, policy: &TokenPolicy) -> Validation {
+    let mut v = Validation::new(alg);
+    v.set_issuer(&[policy.issuer.as_str()]);
+    v.set_audience(&[policy.audience.as_str()]);
+    v.required_spec_claims = HashSet::from(["exp", "iss", "aud", "sub"].map(String::from));
+    v.validate_nbf = true;
+    v.leeway = policy.leeway.as_secs();
+    v
+}
+
+/// A public key (Ed25519 or P-256) and the validation of its tokens.
+fn public_key(pem: &[u8], policy: &TokenPolicy) -> anyhow::Result<(DecodingKey, Validation)> {
+    match DecodingKey::from_ed_pem(pem) {
+        Ok(key) => Ok((key, validation(Algorithm::EdDSA, policy))),
+        Err(_) => Ok((
+            DecodingKey::from_ec_pem(pem).context("neither an Ed25519 nor a P-256 public key")?,
+            validation(Algorithm::ES256, policy),
+        )),
     }
 }
 
@@ -340,11 +418,33 @@ fn unix_now() -> u64 {
 }
 
 impl Authenticator {
-    fn new(key: DecodingKey, validation: Validation, max_lifetime: u64) -> Self {
+    fn new(key: DecodingKey, validation: Validation, policy: &TokenPolicy) -> Self {
         Self {
-            key,
-            validation,
-            max_lifetime,
+            verifiers: vec![Verifier {
+                key,
+                validation,
+                service_only: false,
+            }],
+            leeway: policy.leeway.as_secs(),
+            max_lifetime: policy.max_lifetime.as_secs(),
+            verified: Default::default(),
+        }
+    }
+
+    /// The same keys, with an empty cache.
+    fn clone_keys(other: &Authenticator) -> Self {
+        Self {
+            verifiers: other
+                .verifiers
+                .iter()
+                .map(|v| Verifier {
+                    key: v.key.clone(),
+                    validation: v.validation.clone(),
+                    service_only: v.service_only,
+                })
+                .collect(),
+            leeway: other.leeway,
+            max_lifetime: other.max_lifetime,
             verified: Default::default(),
         }
     }
@@ -358,7 +458,7 @@ impl Authenticator {
     /// which it is no longer accepted (`exp` plus the leeway).
     pub fn verify_until(&self, token: &str) -> Result<(Principal, u64), ApiError> {
         let now = unix_now();
-        let valid_until = |exp: u64| exp.saturating_add(self.validation.leeway);
+        let valid_until = |exp: u64| exp.saturating_add(self.leeway);
         if let Ok(cache) = self.verified.read()
             && let Some((principal, exp)) = cache.get(token).filter(|(_, exp)| now < *exp)
         {
@@ -380,22 +480,42 @@ impl Authenticator {
 
     fn verify_signature(&self, token: &str, now: u64) -> Result<(Principal, u64), Refusal> {
         use jsonwebtoken::errors::ErrorKind;
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
-                let reason = match e.kind() {
-                    ErrorKind::ExpiredSignature => "expired",
-                    ErrorKind::ImmatureSignature => "not valid yet (nbf)",
-                    ErrorKind::InvalidSignature => "bad signature",
-                    ErrorKind::InvalidIssuer => "wrong issuer",
-                    ErrorKind::InvalidAudience => "wrong audience",
-                    ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                        "algorithm not accepted"
-                    }
-                    ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
-                    _ => "malformed",
-                };
-                Refusal::new(reason, e)
-            })?;
+        // The first key whose signature matches decides; a token no key signed
+        // is refused with the first key's answer.
+        let mut decoded = None;
+        for verifier in &self.verifiers {
+            match jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm
+                    ) =>
+                {
+                    decoded.get_or_insert((Err(e), verifier.service_only));
+                }
+                result => {
+                    decoded = Some((result, verifier.service_only));
+                    break;
+                }
+            }
+        }
+        let (decoded, service_only) =
+            decoded.ok_or_else(|| Refusal::new("no key configured", "no verifier"))?;
+        let data = decoded.map_err(|e| {
+            let reason = match e.kind() {
+                ErrorKind::ExpiredSignature => "expired",
+                ErrorKind::ImmatureSignature => "not valid yet (nbf)",
+                ErrorKind::InvalidSignature => "bad signature",
+                ErrorKind::InvalidIssuer => "wrong issuer",
+                ErrorKind::InvalidAudience => "wrong audience",
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    "algorithm not accepted"
+                }
+                ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
+                _ => "malformed",
+            };
+            Refusal::new(reason, e)
+        })?;
         // No extension is understood, so a token that marks one critical
         // (RFC 7515 section 4.1.11) must be refused.
         if let Some(crit) = &data.header.crit {
@@ -417,6 +537,28 @@ impl Authenticator {
             ));
         }
         let exp = claims.exp;
+        let actor = match claims.act {
+            None => None,
+            Some(Actor { act: Some(_), .. }) => {
+                return Err(Refusal::new(
+                    "chained actors are not accepted",
+                    "nested act",
+                ));
+            }
+            Some(Actor { sub, .. }) if sub.is_empty() || claims.role == Role::Service => {
+                return Err(Refusal::new(
+                    "a delegated token needs an actor and a user's role",
+                    format!("act.sub {sub:?}, role {}", claims.role),
+                ));
+            }
+            Some(Actor { sub, .. }) => Some(sub),
+        };
+        if service_only && actor.is_none() && claims.role != Role::Service {
+            return Err(Refusal::new(
+                "a service's key signs only service and delegated tokens",
+                format!("role {} without act", claims.role),
+            ));
+        }
         let principal = match (claims.role, &claims.partner_id) {
             (Role::PartnerUser, None) => Err(Refusal::new(
                 "partner_user without partner_id",
@@ -433,6 +575,7 @@ impl Authenticator {
                 subject: claims.sub,
                 role: claims.role,
                 partner_id: claims.partner_id,
+                actor,
             }),
         }?;
         Ok((principal, exp))
@@ -480,6 +623,28 @@ impl Refusal {
 }
 
 impl TokenIssuer {
+    /// An issuer signing with a private Ed25519 key (PKCS#8 PEM).
+    fn from_private_pem(pem: &[u8], policy: &TokenPolicy) -> anyhow::Result<Self> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        let text = std::str::from_utf8(pem).context("key file is not PEM text")?;
+        let signing = ed25519_dalek::SigningKey::from_pkcs8_pem(text)
+            .map_err(|e| anyhow::anyhow!("not an Ed25519 PKCS#8 private key: {e}"))?;
+        Ok(Self {
+            key: EncodingKey::from_ed_pem(pem)?,
+            verifying: signing
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|e| anyhow::anyhow!("encoding public key: {e}"))?,
+            issuer: policy.issuer.clone(),
+            audience: policy.audience.clone(),
+        })
+    }
+
+    /// The public half of the key, for verifying what this issuer signs.
+    fn verifying_key(&self) -> anyhow::Result<DecodingKey> {
+        Ok(DecodingKey::from_ed_pem(self.verifying.as_bytes())?)
+    }
+
     /// Signs arbitrary claims with an EdDSA header changed by `header`: tokens
     /// a well-behaved issuer would not mint, for tests of their refusal.
     #[cfg(feature = "testing")]
@@ -506,7 +671,7 @@ impl TokenIssuer {
             "a partner id is required for partner_user and not allowed for other roles"
         );
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let claims = Claims {
+        self.sign(Claims {
             sub: subject.to_owned(),
             role,
             partner_id: partner_id.map(str::to_owned),
@@ -515,7 +680,36 @@ impl TokenIssuer {
             iat: Some(now),
             nbf: None,
             exp: now + ttl.as_secs(),
-        };
+            act: None,
+        })
+    }
+
+    /// Mints a token for `principal` (its subject, role and partner, nothing
+    /// wider) with `actor` acting for it, expiring at `exp`.
+    pub(crate) fn mint_delegated(
+        &self,
+        principal: &Principal,
+        actor: &str,
+        exp: u64,
+    ) -> anyhow::Result<String> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        self.sign(Claims {
+            sub: principal.subject.clone(),
+            role: principal.role,
+            partner_id: principal.partner_id.clone(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: Some(now),
+            nbf: None,
+            exp,
+            act: Some(Actor {
+                sub: actor.to_owned(),
+                act: None,
+            }),
+        })
+    }
+
+    fn sign(&self, claims: Claims) -> anyhow::Result<String> {
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::EdDSA),
             &claims,
@@ -668,6 +862,27 @@ mod tests {
     }
 
     #[test]
+    fn delegated_tokens_need_one_actor_and_a_users_role() {
+        let keys = keys();
+        let header = || Header::new(Algorithm::EdDSA);
+        let ok = sign(
+            &keys,
+            header(),
+            claims(serde_json::json!({"role": "csm", "act": {"sub": "service:health"}})),
+        );
+        let principal = keys.authenticator.verify(&ok).expect("delegated");
+        assert_eq!(principal.actor.as_deref(), Some("service:health"));
+        for bad in [
+            serde_json::json!({"act": {"sub": "service:a", "act": {"sub": "service:b"}}}),
+            serde_json::json!({"role": "service", "act": {"sub": "service:a"}}),
+            serde_json::json!({"act": {"sub": ""}}),
+        ] {
+            let token = sign(&keys, header(), claims(bad));
+            assert!(keys.authenticator.verify(&token).is_err());
+        }
+    }
+
+    #[test]
     fn refusals_are_short_and_name_no_library_internals() {
         let keys = keys();
         let bad_role = sign(
@@ -792,6 +1007,7 @@ mod tests {
             subject: "u".into(),
             role: Role::Csm,
             partner_id: None,
+            actor: None,
         };
         assert!(p.require(&[Role::Csm, Role::Admin]).is_ok());
         assert!(matches!(

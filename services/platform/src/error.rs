@@ -403,8 +403,8 @@ mod tests {
 
     #[test]
     fn statuses_stay_small_whatever_the_input() {
-        let huge = "x".repeat(1_000_000);
-        let violations = (0..10_000)
+        let huge = "x".repeat(100_000);
+        let violations = (0..200)
             .map(|i| Violation::new(format!("f{i}.{huge}"), huge.clone()))
             .collect();
         let status = ApiError::InvalidArgument(violations).into_status("x.themodel");

@@ -8,6 +8,7 @@ pub mod calls;
 pub mod error;
 pub mod event_feed;
 pub mod gate;
+pub mod identity;
 pub mod jobs;
 pub mod observe;
 pub mod page_token;

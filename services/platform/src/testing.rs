@@ -360,3 +360,32 @@ impl Drop for NatsServer {
         }
     }
 }
+
+/// A service's own key pair in `dir`: its private key file (to load as
+/// `SERVICE_KEY_FILE` or `AUTH_KEY_FILE`) and its public key file (for other
+/// services' `AUTH_SERVICE_PUBLIC_KEYS`).
+pub fn service_key_pair(dir: &std::path::Path, name: &str) -> (PathBuf, PathBuf) {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding};
+    let signing = ed25519_dalek::SigningKey::from_bytes(&rand::random());
+    let private = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    let private_pem = signing.to_pkcs8_pem(LineEnding::LF).expect("private pem");
+    std::fs::write(&private, private_pem.as_bytes()).expect("write private key");
+    let public_pem = signing
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("public pem");
+    std::fs::write(&public, public_pem).expect("write public key");
+    (private, public)
+}
+
+/// The identity of a service called `name` signing with the private key at
+/// `key_file`, under the test issuer and audience.
+pub fn service_identity(name: &'static str, key_file: PathBuf) -> crate::auth::ServiceIdentity {
+    Keys::load(&AuthConfig {
+        auth_generate_dev_key: false,
+        ..config_at(key_file)
+    })
+    .and_then(|keys| keys.service_identity(name))
+    .expect("service identity")
+}

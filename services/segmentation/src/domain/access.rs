@@ -100,6 +100,7 @@ mod tests {
             subject: "u".into(),
             role: Role::PartnerUser,
             partner_id: Some(p.into()),
+            actor: None,
         }
     }
 
@@ -108,6 +109,7 @@ mod tests {
             subject: "a".into(),
             role: Role::Admin,
             partner_id: None,
+            actor: None,
         }
     }
 

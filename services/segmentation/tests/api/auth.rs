@@ -270,3 +270,96 @@ async fn partner_users_cannot_probe_for_crm_ids() {
         .expect("account");
     assert_eq!(renamed.external_id, "SF-OURS");
 }
+
+#[tokio::test]
+async fn a_service_acting_for_a_partner_user_sees_only_that_partners_accounts() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (private, public) = themodel_platform::testing::service_key_pair(dir.path(), "onboarding");
+    let app = spawn_app_with(|config| config.auth.auth_service_public_keys = vec![public]).await;
+    let ours = create_ok(
+        &mut app.admin(),
+        pb::Account {
+            partner_id: "p-1".into(),
+            ..account("Ours")
+        },
+    )
+    .await;
+    let theirs = create_ok(
+        &mut app.admin(),
+        pb::Account {
+            partner_id: "p-2".into(),
+            ..account("Theirs")
+        },
+    )
+    .await;
+
+    // Onboarding, acting for a p-1 user, with its own key.
+    let onboarding = themodel_platform::testing::service_identity("onboarding", private.clone());
+    let user = themodel_platform::auth::Principal {
+        subject: "user-1".into(),
+        role: Role::PartnerUser,
+        partner_id: Some("p-1".into()),
+        actor: None,
+    };
+    let valid_until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 600;
+    let token = onboarding.token_for(&user, valid_until).expect("delegated");
+    let mut delegated = app.client_with(Bearer::raw(&format!("Bearer {token}")));
+    let listed = delegated
+        .list_accounts(pb::ListAccountsRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .accounts;
+    assert_eq!(listed, vec![ours]);
+    let hidden = delegated
+        .get_account(pb::GetAccountRequest { id: theirs.id })
+        .await
+        .expect_err("another partner's account");
+    assert_eq!(hidden.code(), Code::NotFound);
+    let widened = delegated
+        .list_accounts(pb::ListAccountsRequest {
+            partner_id: "p-2".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no wider scope");
+    assert_eq!(widened.code(), Code::PermissionDenied);
+
+    // As itself, onboarding reads everything a service may.
+    let own = onboarding.token().expect("service token");
+    let all = app
+        .client_with(Bearer::raw(&format!("Bearer {own}")))
+        .list_accounts(pb::ListAccountsRequest::default())
+        .await
+        .expect("list as a service")
+        .into_inner()
+        .accounts;
+    assert_eq!(all.len(), 2);
+
+    // A service's key cannot mint a plain user's token.
+    let forged = themodel_platform::auth::Keys::load(&themodel_platform::auth::AuthConfig {
+        auth_key_file: private,
+        auth_generate_dev_key: false,
+        ..themodel_platform::testing::auth_config()
+    })
+    .expect("keys")
+    .issuer
+    .expect("private")
+    .mint(
+        "root",
+        Role::Admin,
+        None,
+        std::time::Duration::from_secs(60),
+    )
+    .expect("mint");
+    let status = app
+        .client_with(Bearer::raw(&format!("Bearer {forged}")))
+        .list_accounts(pb::ListAccountsRequest::default())
+        .await
+        .expect_err("not a user's key");
+    assert_eq!(status.code(), Code::Unauthenticated);
+}
