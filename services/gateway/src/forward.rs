@@ -15,6 +15,7 @@ use std::{
 };
 
 use futures::future::BoxFuture;
+use themodel_platform::client::parse_timeout;
 use tonic::transport::{Channel, Endpoint};
 use tower::ServiceExt;
 
@@ -179,24 +180,6 @@ fn shorten_deadline(headers: &mut http::HeaderMap) {
     }
 }
 
-/// Parses a `grpc-timeout` value: up to 8 digits and a unit (H M S m u n).
-fn parse_timeout(value: &str) -> Option<Duration> {
-    if value.len() < 2 || value.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n * 3600),
-        "M" => Duration::from_secs(n * 60),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,10 +232,6 @@ mod tests {
 
     #[test]
     fn deadlines_shrink_by_the_margin() {
-        assert_eq!(parse_timeout("2S"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_timeout("150m"), Some(Duration::from_millis(150)));
-        assert_eq!(parse_timeout("1x"), None);
-        assert_eq!(parse_timeout("123456789S"), None);
         let mut headers = http::HeaderMap::new();
         headers.insert("grpc-timeout", http::HeaderValue::from_static("1S"));
         shorten_deadline(&mut headers);

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod calls;
+pub mod client;
 pub mod error;
 pub mod event_feed;
 pub mod gate;

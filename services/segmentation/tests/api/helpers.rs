@@ -18,6 +18,7 @@ pub type Client = SegmentationServiceClient<InterceptedService<Channel, Bearer>>
 pub type FeedClient = EventFeedServiceClient<InterceptedService<Channel, Bearer>>;
 
 pub struct TestApp {
+    addr: std::net::SocketAddr,
     channel: Channel,
     shutdown: CancellationToken,
     _db: TestDatabase,
@@ -71,6 +72,7 @@ async fn start(db: TestDatabase, configure: impl FnOnce(&mut Config)) -> TestApp
     let addr = running.addr;
     tokio::spawn(running.run);
     TestApp {
+        addr,
         channel: connect(addr).await,
         shutdown,
         _db: db,
@@ -107,6 +109,10 @@ impl TestApp {
 
     pub fn feed(&self, role: Role) -> FeedClient {
         EventFeedServiceClient::with_interceptor(self.channel.clone(), Bearer::new(role, None))
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
     }
 
     pub fn channel(&self) -> Channel {

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod auth;
 mod batch_upsert;
+mod clients;
 mod events;
 mod idempotency;
 mod jobs;
