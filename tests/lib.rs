@@ -122,3 +122,34 @@ pub fn with_role(channel: Channel, role: Role) -> InterceptedService<Channel, Be
 pub fn as_partner(channel: Channel, partner: &str) -> InterceptedService<Channel, Bearer> {
     InterceptedService::new(channel, Bearer::new(Role::PartnerUser, Some(partner)))
 }
+
+/// A gateway of its own in front of `backends` (`(service, url)`), running
+/// until the returned guard is dropped; its address.
+pub async fn start_gateway(
+    backends: Vec<(String, String)>,
+) -> (SocketAddr, tokio_util::sync::DropGuard) {
+    themodel_platform::telemetry::init_for_tests();
+    let shutdown = CancellationToken::new();
+    let gateway = themodel_gateway::Application::build(
+        themodel_gateway::Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            backends,
+            backend_connections: 1,
+            server: ServerConfig::default(),
+            auth: auth_config(),
+        },
+        shutdown.clone(),
+    )
+    .await
+    .expect("gateway");
+    let addr = gateway.addr;
+    tokio::spawn(gateway.run);
+    (addr, shutdown.drop_guard())
+}
+
+/// An address nothing listens on.
+pub fn closed_address() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+}

@@ -301,38 +301,17 @@ async fn unknown_methods_are_unimplemented() {
 
 #[tokio::test]
 async fn an_unreachable_backend_is_unavailable() {
-    themodel_platform::telemetry::init_for_tests();
-    // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let gateway = themodel_gateway::Application::build(
-        themodel_gateway::Config {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            backends: vec![("segmentation".into(), format!("http://{closed}"))],
-            backend_connections: 1,
-            server: Default::default(),
-            auth: themodel_platform::testing::auth_config(),
-        },
-        shutdown.clone(),
-    )
-    .await
-    .expect("gateway");
-    let addr = gateway.addr;
-    tokio::spawn(gateway.run);
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
+    let (addr, _gateway) = themodel_e2e::start_gateway(vec![(
+        "segmentation".into(),
+        format!("http://{}", themodel_e2e::closed_address()),
+    )])
+    .await;
+    let channel = themodel_e2e::channel(addr).await;
     let status = SegmentationServiceClient::new(with_role(channel, Role::Admin))
         .list_accounts(pb::ListAccountsRequest::default())
         .await
         .expect_err("backend down");
     assert_eq!(status.code(), Code::Unavailable);
-    shutdown.cancel();
 }
 
 #[tokio::test]
@@ -384,32 +363,18 @@ async fn the_gateway_reports_each_backends_health_and_serves_the_others_when_one
         HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
     };
     let suite = TestSuite::start().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let gateway = themodel_gateway::Application::build(
-        themodel_gateway::Config {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            backends: vec![
-                (
-                    "segmentation".into(),
-                    format!("http://{}", suite.segmentation),
-                ),
-                // A service that is down.
-                ("onboarding".into(), format!("http://{closed}")),
-            ],
-            backend_connections: 1,
-            server: Default::default(),
-            auth: themodel_platform::testing::auth_config(),
-        },
-        shutdown.clone(),
-    )
-    .await
-    .expect("gateway");
-    let addr = gateway.addr;
-    tokio::spawn(gateway.run);
+    let (addr, _gateway) = themodel_e2e::start_gateway(vec![
+        (
+            "segmentation".into(),
+            format!("http://{}", suite.segmentation),
+        ),
+        // A service that is down.
+        (
+            "onboarding".into(),
+            format!("http://{}", themodel_e2e::closed_address()),
+        ),
+    ])
+    .await;
     let channel = themodel_e2e::channel(addr).await;
 
     let mut health = HealthClient::new(channel.clone());
@@ -462,5 +427,4 @@ async fn the_gateway_reports_each_backends_health_and_serves_the_others_when_one
         "{}",
         status.message()
     );
-    shutdown.cancel();
 }

@@ -106,6 +106,22 @@ async fn get_account(
         .await
 }
 
+/// An incoming request of a user of partner `partner`, whose token is good
+/// for ten more minutes.
+fn from_partner_user(partner: &str) -> tonic::Request<()> {
+    let mut incoming = tonic::Request::new(());
+    incoming.extensions_mut().insert(Principal {
+        subject: "user-1".into(),
+        role: Role::PartnerUser,
+        partner_id: Some(partner.into()),
+        actor: None,
+    });
+    incoming
+        .extensions_mut()
+        .insert(TokenExpiry(unix_now() + 600));
+    incoming
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -120,7 +136,7 @@ async fn a_call_carries_the_callers_identity_deadline_trace_and_correlation_id()
     let clients = clients(&[("fake", &fake.url)]);
 
     // An incoming request of a partner user with 300 ms left.
-    let mut incoming = tonic::Request::new(());
+    let mut incoming = from_partner_user("p-1");
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     incoming
         .metadata_mut()
@@ -131,15 +147,6 @@ async fn a_call_carries_the_callers_identity_deadline_trace_and_correlation_id()
     incoming
         .metadata_mut()
         .insert(CORRELATION_HEADER, "req-42".parse().expect("ascii"));
-    incoming.extensions_mut().insert(Principal {
-        subject: "user-1".into(),
-        role: Role::PartnerUser,
-        partner_id: Some("p-1".into()),
-        actor: None,
-    });
-    incoming
-        .extensions_mut()
-        .insert(TokenExpiry(unix_now() + 600));
     let ctx = CallContext::of(&incoming);
 
     let status = get_account(&clients, &ctx, "fake", Retry::Safe)
@@ -291,16 +298,7 @@ async fn a_partner_users_fan_out_sees_only_that_partners_accounts() {
     .await;
     let addr = app.addr();
     let clients = clients(&[("segmentation", &format!("http://{addr}"))]);
-    let mut incoming = tonic::Request::new(());
-    incoming.extensions_mut().insert(Principal {
-        subject: "user-1".into(),
-        role: Role::PartnerUser,
-        partner_id: Some("p-1".into()),
-        actor: None,
-    });
-    incoming
-        .extensions_mut()
-        .insert(TokenExpiry(unix_now() + 600));
+    let incoming = from_partner_user("p-1");
     let listed = clients
         .call(
             &CallContext::of(&incoming),
