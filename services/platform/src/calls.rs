@@ -17,16 +17,13 @@
 //! which puts the token's expiry in the request.
 
 use std::{
-    collections::HashSet,
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use futures::FutureExt as _;
 use http_body::{Body, Frame, SizeHint};
-use prost::Message as _;
 use tokio_util::{
     sync::{CancellationToken, WaitForCancellationFutureOwned},
     task::{TaskTracker, task_tracker::TaskTrackerToken},
@@ -38,11 +35,9 @@ use crate::{
     gate::{Gate, Response},
 };
 
-/// The calls of one server: which methods stream, what is in flight, and the
-/// shutdown signal.
+/// The calls of one server: what is in flight, and the shutdown signal.
 #[derive(Clone)]
 pub struct Calls {
-    streaming: Arc<HashSet<String>>,
     in_flight: TaskTracker,
     shutdown: CancellationToken,
     domain: &'static str,
@@ -52,7 +47,6 @@ impl Calls {
     /// Calls of a server whose errors carry ErrorInfo in `domain`, stopped by `shutdown`.
     pub fn new(domain: &'static str, shutdown: CancellationToken) -> Self {
         Self {
-            streaming: Arc::new(streaming_methods()),
             in_flight: TaskTracker::new(),
             shutdown,
             domain,
@@ -72,36 +66,6 @@ impl Calls {
     }
 }
 
-/// The paths (`/package.Service/Method`) of every method with a streaming
-/// response, from the descriptors of every contract a server of the suite
-/// serves.
-fn streaming_methods() -> HashSet<String> {
-    let sets = [
-        themodel_proto::FILE_DESCRIPTOR_SET,
-        tonic_health::pb::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-    ];
-    let mut paths = HashSet::new();
-    for bytes in sets {
-        let Ok(set) = prost_types::FileDescriptorSet::decode(bytes) else {
-            tracing::error!("a compiled-in descriptor set does not decode");
-            continue;
-        };
-        for file in set.file {
-            let package = file.package();
-            for service in &file.service {
-                for method in &service.method {
-                    if method.server_streaming() {
-                        paths.insert(format!("/{package}.{}/{}", service.name(), method.name()));
-                    }
-                }
-            }
-        }
-    }
-    paths
-}
-
 impl Gate for Calls {
     type Pass = (TaskTrackerToken, Option<Cut>);
 
@@ -114,7 +78,7 @@ impl Gate for Calls {
             .into_status(self.domain);
             return Err(status.into_http());
         }
-        let cut = self.streaming.contains(path).then(|| {
+        let cut = crate::methods::is_streaming(path).then(|| {
             Cut::new(
                 self.shutdown.clone(),
                 request.extensions().get::<TokenExpiry>().copied(),
@@ -228,20 +192,5 @@ impl Body for BoundedBody {
         self.inner
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn streaming_methods_come_from_the_descriptors() {
-        let paths = streaming_methods();
-        assert!(paths.contains("/themodel.events.v1.EventFeedService/WatchEvents"));
-        assert!(paths.contains("/grpc.health.v1.Health/Watch"));
-        assert!(paths.contains("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"));
-        assert!(!paths.contains("/themodel.events.v1.EventFeedService/ListEvents"));
-        assert!(!paths.contains("/themodel.segmentation.v1.SegmentationService/GetAccount"));
     }
 }

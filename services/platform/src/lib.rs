@@ -11,6 +11,7 @@ pub mod event_feed;
 pub mod gate;
 pub mod identity;
 pub mod jobs;
+pub mod methods;
 pub mod observe;
 pub mod page_token;
 pub mod registry;

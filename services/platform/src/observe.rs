@@ -87,7 +87,8 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = request.uri().path().to_owned();
+        // Only known methods name their series: paths are the caller's choice.
+        let method = crate::methods::label(request.uri().path());
         let span = tracing::info_span!(
             "rpc",
             otel.kind = "server",
@@ -136,7 +137,7 @@ fn grpc_code(headers: &http::HeaderMap) -> Option<i32> {
 
 struct Recorder {
     service: &'static str,
-    method: String,
+    method: &'static str,
     start: Instant,
     span: tracing::Span,
 }
@@ -145,7 +146,7 @@ impl Recorder {
     fn record(self, code: i32) {
         let code_name = format!("{:?}", tonic::Code::from_i32(code));
         self.span.record("rpc.grpc.status_code", code);
-        metrics::counter!(RPC_CALLS, "service" => self.service, "method" => self.method.clone(), "code" => code_name)
+        metrics::counter!(RPC_CALLS, "service" => self.service, "method" => self.method, "code" => code_name)
             .increment(1);
         metrics::histogram!(RPC_LATENCY, "service" => self.service, "method" => self.method)
             .record(self.start.elapsed().as_secs_f64());
