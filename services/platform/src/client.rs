@@ -248,11 +248,7 @@ impl Clients {
         F: Fn(Channel, tonic::Request<Req>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Res>, Status>>,
     {
-        let channel = self
-            .targets
-            .get(target)
-            .cloned()
-            .ok_or_else(|| Status::internal(format!("no client configured for {target}")))?;
+        let channel = self.channel(target)?;
         let deadline = ctx.deadline.unwrap_or_else(|| {
             Instant::now() + Duration::from_millis(self.config.client_default_deadline_ms)
         });
@@ -294,6 +290,27 @@ impl Clients {
                 )),
                 _ => status,
             })
+    }
+
+    /// The channel to `target`, for calls `call` cannot make (streams).
+    pub fn channel(&self, target: &str) -> Result<Channel, Status> {
+        self.targets
+            .get(target)
+            .cloned()
+            .ok_or_else(|| Status::internal(format!("no client configured for {target}")))
+    }
+
+    /// A streaming request for `ctx`: identity, trace context and correlation
+    /// id, and no deadline (a stream lasts as long as its reader wants).
+    pub fn prepare_stream<Req>(
+        &self,
+        ctx: &CallContext,
+        body: Req,
+    ) -> Result<tonic::Request<Req>, Status> {
+        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        let mut request = self.prepare(ctx, far, body)?;
+        request.metadata_mut().remove("grpc-timeout");
+        Ok(request)
     }
 
     /// The request with its identity, deadline, trace context and correlation id.

@@ -30,16 +30,21 @@ use sea_orm::{
     prelude::Expr, sea_query::ExprTrait as _,
 };
 use themodel_proto::operations::{
-    self as pb, ListJobsRequest, ListJobsResponse,
+    self as pb, ListDeadLettersRequest, ListDeadLettersResponse, ListJobsRequest, ListJobsResponse,
+    RetryDeadLetterRequest, RetryDeadLetterResponse,
     operations_service_server::{OperationsService, OperationsServiceServer},
 };
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    Violations,
     auth::{Principal, Role},
+    consumer::{Consumer, list_dead_letters},
     error::ApiError,
+    page_token,
     store::{Store, is_unique_violation},
+    validate,
 };
 
 /// Jobs run, labels `service`, `job`, `outcome`.
@@ -126,6 +131,7 @@ pub struct JobRunner {
     service: &'static str,
     holder: Arc<str>,
     schedules: Arc<Mutex<Vec<(&'static str, Schedule)>>>,
+    consumers: Arc<Mutex<Vec<Consumer>>>,
     shutdown: CancellationToken,
 }
 
@@ -143,8 +149,23 @@ impl JobRunner {
             service,
             holder: format!("{host}/{}/{}", std::process::id(), uuid::Uuid::now_v7()).into(),
             schedules: Arc::default(),
+            consumers: Arc::default(),
             shutdown,
         }
+    }
+
+    /// Makes `consumer`'s parked events retryable through the operations service.
+    pub(crate) fn register_consumer(&self, consumer: Consumer) {
+        if let Ok(mut consumers) = self.consumers.lock() {
+            consumers.push(consumer);
+        }
+    }
+
+    fn consumer(&self, name: &str) -> Option<Consumer> {
+        self.consumers
+            .lock()
+            .ok()
+            .and_then(|c| c.iter().find(|c| c.name() == name).cloned())
     }
 
     /// This replica's holder id, as shown in [`Job::holder`](pb::Job::holder).
@@ -442,6 +463,71 @@ impl OperationsService for Operations {
             Principal::of(&request)?.require(READERS)?;
             let jobs = self.jobs.list().await?;
             Ok::<_, ApiError>(ListJobsResponse { jobs })
+        }
+        .await;
+        result
+            .map(Response::new)
+            .map_err(|e| e.into_status(self.domain))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<ListDeadLettersRequest>,
+    ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        let result = async {
+            Principal::of(&request)?.require(READERS)?;
+            let req = request.get_ref();
+            let mut v = Violations::new();
+            let page_size = v.check("page_size", validate::page_size(req.page_size));
+            let consumer = (!req.consumer.is_empty()).then_some(req.consumer.as_str());
+            if consumer.is_some_and(|c| c.len() > 100) {
+                v.add("consumer", "must be at most 100 characters");
+            }
+            let after = match page_token::decode::<(String, i64)>(&req.page_token, &consumer) {
+                Ok(after) => after,
+                Err(violations) => {
+                    v.extend_prefixed("", violations);
+                    None
+                }
+            };
+            let page_size = v
+                .finish(|| page_size.unwrap_or_default())
+                .map_err(ApiError::InvalidArgument)?;
+            let (dead_letters, next) =
+                list_dead_letters(&self.jobs.db, consumer, after, page_size).await?;
+            Ok::<_, ApiError>(ListDeadLettersResponse {
+                dead_letters,
+                next_page_token: next
+                    .map(|n| page_token::encode(&n, &consumer))
+                    .unwrap_or_default(),
+            })
+        }
+        .await;
+        result
+            .map(Response::new)
+            .map_err(|e| e.into_status(self.domain))
+    }
+
+    async fn retry_dead_letter(
+        &self,
+        request: Request<RetryDeadLetterRequest>,
+    ) -> Result<Response<RetryDeadLetterResponse>, Status> {
+        let result = async {
+            Principal::of(&request)?.require(READERS)?;
+            let req = request.get_ref();
+            let not_found = || ApiError::NotFound {
+                resource: "dead letter",
+                id: validate::echo(&req.event_id),
+            };
+            if req.event_id.len() > validate::MAX_ID_LEN || req.consumer.len() > 100 {
+                return Err(not_found());
+            }
+            let consumer = self.jobs.consumer(&req.consumer).ok_or_else(not_found)?;
+            let dead_letter = consumer.retry(&req.event_id).await?;
+            Ok(RetryDeadLetterResponse {
+                resolved: dead_letter.is_none(),
+                dead_letter,
+            })
         }
         .await;
         result

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod calls;
 pub mod client;
+pub mod consumer;
 pub mod error;
 pub mod event_feed;
 pub mod gate;

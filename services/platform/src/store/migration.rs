@@ -13,6 +13,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(ScopeIdempotencyKeys),
         Box::new(JobLeases),
         Box::new(FeedCursors),
+        Box::new(ConsumerTables),
     ]
 }
 
@@ -291,5 +292,91 @@ impl MigrationTrait for FeedCursors {
         manager
             .drop_table(Table::drop().table(FeedCursorsTable::Table).to_owned())
             .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum ConsumedEvents {
+    Table,
+    Consumer,
+    EventId,
+    ConsumedAtMs,
+}
+
+#[derive(DeriveIden)]
+enum DeadLetters {
+    Table,
+    Consumer,
+    EventId,
+    Source,
+    Sequence,
+    EventType,
+    Event,
+    Error,
+    Attempts,
+    ParkedAtMs,
+}
+
+/// What consumers of other services' events keep: the ids of the events they
+/// applied (to ignore duplicates) and the events they parked.
+struct ConsumerTables;
+
+impl MigrationName for ConsumerTables {
+    fn name(&self) -> &str {
+        "m20261125_000004_consumer_tables"
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for ConsumerTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ConsumedEvents::Table)
+                    .col(string_len(ConsumedEvents::Consumer, 100))
+                    .col(string_len(ConsumedEvents::EventId, 36))
+                    .col(big_integer(ConsumedEvents::ConsumedAtMs))
+                    .primary_key(
+                        Index::create()
+                            .col(ConsumedEvents::Consumer)
+                            .col(ConsumedEvents::EventId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(DeadLetters::Table)
+                    .col(string_len(DeadLetters::Consumer, 100))
+                    .col(string_len(DeadLetters::EventId, 36))
+                    .col(string_len(DeadLetters::Source, 100))
+                    .col(big_integer(DeadLetters::Sequence))
+                    .col(string_len(DeadLetters::EventType, 200))
+                    .col(blob(DeadLetters::Event))
+                    .col(text(DeadLetters::Error))
+                    .col(integer(DeadLetters::Attempts))
+                    .col(big_integer(DeadLetters::ParkedAtMs))
+                    .primary_key(
+                        Index::create()
+                            .col(DeadLetters::Consumer)
+                            .col(DeadLetters::EventId),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            DeadLetters::Table.into_iden(),
+            ConsumedEvents::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -243,7 +243,8 @@ impl Store {
         }))
     }
 
-    async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+    /// A write transaction (on SQLite it takes the write lock at once).
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
         let options = match self.db.get_database_backend() {
             // Take the write lock up front so that two writers never deadlock
             // upgrading a read lock.

@@ -7,6 +7,7 @@ mod accounts;
 mod auth;
 mod batch_upsert;
 mod clients;
+mod consumers;
 mod events;
 mod idempotency;
 mod jobs;
