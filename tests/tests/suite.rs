@@ -300,6 +300,24 @@ async fn unknown_methods_are_unimplemented() {
 }
 
 #[tokio::test]
+async fn a_backend_address_that_does_not_parse_stops_the_start_naming_the_setting() {
+    let error = themodel_gateway::Application::build(
+        themodel_gateway::Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            backends: vec![("segmentation".into(), "not a url".into())],
+            backend_connections: 1,
+            server: Default::default(),
+            auth: themodel_platform::testing::auth_config(),
+        },
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect_err("refused");
+    let message = format!("{error:#}");
+    assert!(message.contains("SEGMENTATION_ADDR"), "{message}");
+}
+
+#[tokio::test]
 async fn an_unreachable_backend_is_unavailable() {
     let (addr, _gateway) = themodel_e2e::start_gateway(vec![(
         "segmentation".into(),

@@ -66,7 +66,12 @@ impl Forwarder {
         let mut map = HashMap::new();
         for (name, addr) in backends {
             let endpoint = Endpoint::from_shared(addr.clone())
-                .map_err(|e| anyhow::anyhow!("backend {name} address {addr:?}: {e}"))?
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "the address of {name} ({}) is not a URL: {addr:?}: {e}",
+                        themodel_platform::registry::address_setting(name)
+                    )
+                })?
                 .tcp_nodelay(true)
                 // Accept large response metadata from a backend: over four
                 // times this limit, HTTP/2 fails the whole connection, and

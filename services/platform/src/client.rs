@@ -197,7 +197,15 @@ impl Clients {
         let mut channels = HashMap::new();
         for (name, url) in targets {
             let endpoint = Channel::from_shared(url.clone())
-                .map_err(|e| anyhow::anyhow!("address of {name} ({url:?}): {e}"))?
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "the address of {name} ({}) is not a URL: {url:?}: {e}",
+                        registry::find(name).map_or_else(
+                            || "its client address".to_owned(),
+                            |info| info.env_var("ADDR")
+                        )
+                    )
+                })?
                 .connect_timeout(Duration::from_millis(config.client_connect_timeout_ms))
                 .tcp_nodelay(true)
                 .http2_keep_alive_interval(Duration::from_secs(30))

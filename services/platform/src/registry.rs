@@ -84,6 +84,14 @@ pub fn find(name: &str) -> Option<&'static ServiceInfo> {
     SERVICES.iter().find(|s| s.name == name)
 }
 
+/// How to set the address of the service called `name`, for error messages.
+pub fn address_setting(name: &str) -> String {
+    match find(name) {
+        Some(info) => format!("{} or --backend {name}=URL", info.env_var("ADDR")),
+        None => format!("--backend {name}=URL"),
+    }
+}
+
 /// Parses `NAME=VALUE` (a command-line setting of one service).
 pub fn named<T>(text: &str) -> Result<(String, T), String>
 where
