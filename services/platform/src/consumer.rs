@@ -394,6 +394,19 @@ async fn record_consumed(
     .map(|_| ())
 }
 
+/// Forgets the ids of events applied longer than `max_age` ago: the cursor
+/// already keeps those from being applied again, the ids only guard against
+/// a feed delivering an event twice under different sequences.
+pub async fn purge_consumed(db: &impl ConnectionTrait, max_age: Duration) -> Result<u64, DbErr> {
+    let cutoff = chrono::Utc::now().timestamp_millis()
+        - i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+    Ok(consumed::Entity::delete_many()
+        .filter(consumed::Column::ConsumedAtMs.lt(cutoff))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 /// A page of parked events after `after` (consumer, sequence), oldest first.
 pub(crate) async fn list_dead_letters(
     db: &impl ConnectionTrait,

@@ -178,9 +178,9 @@ impl Store {
         Ok(Self::open(db, source).await?)
     }
 
-    /// Schedules the store's own jobs: purging idempotency keys older than
-    /// the retention, every hour, and, when NATS is configured, relaying the
-    /// event log to JetStream.
+    /// Schedules the store's own jobs: purging idempotency keys and consumed
+    /// event ids older than the retention, every hour, and, when NATS is
+    /// configured, relaying the event log to JetStream.
     pub fn schedule_jobs(&self, jobs: &crate::jobs::JobRunner, config: &StoreConfig) {
         if let Some(url) = &config.nats_url {
             crate::relay::schedule(self, jobs, url);
@@ -193,8 +193,11 @@ impl Store {
             move || {
                 let db = db.clone();
                 async move {
-                    let purged = idempotency::purge(&db, retention).await?;
-                    Ok(format!("{purged} expired idempotency keys purged"))
+                    let keys = idempotency::purge(&db, retention).await?;
+                    let ids = crate::consumer::purge_consumed(&db, retention).await?;
+                    Ok(format!(
+                        "{keys} expired idempotency keys and {ids} consumed event ids purged"
+                    ))
                 }
             },
         );
