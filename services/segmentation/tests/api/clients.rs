@@ -231,6 +231,17 @@ async fn only_calls_safe_to_repeat_are_retried_and_only_on_unavailable() {
         "a call unsafe to repeat is sent once"
     );
 
+    // A call whose deadline has already passed is not sent at all.
+    let fake = Fake::start(0).await;
+    let clients = self::clients(&[("fake", &fake.url)]);
+    let expired = CallContext::background().with_timeout(Duration::ZERO);
+    let status = get_account(&clients, &expired, "fake", Retry::Safe)
+        .await
+        .expect_err("expired");
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert!(status.message().contains("fake"), "{}", status.message());
+    assert!(fake.calls().is_empty());
+
     // Retries stop at the deadline.
     let fake = Fake::start(1000).await;
     let clients = self::clients(&[("fake", &fake.url)]);
