@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 use tonic_health::{
     ServingStatus,
@@ -72,16 +71,11 @@ async fn check(backend: &Backend) -> ServingStatus {
 /// The names a backend's health is reported under: its own, and those of the
 /// gRPC services in its package `themodel.<name>.v1`.
 fn health_names(name: &str) -> Vec<String> {
-    let package = format!("themodel.{name}.v1");
-    let mut names = vec![name.to_owned()];
-    if let Ok(set) = prost_types::FileDescriptorSet::decode(themodel_proto::FILE_DESCRIPTOR_SET) {
-        for file in set.file.iter().filter(|f| f.package() == package) {
-            for service in &file.service {
-                names.push(format!("{package}.{}", service.name()));
-            }
-        }
-    }
-    names
+    std::iter::once(name.to_owned())
+        .chain(themodel_platform::methods::services_in(&format!(
+            "themodel.{name}.v1"
+        )))
+        .collect()
 }
 
 #[cfg(test)]

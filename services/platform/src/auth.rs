@@ -300,8 +300,8 @@ impl Keys {
                     .with_context(|| format!("AUTH_SERVICE_PUBLIC_KEYS: {}", path.display()))?,
             );
         }
-        if !service_keys.is_empty() {
-            let mut authenticator = Authenticator::clone_keys(&keys.authenticator);
+        // Just built, so not shared yet.
+        if let Some(authenticator) = Arc::get_mut(&mut keys.authenticator) {
             authenticator
                 .verifiers
                 .extend(service_keys.into_iter().map(|(key, validation)| Verifier {
@@ -309,7 +309,6 @@ impl Keys {
                     validation,
                     service_only: true,
                 }));
-            keys.authenticator = Arc::new(authenticator);
         }
         keys.service_issuer = match &config.service_key_file {
             Some(path) => {
@@ -427,24 +426,6 @@ impl Authenticator {
             }],
             leeway: policy.leeway.as_secs(),
             max_lifetime: policy.max_lifetime.as_secs(),
-            verified: Default::default(),
-        }
-    }
-
-    /// The same keys, with an empty cache.
-    fn clone_keys(other: &Authenticator) -> Self {
-        Self {
-            verifiers: other
-                .verifiers
-                .iter()
-                .map(|v| Verifier {
-                    key: v.key.clone(),
-                    validation: v.validation.clone(),
-                    service_only: v.service_only,
-                })
-                .collect(),
-            leeway: other.leeway,
-            max_lifetime: other.max_lifetime,
             verified: Default::default(),
         }
     }

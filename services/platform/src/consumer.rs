@@ -450,9 +450,6 @@ fn to_proto(row: dead_letter::Model) -> pb::DeadLetter {
         r#type: row.event_type,
         error: row.error,
         attempts: row.attempts,
-        park_time: Some(prost_types::Timestamp {
-            seconds: row.parked_at_ms.div_euclid(1000),
-            nanos: (row.parked_at_ms.rem_euclid(1000) * 1_000_000) as i32,
-        }),
+        park_time: Some(crate::jobs::timestamp(row.parked_at_ms)),
     }
 }

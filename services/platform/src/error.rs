@@ -287,6 +287,13 @@ impl ApiError {
     }
 }
 
+/// A handler's answer: the response, or the error as a status in `domain`.
+pub fn respond<T>(result: Result<T, ApiError>, domain: &str) -> Result<tonic::Response<T>, Status> {
+    result
+        .map(tonic::Response::new)
+        .map_err(|e| e.into_status(domain))
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     /// A database error the caller did not cause: unreachable is UNAVAILABLE,
     /// anything else INTERNAL.

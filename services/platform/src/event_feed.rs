@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     auth::{Principal, Role},
-    error::{ApiError, Violations},
+    error::{ApiError, Violations, respond},
     page_token, validate,
 };
 
@@ -95,7 +95,7 @@ impl EventFeedService for EventFeed {
             })
         }
         .await;
-        result.map(Response::new).map_err(|e| e.into_status(domain))
+        respond(result, domain)
     }
 
     type WatchEventsStream = WatchStream;

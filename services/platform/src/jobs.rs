@@ -41,7 +41,7 @@ use crate::{
     Violations,
     auth::{Principal, Role},
     consumer::{Consumer, list_dead_letters},
-    error::ApiError,
+    error::{ApiError, respond},
     page_token,
     store::{Store, is_unique_violation},
     validate,
@@ -432,7 +432,8 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn timestamp(ms: i64) -> prost_types::Timestamp {
+/// A protobuf timestamp of Unix milliseconds.
+pub(crate) fn timestamp(ms: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: ms.div_euclid(1000),
         nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
@@ -465,9 +466,7 @@ impl OperationsService for Operations {
             Ok::<_, ApiError>(ListJobsResponse { jobs })
         }
         .await;
-        result
-            .map(Response::new)
-            .map_err(|e| e.into_status(self.domain))
+        respond(result, self.domain)
     }
 
     async fn list_dead_letters(
@@ -503,9 +502,7 @@ impl OperationsService for Operations {
             })
         }
         .await;
-        result
-            .map(Response::new)
-            .map_err(|e| e.into_status(self.domain))
+        respond(result, self.domain)
     }
 
     async fn retry_dead_letter(
@@ -530,8 +527,6 @@ impl OperationsService for Operations {
             })
         }
         .await;
-        result
-            .map(Response::new)
-            .map_err(|e| e.into_status(self.domain))
+        respond(result, self.domain)
     }
 }

@@ -49,6 +49,22 @@ pub fn is_streaming(path: &str) -> bool {
     all().get(path).copied().unwrap_or(false)
 }
 
+/// The full names of the gRPC services in `package` (e.g.
+/// `themodel.segmentation.v1`), sorted.
+pub fn services_in(package: &str) -> Vec<String> {
+    let mut services: Vec<String> = all()
+        .keys()
+        .filter_map(|path| {
+            let service = path.strip_prefix('/')?.split('/').next()?;
+            let (pkg, _) = service.rsplit_once('.')?;
+            (pkg == package).then(|| service.to_owned())
+        })
+        .collect();
+    services.sort();
+    services.dedup();
+    services
+}
+
 /// The metric label of `path`: the path of a known method, else [`UNKNOWN`].
 pub fn label(path: &str) -> &'static str {
     all()
@@ -80,5 +96,9 @@ mod tests {
             "/themodel.segmentation.v1.SegmentationService/GetAccount"
         );
         assert_eq!(label("/x.y/any-path-a-caller-invents"), UNKNOWN);
+        assert_eq!(
+            services_in("themodel.segmentation.v1"),
+            ["themodel.segmentation.v1.SegmentationService"]
+        );
     }
 }

@@ -71,22 +71,8 @@ async fn read_only_roles_cannot_write() {
 async fn partner_users_see_and_change_only_their_partners_accounts() {
     let app = spawn_app().await;
     let mut admin = app.admin();
-    let ours = create_ok(
-        &mut admin,
-        pb::Account {
-            partner_id: "p-1".into(),
-            ..account("Ours")
-        },
-    )
-    .await;
-    let theirs = create_ok(
-        &mut admin,
-        pb::Account {
-            partner_id: "p-2".into(),
-            ..account("Theirs")
-        },
-    )
-    .await;
+    let ours = create_ok(&mut admin, partner_account("Ours", "p-1")).await;
+    let theirs = create_ok(&mut admin, partner_account("Theirs", "p-2")).await;
     let direct = create_ok(&mut admin, account("Direct")).await;
     let mut partner = app.partner_client("p-1");
 
@@ -164,10 +150,7 @@ async fn partner_users_see_and_change_only_their_partners_accounts() {
     let created = create_ok(&mut partner, account("New")).await;
     assert_eq!(created.partner_id, "p-1");
     let status = partner
-        .create_account(create(pb::Account {
-            partner_id: "p-2".into(),
-            ..account("Sneaky")
-        }))
+        .create_account(create(partner_account("Sneaky", "p-2")))
         .await
         .expect_err("other partner");
     assert_eq!(status.code(), Code::PermissionDenied);
@@ -276,22 +259,8 @@ async fn a_service_acting_for_a_partner_user_sees_only_that_partners_accounts() 
     let dir = tempfile::tempdir().expect("dir");
     let (private, public) = themodel_platform::testing::service_key_pair(dir.path(), "onboarding");
     let app = spawn_app_with(|config| config.auth.auth_service_public_keys = vec![public]).await;
-    let ours = create_ok(
-        &mut app.admin(),
-        pb::Account {
-            partner_id: "p-1".into(),
-            ..account("Ours")
-        },
-    )
-    .await;
-    let theirs = create_ok(
-        &mut app.admin(),
-        pb::Account {
-            partner_id: "p-2".into(),
-            ..account("Theirs")
-        },
-    )
-    .await;
+    let ours = create_ok(&mut app.admin(), partner_account("Ours", "p-1")).await;
+    let theirs = create_ok(&mut app.admin(), partner_account("Theirs", "p-2")).await;
 
     // Onboarding, acting for a p-1 user, with its own key.
     let onboarding = themodel_platform::testing::service_identity("onboarding", private.clone());

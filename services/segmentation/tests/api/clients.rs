@@ -291,22 +291,8 @@ async fn a_target_that_is_down_is_unavailable_by_name() {
 async fn a_partner_users_fan_out_sees_only_that_partners_accounts() {
     let app = spawn_app().await;
     let mut admin = app.admin();
-    let ours = create_ok(
-        &mut admin,
-        pb::Account {
-            partner_id: "p-1".into(),
-            ..account("Ours")
-        },
-    )
-    .await;
-    create_ok(
-        &mut admin,
-        pb::Account {
-            partner_id: "p-2".into(),
-            ..account("Theirs")
-        },
-    )
-    .await;
+    let ours = create_ok(&mut admin, partner_account("Ours", "p-1")).await;
+    create_ok(&mut admin, partner_account("Theirs", "p-2")).await;
     let addr = app.addr();
     let clients = clients(&[("segmentation", &format!("http://{addr}"))]);
     let incoming = from_partner_user("p-1");

@@ -159,6 +159,14 @@ pub fn account(name: &str) -> pb::Account {
     }
 }
 
+/// An account of partner `partner`.
+pub fn partner_account(name: &str, partner: &str) -> pb::Account {
+    pb::Account {
+        partner_id: partner.into(),
+        ..account(name)
+    }
+}
+
 pub fn create(account: pb::Account) -> pb::CreateAccountRequest {
     pb::CreateAccountRequest {
         account: Some(account),
