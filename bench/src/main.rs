@@ -23,6 +23,8 @@ pub mod echo {
 
 /// Token issuer the benchmark's servers accept.
 pub const ISSUER: &str = "themodel-bench";
+/// The published results.
+const DOCUMENT: &str = "docs/benchmarks.md";
 /// Token audience the benchmark's servers accept.
 pub const AUDIENCE: &str = "themodel";
 
@@ -49,10 +51,15 @@ struct AllArgs {
     /// Short runs and 20,000 bulk rows instead of 1,000,000, for development.
     #[arg(long)]
     quick: bool,
-    /// Where to write the results.
-    #[arg(long, default_value = "docs/benchmarks.md")]
-    out: PathBuf,
-    /// Admin URL of the PostgreSQL server for the PostgreSQL bulk scenario.
+    /// Where to write the results (default `docs/benchmarks.md` for a full
+    /// run of every scenario).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run only these scenarios (comma-separated), for development; the
+    /// document is then written only when `--out` is given explicitly.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<scenarios::Scenario>,
+    /// Admin URL of the PostgreSQL server for the PostgreSQL scenarios.
     #[arg(
         long,
         env = "BENCH_POSTGRES_URL",
@@ -113,27 +120,42 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         memory: Vec::new(),
     };
 
+    let run = |scenario| args.only.is_empty() || args.only.contains(&scenario);
     let mut sections = Vec::new();
-    eprintln!("framework tax ...");
-    sections.push(bench.framework_tax().await?);
-    eprintln!("gateway hop and overload ...");
-    sections.extend(bench.gateway_and_overload().await?);
-    eprintln!("bulk write path: SQLite ...");
-    sections.push(bench.bulk_sqlite().await?);
-    eprintln!("bulk write path: PostgreSQL ...");
-    sections.extend(bench.bulk_postgres().await?);
-    eprintln!("memory ...");
-    sections.push(bench.memory().await?);
+    for scenario in scenarios::Scenario::ALL {
+        if run(scenario) {
+            eprintln!("{} ...", scenario.title());
+            sections.extend(bench.run(scenario).await?);
+        }
+    }
 
     let command = format!(
         "cargo run --release -p themodel-bench -- all{}",
         if args.quick { " --quick" } else { "" }
     );
     let machine = machine(args.quick, started.elapsed());
-    let document = report::render(&machine, &command, &sections);
-    std::fs::write(&args.out, &document)?;
+    let out = match (&args.out, args.only.is_empty() && !args.quick) {
+        (Some(out), _) => Some(out.clone()),
+        (None, true) => Some(PathBuf::from(DOCUMENT)),
+        (None, false) => None,
+    };
+    // Only full runs enter the history: quick figures are not comparable.
+    let history = if args.quick || !args.only.is_empty() {
+        Vec::new()
+    } else {
+        let previous = std::fs::read_to_string(out.as_deref().unwrap_or(DOCUMENT.as_ref()))
+            .unwrap_or_default();
+        report::history(&previous, &report::headline(&sections))
+    };
+    let document = report::render(&machine, &command, &sections, &history);
     println!("{document}");
-    eprintln!("wrote {}", args.out.display());
+    if let Some(out) = out {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&out, &document)?;
+        eprintln!("wrote {}", out.display());
+    }
     Ok(())
 }
 

@@ -66,8 +66,66 @@ pub fn times(ratio: f64) -> String {
     format!("{ratio:.2}x")
 }
 
+/// Heading of the history table.
+const HISTORY: &str = "## History";
+/// Full runs the history keeps.
+const HISTORY_RUNS: usize = 12;
+
+/// One line of figures for the history: every ratio that has a goal.
+pub fn headline(sections: &[Section]) -> String {
+    sections
+        .iter()
+        .flat_map(|section| {
+            let goals: Vec<&Row> = section.rows.iter().filter(|r| !r.goal.is_empty()).collect();
+            let single = goals.len() == 1;
+            goals.into_iter().map(move |r| {
+                let what = if single {
+                    section.title.clone()
+                } else {
+                    format!("{} ({})", section.title, r.measure)
+                };
+                let verdict = if r.verdict == Verdict::Missed {
+                    " missed"
+                } else {
+                    ""
+                };
+                format!("{what} {}{verdict}", r.ratio)
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The history rows: this run's first, then the previous document's.
+pub fn history(previous: &str, headline: &str) -> Vec<String> {
+    let revision = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "?".into());
+    let now = format!(
+        "| {} | {revision} | {headline} |",
+        chrono::Utc::now().format("%Y-%m-%d")
+    );
+    let earlier = previous
+        .split_once(HISTORY)
+        .map(|(_, rest)| rest)
+        .unwrap_or_default()
+        .lines()
+        .skip_while(|l| !l.starts_with("| ---"))
+        .skip(1)
+        .take_while(|l| l.starts_with("| "))
+        .map(str::to_owned);
+    std::iter::once(now)
+        .chain(earlier)
+        .take(HISTORY_RUNS)
+        .collect()
+}
+
 /// The markdown document.
-pub fn render(machine: &str, command: &str, sections: &[Section]) -> String {
+pub fn render(machine: &str, command: &str, sections: &[Section], history: &[String]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(
@@ -99,6 +157,17 @@ pub fn render(machine: &str, command: &str, sections: &[Section]) -> String {
         }
         if !section.notes.is_empty() {
             out.push('\n');
+        }
+    }
+    if !history.is_empty() {
+        let _ = writeln!(
+            out,
+            "{HISTORY}\n\nThe goal ratios of the last full runs, newest first, so a regression shows.\n"
+        );
+        let _ = writeln!(out, "| run | commit | ratios against their baselines |");
+        let _ = writeln!(out, "| --- | --- | --- |");
+        for row in history {
+            let _ = writeln!(out, "{row}");
         }
     }
     out

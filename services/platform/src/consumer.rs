@@ -17,8 +17,8 @@ use std::{sync::Arc, time::Duration};
 
 use prost::Message as _;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use themodel_proto::{
     events::{
@@ -49,7 +49,7 @@ const RUN_FOR: Duration = Duration::from_secs(30);
 #[tonic::async_trait]
 pub trait EventHandler: Send + Sync + 'static {
     /// Applies `event`.
-    async fn handle(&self, tx: &DatabaseTransaction, event: &Event) -> anyhow::Result<()>;
+    async fn handle(&self, tx: &crate::store::Tx, event: &Event) -> anyhow::Result<()>;
 }
 
 /// The tables of consumed event ids and parked events.

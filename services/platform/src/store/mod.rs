@@ -2,24 +2,24 @@
 //! running migrations, and the unit of work that commits a change together
 //! with its idempotency record and its domain events.
 
-pub mod bulk;
+pub mod copy;
 pub mod cursor;
 pub mod idempotency;
 pub mod migration;
 pub mod outbox;
+pub mod tx;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    TransactionOptions, TransactionTrait,
-};
+use sea_orm::{DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 
 use crate::error::ApiError;
+pub use copy::{CopyRow, CopyTable, RowWriter};
 pub use idempotency::IdempotencyKey;
 pub use outbox::{NewEvent, Outbox};
+pub use tx::Tx;
 
 /// Opens a connection pool. For a SQLite file URL the parent directory is
 /// created and the database runs in WAL mode with a busy timeout, so readers
@@ -29,12 +29,27 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
 }
 
 /// Opens a pool of at most `max` connections (the backend's default when `None`).
+///
+/// The pools are built on the driver directly for two settings the ORM does
+/// not offer: connections are not pinged before each use (a round trip per
+/// query; a connection that died fails its query, is discarded, and the
+/// caller's retry gets a fresh one), and SQLite plans stay stable (see
+/// [`sqlite_stable_plans`]).
 async fn connect_pool(url: &str, max: Option<u32>) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10));
+    use sea_orm::sqlx::{
+        ConnectOptions as _,
+        pool::PoolOptions,
+        postgres::PgConnectOptions,
+        sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    };
+    fn pool<DB: sea_orm::sqlx::Database>(max: u32, fixed: bool) -> PoolOptions<DB> {
+        PoolOptions::new()
+            .max_connections(max)
+            .min_connections(u32::from(fixed))
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
+    }
+    let failed = || format!("connecting to {}", redact(url));
     if url.starts_with("sqlite:") {
         if let Some(dir) = sqlite_file(url).and_then(|f| Path::new(f).parent().map(Path::to_owned))
             && !dir.as_os_str().is_empty()
@@ -42,28 +57,72 @@ async fn connect_pool(url: &str, max: Option<u32>) -> anyhow::Result<DatabaseCon
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("creating database directory {}", dir.display()))?;
         }
-        options.max_connections(8).map_sqlx_sqlite_opts(|o| {
-            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-            o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(30))
-                .foreign_keys(true)
-        });
+        let options = url
+            .parse::<SqliteConnectOptions>()
+            .with_context(failed)?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true)
+            .disable_statement_logging();
+        let pool = pool(max.unwrap_or(8), max.is_some())
+            .after_connect(|conn, _| Box::pin(sqlite_stable_plans(conn)))
+            .connect_with(options)
+            .await
+            .with_context(failed)?;
+        Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
     } else {
         // Plan every statement with the table's current size. A cached generic
         // plan made while a table was small (a fresh database being filled by a
         // CRM import) otherwise keeps scanning it sequentially as it grows,
         // until an ANALYZE that autovacuum may never run.
-        options
-            .max_connections(16)
-            .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
+        let options = url
+            .parse::<PgConnectOptions>()
+            .with_context(failed)?
+            .options([("plan_cache_mode", "force_custom_plan")])
+            .disable_statement_logging();
+        let pool = pool(max.unwrap_or(16), max.is_some())
+            .connect_with(options)
+            .await
+            .with_context(failed)?;
+        Ok(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(
+            pool,
+        ))
     }
-    if let Some(max) = max {
-        options.min_connections(1).max_connections(max);
+}
+
+/// Turns on SQLite's query planner stability guarantee for a new connection.
+///
+/// Without it, SQLite marks a cached statement whose plan used a bound value
+/// (every `LIMIT ?`, so every `.one()` and every page) as expired on each
+/// re-bind and parses and plans it again on every execution: a fifth of the
+/// server's CPU for a point read (see `docs/benchmarks.md`). With it, a
+/// statement is planned once per connection, as on any other database.
+async fn sqlite_stable_plans(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+) -> Result<(), sea_orm::sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `db` is the open connection, held exclusively through `handle`
+    // for the duration of the call; the option takes an int and an optional
+    // int pointer for the previous value, as documented for
+    // SQLITE_DBCONFIG_ENABLE_QPSG.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            db,
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            1 as std::ffi::c_int,
+            std::ptr::null_mut::<std::ffi::c_int>(),
+        )
+    };
+    if rc == libsqlite3_sys::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(sea_orm::sqlx::Error::Configuration(
+            format!("enabling SQLite's query planner stability guarantee failed ({rc})").into(),
+        ))
     }
-    Database::connect(options)
-        .await
-        .with_context(|| format!("connecting to {}", redact(url)))
 }
 
 /// The file path of a `sqlite://path?...` URL, if it names a file.
@@ -157,7 +216,7 @@ pub enum Begun<R> {
 /// One database transaction holding a change, its events and its idempotency
 /// record; they commit together or not at all.
 pub struct UnitOfWork {
-    tx: DatabaseTransaction,
+    tx: Tx,
     outbox: Arc<Outbox>,
     key: Option<IdempotencyKey>,
     events: Vec<NewEvent>,
@@ -247,17 +306,8 @@ impl Store {
     }
 
     /// A write transaction (on SQLite it takes the write lock at once).
-    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
-        let options = match self.db.get_database_backend() {
-            // Take the write lock up front so that two writers never deadlock
-            // upgrading a read lock.
-            DbBackend::Sqlite => TransactionOptions {
-                sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-                ..Default::default()
-            },
-            _ => TransactionOptions::default(),
-        };
-        self.db.begin_with_options(options).await
+    pub(crate) async fn begin_write(&self) -> Result<Tx, DbErr> {
+        Tx::begin(&self.db).await
     }
 
     /// True when the database answers.
@@ -268,8 +318,18 @@ impl Store {
 
 impl UnitOfWork {
     /// The transaction to make the change in.
-    pub fn tx(&self) -> &DatabaseTransaction {
+    pub fn tx(&self) -> &Tx {
         &self.tx
+    }
+
+    /// Appends `rows` to `table` in this unit of work (binary COPY on
+    /// PostgreSQL); returns how many were written.
+    pub async fn append<R: CopyRow>(
+        &self,
+        table: &CopyTable,
+        rows: impl IntoIterator<Item = R>,
+    ) -> Result<u64, DbErr> {
+        copy::append(&self.tx, table, rows).await
     }
 
     /// Adds a domain event to commit with the change.

@@ -6,10 +6,12 @@
 //! sequence N never later finds an event below N appear.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, prelude::Expr, sea_query::ExprTrait,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    prelude::Expr, sea_query::ExprTrait,
 };
 use themodel_proto::events::Event;
+
+use super::copy::{CopyRow, CopyTable, RowWriter};
 
 use tokio::sync::watch;
 
@@ -90,6 +92,38 @@ impl NewEvent {
     }
 }
 
+/// The columns an event is appended with.
+const EVENTS: CopyTable = CopyTable {
+    name: "outbox_events",
+    columns: &[
+        "sequence",
+        "event_id",
+        "event_type",
+        "subject_id",
+        "payload",
+        "occurred_at_us",
+    ],
+};
+
+/// An event with its place in the log.
+struct EventRow {
+    sequence: i64,
+    occurred_at_us: i64,
+    event: NewEvent,
+}
+
+impl CopyRow for EventRow {
+    fn write(&self, row: &mut RowWriter) {
+        let mut id = uuid::Uuid::encode_buffer();
+        row.int8(self.sequence);
+        row.text(uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id));
+        row.text(&self.event.event_type);
+        row.text(&self.event.subject_id);
+        row.bytes(&self.event.payload);
+        row.int8(self.occurred_at_us);
+    }
+}
+
 /// A service's event log and the signal that tells watchers of new events.
 #[derive(Debug)]
 pub struct Outbox {
@@ -118,41 +152,38 @@ impl Outbox {
     /// Appends events inside the caller's transaction; returns the new head.
     pub async fn append(
         &self,
-        tx: &impl ConnectionTrait,
+        tx: &super::Tx,
         events: Vec<NewEvent>,
     ) -> Result<Option<i64>, DbErr> {
         if events.is_empty() {
             return Ok(None);
         }
         let count = events.len() as i64;
-        head::Entity::update_many()
-            .col_expr(
-                head::Column::LastSequence,
-                Expr::col(head::Column::LastSequence).add(count),
+        let last: i64 = tx
+            .query_one(
+                sea_orm::sea_query::Query::update()
+                    .table(head::Entity)
+                    .value(
+                        head::Column::LastSequence,
+                        Expr::col(head::Column::LastSequence).add(count),
+                    )
+                    .and_where(head::Column::Id.eq(1))
+                    .returning_col(head::Column::LastSequence),
             )
-            .filter(head::Column::Id.eq(1))
-            .exec(tx)
-            .await?;
-        let last = head::Entity::find_by_id(1)
-            .one(tx)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound("outbox_head row".into()))?
-            .last_sequence;
-        let now = chrono::Utc::now().timestamp_micros();
+            .try_get("", "last_sequence")?;
         let first = last - count + 1;
-        let rows: Vec<_> = events
+        let occurred_at_us = chrono::Utc::now().timestamp_micros();
+        let rows = events
             .into_iter()
-            .enumerate()
-            .map(|(i, e)| event::ActiveModel {
-                sequence: Set(first + i as i64),
-                event_id: Set(uuid::Uuid::now_v7().to_string()),
-                event_type: Set(e.event_type),
-                subject_id: Set(e.subject_id),
-                payload: Set(e.payload),
-                occurred_at_us: Set(now),
-            })
-            .collect();
-        super::bulk::insert_many(tx, rows).await?;
+            .zip(first..)
+            .map(|(event, sequence)| EventRow {
+                sequence,
+                occurred_at_us,
+                event,
+            });
+        super::copy::append(tx, &EVENTS, rows).await?;
         Ok(Some(last))
     }
 

@@ -15,7 +15,10 @@ use serde::Serialize;
 use themodel_platform::{
     ApiError, Violation,
     auth::Principal,
-    store::{Begun, IdempotencyKey, Store, UnitOfWork, is_unique_violation},
+    store::{
+        Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Store, UnitOfWork,
+        is_unique_violation,
+    },
     validate::Money,
 };
 use themodel_proto::{common, segmentation as pb};
@@ -366,14 +369,65 @@ fn now() -> DateTime<Utc> {
 }
 
 async fn insert(uow: &UnitOfWork, accounts: &[Account]) -> Result<()> {
-    // Chunks stay within SQLite's parameter limit.
-    for chunk in accounts.chunks(1000) {
-        let rows = chunk.iter().map(to_active).collect();
-        themodel_platform::store::bulk::insert_many(uow.tx(), rows)
-            .await
-            .map_err(conflict)?;
-    }
+    uow.append(&ACCOUNTS, accounts).await.map_err(conflict)?;
     Ok(())
+}
+
+/// The columns a new account is written with.
+const ACCOUNTS: CopyTable = CopyTable {
+    name: "accounts",
+    columns: &[
+        "id",
+        "external_id",
+        "name",
+        "industry",
+        "employee_count",
+        "currency_code",
+        "acv_units",
+        "acv_nanos",
+        "potential_acv_units",
+        "potential_acv_nanos",
+        "cloud_literacy",
+        "migration_source",
+        "contract_start_date",
+        "renewal_date",
+        "owner_csm_id",
+        "partner_id",
+        "lifecycle_status",
+        "tier",
+        "create_time_us",
+        "update_time_us",
+        "revision",
+    ],
+};
+
+/// A new account is a row of [`ACCOUNTS`].
+impl CopyRow for Account {
+    fn write(&self, row: &mut RowWriter) {
+        let a = self;
+        let f = &a.fields;
+        row.text(&a.id);
+        row.opt(f.external_id.as_deref(), RowWriter::text);
+        row.text(&f.name);
+        row.text(&f.industry);
+        row.int4(f.employee_count as i32);
+        row.text(&f.acv.currency_code);
+        row.int8(f.acv.units);
+        row.int4(f.acv.nanos);
+        row.opt(f.potential_acv.as_ref().map(|m| m.units), RowWriter::int8);
+        row.opt(f.potential_acv.as_ref().map(|m| m.nanos), RowWriter::int4);
+        row.text(f.cloud_literacy.as_str_name());
+        row.text(f.migration_source.as_str_name());
+        row.opt(f.contract_start_date, RowWriter::date);
+        row.opt(f.renewal_date, RowWriter::date);
+        row.opt(f.owner_csm_id.as_deref(), RowWriter::text);
+        row.opt(f.partner_id.as_deref(), RowWriter::text);
+        row.text(f.lifecycle_status.as_str_name());
+        row.text(a.tier.as_str_name());
+        row.int8(a.create_time.timestamp_micros());
+        row.int8(a.update_time.timestamp_micros());
+        row.int8(a.revision);
+    }
 }
 
 /// Writes new fields over `current` if it has not changed meanwhile.

@@ -10,7 +10,7 @@ use std::{
 };
 
 use prost::Message as _;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use themodel_platform::{
     auth::{Keys, Role},
     client::{ClientConfig, Clients},
@@ -44,7 +44,7 @@ struct Projection {
 
 #[tonic::async_trait]
 impl EventHandler for Projection {
-    async fn handle(&self, tx: &DatabaseTransaction, event: &Event) -> anyhow::Result<()> {
+    async fn handle(&self, tx: &themodel_platform::store::Tx, event: &Event) -> anyhow::Result<()> {
         tokio::time::sleep(self.pace).await;
         let payload = event
             .payload
