@@ -88,6 +88,44 @@ pub async fn postgres_copy(url: &str, rows: u64) -> anyhow::Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// Writes `rows` accounts with the store's bulk-append primitive in one unit
+/// of work that also commits an event and an idempotency record.
+pub async fn store_append(url: &str, rows: u64) -> anyhow::Result<Duration> {
+    use themodel_platform::{
+        auth::{Principal, Role},
+        store::{Begun, CopyTable, IdempotencyKey, Store},
+    };
+    const ACCOUNTS: CopyTable = CopyTable {
+        name: "accounts",
+        columns: COLUMNS,
+    };
+    migrate(url).await?;
+    let store = Store::open(themodel_platform::store::connect(url).await?, "bench").await?;
+    let data: Vec<StoredRow> = (0..rows).map(stored).collect();
+    let principal = Principal {
+        subject: "bench".into(),
+        role: Role::Service,
+        partner_id: None,
+        actor: None,
+    };
+    let request = themodel_proto::segmentation::BatchUpsertAccountsResponse::default();
+    let key = IdempotencyKey::new(&principal, Some("append".into()), "Append", &request);
+    let start = Instant::now();
+    let Begun::Fresh(mut uow) = store
+        .begin::<themodel_proto::segmentation::BatchUpsertAccountsResponse>(key)
+        .await?
+    else {
+        anyhow::bail!("the key was used before");
+    };
+    let written = uow.append(&ACCOUNTS, &data).await?;
+    uow.emit("bench", &request);
+    uow.commit(&request).await?;
+    let took = start.elapsed();
+    anyhow::ensure!(written == rows, "appended {written} of {rows} rows");
+    store.db.close().await?;
+    Ok(took)
+}
+
 /// PostgreSQL's binary COPY format.
 struct CopyEncoder {
     bytes: Vec<u8>,

@@ -94,3 +94,31 @@ pub fn stored(i: u64) -> StoredRow {
         time_us: chrono::Utc::now().timestamp_micros(),
     }
 }
+
+/// The stored row as the store's bulk-append primitive writes it, column for
+/// column as the raw COPY baseline does.
+impl themodel_platform::store::CopyRow for StoredRow {
+    fn write(&self, row: &mut themodel_platform::store::RowWriter) {
+        row.text(&self.id);
+        row.text(&self.external_id);
+        row.text(&self.name);
+        row.text(&self.industry);
+        row.int4(self.employee_count);
+        row.text("JPY");
+        row.int8(self.acv_units);
+        row.int4(0);
+        row.null();
+        row.null();
+        row.text("CLOUD_LITERACY_MEDIUM");
+        row.text("MIGRATION_SOURCE_SIMILAR_TOOL");
+        row.date(self.start);
+        row.date(self.renewal);
+        row.text(&self.owner_csm_id);
+        row.null();
+        row.text("LIFECYCLE_STATUS_ONBOARDING");
+        row.text("TIER_UNSPECIFIED");
+        row.int8(self.time_us);
+        row.int8(self.time_us);
+        row.int8(1);
+    }
+}

@@ -42,18 +42,21 @@ pub enum Scenario {
     BulkSqlite,
     /// BatchUpsertAccounts into PostgreSQL against binary COPY.
     BulkPostgres,
+    /// The store's bulk-append primitive against raw binary COPY.
+    Copy,
     /// Memory of each process.
     Memory,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Tax,
         Scenario::Hop,
         Scenario::Read,
         Scenario::BulkSqlite,
         Scenario::BulkPostgres,
+        Scenario::Copy,
         Scenario::Memory,
     ];
 
@@ -65,6 +68,7 @@ impl Scenario {
             Scenario::Read => "read path",
             Scenario::BulkSqlite => "bulk write path: SQLite",
             Scenario::BulkPostgres => "bulk write path: PostgreSQL",
+            Scenario::Copy => "bulk append primitive",
             Scenario::Memory => "memory",
         }
     }
@@ -160,6 +164,7 @@ impl Bench {
             Scenario::Read => vec![self.read_path().await?],
             Scenario::BulkSqlite => vec![self.bulk_sqlite().await?],
             Scenario::BulkPostgres => self.bulk_postgres().await?.into_iter().collect(),
+            Scenario::Copy => self.bulk_append().await?.into_iter().collect(),
             Scenario::Memory => vec![self.memory().await?],
         })
     }
@@ -576,6 +581,40 @@ impl Bench {
             base.as_secs_f64(),
             note,
         )))
+    }
+
+    /// The store's bulk-append primitive against raw binary COPY.
+    pub async fn bulk_append(&mut self) -> anyhow::Result<Option<Section>> {
+        let Some(admin) = self.postgres.clone() else {
+            return Ok(None);
+        };
+        let ours_db = baseline::PgDatabase::create(&admin).await?;
+        let ours = baseline::store_append(&ours_db.url, self.plan.bulk_rows).await;
+        ours_db.drop_database().await?;
+        let base_db = baseline::PgDatabase::create(&admin).await?;
+        let base = baseline::postgres_copy(&base_db.url, self.plan.bulk_rows).await;
+        base_db.drop_database().await?;
+        let (ours, base) = (ours?.as_secs_f64(), base?.as_secs_f64());
+        let n = self.plan.bulk_rows as f64;
+        let ratio = base / ours;
+        Ok(Some(Section {
+            title: "Bulk append primitive: PostgreSQL".into(),
+            setup: format!(
+                "{} account rows appended with the store's bulk-append primitive (binary `COPY` inside a \
+                 unit of work that also commits an event and an idempotency record) against one raw \
+                 binary `COPY` of the same rows over one connection. In-process, no RPC.",
+                self.plan.bulk_rows
+            ),
+            rows: vec![Row {
+                measure: "rows/s".into(),
+                ours: format!("{:.0}", n / ours),
+                baseline: format!("{:.0}", n / base),
+                ratio: percent(ratio),
+                goal: ">= 85%".into(),
+                verdict: Verdict::of(ratio >= 0.85),
+            }],
+            notes: vec![format!("wall time: ours {ours:.1} s, baseline {base:.1} s")],
+        }))
     }
 
     fn bulk_section(

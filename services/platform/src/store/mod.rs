@@ -6,6 +6,7 @@ pub mod copy;
 pub mod cursor;
 pub mod idempotency;
 pub mod migration;
+mod nodelay;
 pub mod outbox;
 pub mod tx;
 
@@ -82,6 +83,7 @@ async fn connect_pool(url: &str, max: Option<u32>) -> anyhow::Result<DatabaseCon
             .options([("plan_cache_mode", "force_custom_plan")])
             .disable_statement_logging();
         let pool = pool(max.unwrap_or(16), max.is_some())
+            .after_connect(|conn, _| Box::pin(nodelay::set(conn)))
             .connect_with(options)
             .await
             .with_context(failed)?;
