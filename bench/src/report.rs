@@ -66,6 +66,9 @@ pub fn times(ratio: f64) -> String {
     format!("{ratio:.2}x")
 }
 
+/// What profiling the scenarios found, kept with the figures.
+const FINDINGS: &str = include_str!("findings.md");
+
 /// Heading of the history table.
 const HISTORY: &str = "## History";
 /// Full runs the history keeps.
@@ -76,7 +79,12 @@ pub fn headline(sections: &[Section]) -> String {
     sections
         .iter()
         .flat_map(|section| {
-            let goals: Vec<&Row> = section.rows.iter().filter(|r| !r.goal.is_empty()).collect();
+            // Ratio goals only: the others (bounded, shed, flat) are yes or no.
+            let goals: Vec<&Row> = section
+                .rows
+                .iter()
+                .filter(|r| r.goal.starts_with(">=") || r.goal.starts_with("<="))
+                .collect();
             let single = goals.len() == 1;
             goals.into_iter().map(move |r| {
                 let what = if single {
@@ -159,6 +167,7 @@ pub fn render(machine: &str, command: &str, sections: &[Section], history: &[Str
             out.push('\n');
         }
     }
+    out.push_str(FINDINGS);
     if !history.is_empty() {
         let _ = writeln!(
             out,

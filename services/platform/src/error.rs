@@ -299,7 +299,7 @@ impl From<sea_orm::DbErr> for ApiError {
     /// anything else INTERNAL.
     fn from(err: sea_orm::DbErr) -> Self {
         match err {
-            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
+            ref lost if connection_lost(lost) => {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::Unavailable("the database is unavailable; retry later".into())
             }
@@ -309,6 +309,23 @@ impl From<sea_orm::DbErr> for ApiError {
             }
             other => ApiError::Internal(other.into()),
         }
+    }
+}
+
+/// True when the database could not be reached or the connection broke
+/// mid-query (connections are not pinged before use, so a restarted database
+/// shows here first): the caller may retry.
+fn connection_lost(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx::Error};
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                &**e,
+                Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed
+            )
+        }
+        _ => false,
     }
 }
 
@@ -386,6 +403,23 @@ impl Violations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broken_connection_is_unavailable_and_other_database_errors_internal() {
+        use sea_orm::{DbErr, RuntimeErr, sqlx};
+        let io = || sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let broken = DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(io())));
+        assert!(matches!(ApiError::from(broken), ApiError::Unavailable(_)));
+        let timed_out = DbErr::Exec(RuntimeErr::SqlxError(std::sync::Arc::new(
+            sqlx::Error::PoolTimedOut,
+        )));
+        assert!(matches!(
+            ApiError::from(timed_out),
+            ApiError::Unavailable(_)
+        ));
+        let other = DbErr::Custom("a bug".into());
+        assert!(matches!(ApiError::from(other), ApiError::Internal(_)));
+    }
 
     #[test]
     fn validation_errors_carry_field_violations_and_error_info() {
