@@ -4,7 +4,6 @@
 use std::{pin::Pin, time::Duration};
 
 use futures::Stream;
-use sea_orm::DatabaseConnection;
 use themodel_proto::events::{
     ListEventsRequest, ListEventsResponse, WatchEventsRequest, WatchEventsResponse,
     event_feed_service_server::{EventFeedService, EventFeedServiceServer},
@@ -43,7 +42,7 @@ impl EventFeed {
         EventFeedServiceServer::new(self)
     }
 
-    fn db(&self) -> &DatabaseConnection {
+    fn db(&self) -> &crate::store::Db {
         &self.store.db
     }
 }

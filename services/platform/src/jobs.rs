@@ -26,8 +26,8 @@ use std::{
 };
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    prelude::Expr, sea_query::ExprTrait as _,
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, prelude::Expr,
+    sea_query::ExprTrait as _,
 };
 use themodel_proto::operations::{
     self as pb, ListDeadLettersRequest, ListDeadLettersResponse, ListJobsRequest, ListJobsResponse,
@@ -127,7 +127,7 @@ impl Schedule {
 /// Runs a service's jobs under leases in its database.
 #[derive(Clone)]
 pub struct JobRunner {
-    db: DatabaseConnection,
+    db: crate::store::Db,
     service: &'static str,
     holder: Arc<str>,
     schedules: Arc<Mutex<Vec<(&'static str, Schedule)>>>,

@@ -15,7 +15,10 @@
 use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait as _, DbBackend, DbErr, Statement, Value, Values};
 
-use super::tx::{Conn, Tx, exec_err};
+use super::{
+    db::exec_err,
+    tx::{Tx, live},
+};
 
 /// Bytes of encoded rows sent to PostgreSQL at a time.
 const COPY_CHUNK_BYTES: usize = 1 << 20;
@@ -145,7 +148,7 @@ async fn copy_postgres<R: CopyRow>(
     rows: impl IntoIterator<Item = R>,
 ) -> Result<u64, DbErr> {
     let mut guard = tx.conn().await;
-    let Conn::Postgres(conn) = &mut *guard else {
+    let Some(conn) = live(&mut guard)?.postgres() else {
         return Err(DbErr::Custom("COPY needs PostgreSQL".into()));
     };
     let statement = format!(

@@ -4,6 +4,7 @@
 
 pub mod copy;
 pub mod cursor;
+pub mod db;
 pub mod idempotency;
 pub mod migration;
 mod nodelay;
@@ -13,11 +14,12 @@ pub mod tx;
 use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use sea_orm_migration::MigratorTrait;
 
 use crate::error::ApiError;
 pub use copy::{CopyRow, CopyTable, RowWriter};
+pub use db::Db;
 pub use idempotency::IdempotencyKey;
 pub use outbox::{NewEvent, Outbox};
 pub use tx::Tx;
@@ -25,18 +27,29 @@ pub use tx::Tx;
 /// Opens a connection pool. For a SQLite file URL the parent directory is
 /// created and the database runs in WAL mode with a busy timeout, so readers
 /// never block the writer.
-pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
-    connect_pool(url, None).await
+pub async fn connect(url: &str) -> anyhow::Result<Db> {
+    Ok(match connect_pool(url, None).await? {
+        DriverPool::Postgres(pool, size) => Db::postgres(pool, size, ACQUIRE_TIMEOUT),
+        DriverPool::Sqlite(pool, size) => Db::sqlite(pool, size, ACQUIRE_TIMEOUT),
+    })
+}
+
+/// How long a caller waits for a free connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The driver's pool and its size.
+enum DriverPool {
+    Postgres(sea_orm::sqlx::PgPool, u32),
+    Sqlite(sea_orm::sqlx::SqlitePool, u32),
 }
 
 /// Opens a pool of at most `max` connections (the backend's default when `None`).
 ///
-/// The pools are built on the driver directly for two settings the ORM does
-/// not offer: connections are not pinged before each use (a round trip per
-/// query; a connection that died fails its query, is discarded, and the
-/// caller's retry gets a fresh one), and SQLite plans stay stable (see
-/// [`sqlite_stable_plans`]).
-async fn connect_pool(url: &str, max: Option<u32>) -> anyhow::Result<DatabaseConnection> {
+/// The pools are built on the driver directly for settings the ORM does not
+/// offer: connections are not pinged before each use (see [`db`]), SQLite
+/// plans stay stable (see [`sqlite_stable_plans`]) and PostgreSQL sockets
+/// send at once (see [`nodelay`]).
+async fn connect_pool(url: &str, max: Option<u32>) -> anyhow::Result<DriverPool> {
     use sea_orm::sqlx::{
         ConnectOptions as _,
         pool::PoolOptions,
@@ -47,7 +60,7 @@ async fn connect_pool(url: &str, max: Option<u32>) -> anyhow::Result<DatabaseCon
         PoolOptions::new()
             .max_connections(max)
             .min_connections(u32::from(fixed))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
     }
     let failed = || format!("connecting to {}", redact(url));
@@ -66,12 +79,13 @@ async fn connect_pool(url: &str, max: Option<u32>) -> anyhow::Result<DatabaseCon
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
             .disable_statement_logging();
-        let pool = pool(max.unwrap_or(8), max.is_some())
+        let size = max.unwrap_or(8);
+        let pool = pool(size, max.is_some())
             .after_connect(|conn, _| Box::pin(sqlite_stable_plans(conn)))
             .connect_with(options)
             .await
             .with_context(failed)?;
-        Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+        Ok(DriverPool::Sqlite(pool, size))
     } else {
         // Plan every statement with the table's current size. A cached generic
         // plan made while a table was small (a fresh database being filled by a
@@ -82,14 +96,13 @@ async fn connect_pool(url: &str, max: Option<u32>) -> anyhow::Result<DatabaseCon
             .with_context(failed)?
             .options([("plan_cache_mode", "force_custom_plan")])
             .disable_statement_logging();
-        let pool = pool(max.unwrap_or(16), max.is_some())
+        let size = max.unwrap_or(16);
+        let pool = pool(size, max.is_some())
             .after_connect(|conn, _| Box::pin(nodelay::set(conn)))
             .connect_with(options)
             .await
             .with_context(failed)?;
-        Ok(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(
-            pool,
-        ))
+        Ok(DriverPool::Postgres(pool, size))
     }
 }
 
@@ -156,7 +169,12 @@ pub fn redact(url: &str) -> String {
 /// transaction, and a statement on another pooled connection could still see
 /// the schema as it was before the previous statement (a table just dropped).
 pub async fn migrate<M: MigratorTrait>(url: &str) -> anyhow::Result<()> {
-    let db = connect_pool(url, Some(1)).await?;
+    let db = match connect_pool(url, Some(1)).await? {
+        DriverPool::Postgres(pool, _) => {
+            sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+        }
+        DriverPool::Sqlite(pool, _) => sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+    };
     let applied = M::up(&db, None).await.context("running migrations");
     db.close().await.ok();
     applied
@@ -202,7 +220,7 @@ impl Default for StoreConfig {
 #[derive(Clone, Debug)]
 pub struct Store {
     /// The connection pool.
-    pub db: DatabaseConnection,
+    pub db: Db,
     /// The service's event log.
     pub outbox: Arc<Outbox>,
 }
@@ -265,7 +283,7 @@ impl Store {
     }
 
     /// A store over `db` whose events carry `source` (the service name).
-    pub async fn open(db: DatabaseConnection, source: &'static str) -> Result<Self, DbErr> {
+    pub async fn open(db: Db, source: &'static str) -> Result<Self, DbErr> {
         let outbox = Outbox::open(&db, source).await?;
         Ok(Self {
             db,

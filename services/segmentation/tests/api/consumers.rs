@@ -10,7 +10,7 @@ use std::{
 };
 
 use prost::Message as _;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 use themodel_platform::{
     auth::{Keys, Role},
     client::{ClientConfig, Clients},
@@ -120,7 +120,7 @@ fn start_paced_consumer(
     jobs
 }
 
-async fn projected(db: &DatabaseConnection) -> i64 {
+async fn projected(db: &themodel_platform::store::Db) -> i64 {
     db.query_one_raw(Statement::from_string(
         db.get_database_backend(),
         "SELECT COUNT(*) AS n FROM projected",
