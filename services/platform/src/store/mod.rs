@@ -180,6 +180,28 @@ pub async fn migrate<M: MigratorTrait>(url: &str) -> anyhow::Result<()> {
     applied
 }
 
+/// `column` equals one of `values`. On PostgreSQL that is `= ANY($1)` with
+/// one array parameter: one short statement whatever the count, where an
+/// `IN` list of a thousand parameters is parsed and planned anew each time.
+/// Elsewhere it is an `IN` list (SQLite takes up to 32,766 parameters).
+pub fn any_of<C: sea_orm::ColumnTrait>(
+    backend: sea_orm::DbBackend,
+    column: C,
+    values: &[&str],
+) -> sea_orm::sea_query::Expr {
+    use sea_orm::sea_query::{ArrayType, Expr, ExprTrait as _, PgFunc, Value};
+    match backend {
+        sea_orm::DbBackend::Postgres => {
+            let array: Vec<Value> = values.iter().map(|v| Value::from(*v)).collect();
+            Expr::col(column).eq(PgFunc::any(Expr::val(Value::Array(
+                ArrayType::String,
+                Some(Box::new(array)),
+            ))))
+        }
+        _ => column.is_in(values.iter().copied()),
+    }
+}
+
 /// True when a database error is a unique-constraint violation.
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(

@@ -16,7 +16,7 @@ use themodel_platform::{
     ApiError, Violation,
     auth::Principal,
     store::{
-        Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Store, UnitOfWork,
+        Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Store, UnitOfWork, any_of,
         is_unique_violation,
     },
     validate::Money,
@@ -241,9 +241,10 @@ impl Accounts {
         external_ids.sort_unstable();
         external_ids.dedup();
         let mut existing: HashMap<String, Account> = HashMap::new();
-        for chunk in external_ids.chunks(500) {
+        if !external_ids.is_empty() {
+            let backend = uow.tx().get_database_backend();
             let found = entity::Entity::find()
-                .filter(entity::Column::ExternalId.is_in(chunk.iter().copied()))
+                .filter(any_of(backend, entity::Column::ExternalId, &external_ids))
                 .order_by_asc(entity::Column::ExternalId)
                 .lock_exclusive()
                 .all(uow.tx())
