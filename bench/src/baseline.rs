@@ -93,12 +93,9 @@ pub async fn postgres_copy(url: &str, rows: u64) -> anyhow::Result<Duration> {
 pub async fn store_append(url: &str, rows: u64) -> anyhow::Result<Duration> {
     use themodel_platform::{
         auth::{Principal, Role},
-        store::{Begun, CopyTable, IdempotencyKey, Store},
+        store::{Begun, IdempotencyKey, Store},
     };
-    const ACCOUNTS: CopyTable = CopyTable {
-        name: "accounts",
-        columns: COLUMNS,
-    };
+    use themodel_segmentation::store::ACCOUNTS;
     migrate(url).await?;
     let store = Store::open(themodel_platform::store::connect(url).await?, "bench").await?;
     let data: Vec<StoredRow> = (0..rows).map(stored).collect();

@@ -7,30 +7,9 @@ use themodel_proto::{
     segmentation as pb,
 };
 
-/// Columns of the `accounts` table, in the order the baselines write them.
-pub const COLUMNS: &[&str] = &[
-    "id",
-    "external_id",
-    "name",
-    "industry",
-    "employee_count",
-    "currency_code",
-    "acv_units",
-    "acv_nanos",
-    "potential_acv_units",
-    "potential_acv_nanos",
-    "cloud_literacy",
-    "migration_source",
-    "contract_start_date",
-    "renewal_date",
-    "owner_csm_id",
-    "partner_id",
-    "lifecycle_status",
-    "tier",
-    "create_time_us",
-    "update_time_us",
-    "revision",
-];
+/// Columns of the `accounts` table, in the order the baselines write them
+/// (the order the service itself appends new accounts in).
+pub const COLUMNS: &[&str] = themodel_segmentation::store::ACCOUNTS.columns;
 
 /// Row `i` as the suite receives it.
 pub fn account(i: u64) -> pb::Account {

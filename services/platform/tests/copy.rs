@@ -3,7 +3,10 @@
 //! nothing behind, together with the unit of work's events and idempotency
 //! record. Runs on SQLite, or on PostgreSQL when `TEST_DATABASE_URL` is set.
 
+mod common;
+
 use chrono::NaiveDate;
+use common::count;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use themodel_platform::{
@@ -119,20 +122,6 @@ async fn stored(store: &Store) -> Vec<Sample> {
     .expect("read back")
 }
 
-async fn count(store: &Store, table: &str) -> i64 {
-    store
-        .db
-        .query_one_raw(Statement::from_string(
-            store.db.get_database_backend(),
-            format!("SELECT COUNT(*) AS n FROM {table}"),
-        ))
-        .await
-        .expect("count")
-        .expect("a row")
-        .try_get("", "n")
-        .expect("n")
-}
-
 #[tokio::test]
 async fn rows_of_every_type_round_trip_across_chunks() {
     let (_db, store) = store().await;
@@ -191,42 +180,37 @@ async fn appends_commit_with_their_events_and_idempotency_record() {
     let request = themodel_proto::events::Event::default();
     let key = || IdempotencyKey::new(&principal, Some("batch-1".into()), "Ingest", &request);
 
-    // Rolled back: nothing of the unit of work remains.
-    let Begun::Fresh(mut uow) = store
-        .begin::<themodel_proto::events::Event>(key())
-        .await
-        .expect("begin")
-    else {
-        panic!("fresh key");
+    // A unit of work appending 100 rows with one event.
+    let work = async || {
+        let Begun::Fresh(mut uow) = store
+            .begin::<themodel_proto::events::Event>(key())
+            .await
+            .expect("begin")
+        else {
+            panic!("fresh key");
+        };
+        uow.append(&SAMPLES, (1..=100).map(|i| sample(i, 8)))
+            .await
+            .expect("append");
+        uow.emit("acct-1", &themodel_proto::events::Event::default());
+        uow
     };
-    uow.append(&SAMPLES, (1..=100).map(|i| sample(i, 8)))
-        .await
-        .expect("append");
-    uow.emit("acct-1", &themodel_proto::events::Event::default());
-    drop(uow);
-    assert_eq!(count(&store, "usage_samples").await, 0);
-    assert_eq!(count(&store, "outbox_events").await, 0);
-    assert_eq!(count(&store, "idempotency_keys").await, 0);
+
+    // Rolled back: nothing of the unit of work remains.
+    drop(work().await);
+    assert_eq!(count(&store.db, "usage_samples").await, 0);
+    assert_eq!(count(&store.db, "outbox_events").await, 0);
+    assert_eq!(count(&store.db, "idempotency_keys").await, 0);
 
     // Committed: rows, event and record together; the key then replays.
-    let Begun::Fresh(mut uow) = store
-        .begin::<themodel_proto::events::Event>(key())
-        .await
-        .expect("begin")
-    else {
-        panic!("fresh key");
-    };
-    uow.append(&SAMPLES, (1..=100).map(|i| sample(i, 8)))
-        .await
-        .expect("append");
-    uow.emit("acct-1", &themodel_proto::events::Event::default());
+    let uow = work().await;
     let response = themodel_proto::events::Event {
         event_id: "done".into(),
         ..Default::default()
     };
     uow.commit(&response).await.expect("commit");
-    assert_eq!(count(&store, "usage_samples").await, 100);
-    assert_eq!(count(&store, "outbox_events").await, 1);
+    assert_eq!(count(&store.db, "usage_samples").await, 100);
+    assert_eq!(count(&store.db, "outbox_events").await, 1);
     match store
         .begin::<themodel_proto::events::Event>(key())
         .await

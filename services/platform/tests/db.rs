@@ -2,6 +2,9 @@
 //! rolls back and its connection serves later calls, connections are reused
 //! rather than exhausted, and a read after a commit sees the commit.
 
+mod common;
+
+use common::count;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use themodel_platform::{
     store::{self, Db, Tx},
@@ -25,18 +28,6 @@ fn insert(backend: DbBackend, id: i64) -> Statement {
     Statement::from_sql_and_values(backend, sql, [id.into()])
 }
 
-async fn count(db: &Db) -> i64 {
-    db.query_one_raw(Statement::from_string(
-        db.get_database_backend(),
-        "SELECT COUNT(*) AS n FROM notes",
-    ))
-    .await
-    .expect("count")
-    .expect("a row")
-    .try_get("", "n")
-    .expect("n")
-}
-
 #[tokio::test]
 async fn dropped_transactions_roll_back_and_give_their_connection_back() {
     let (_test, db) = db().await;
@@ -47,12 +38,12 @@ async fn dropped_transactions_roll_back_and_give_their_connection_back() {
         tx.execute_raw(insert(backend, id)).await.expect("insert");
         drop(tx);
     }
-    assert_eq!(count(&db).await, 0);
+    assert_eq!(count(&db, "notes").await, 0);
     // A committed one after them is kept.
     let tx = Tx::begin(&db).await.expect("begin");
     tx.execute_raw(insert(backend, 1)).await.expect("insert");
     tx.commit().await.expect("commit");
-    assert_eq!(count(&db).await, 1);
+    assert_eq!(count(&db, "notes").await, 1);
 }
 
 #[tokio::test]
@@ -63,7 +54,7 @@ async fn a_read_after_a_commit_sees_it() {
         let tx = Tx::begin(&db).await.expect("begin");
         tx.execute_raw(insert(backend, id)).await.expect("insert");
         tx.commit().await.expect("commit");
-        assert_eq!(count(&db).await, id + 1);
+        assert_eq!(count(&db, "notes").await, id + 1);
     }
 }
 
@@ -84,12 +75,12 @@ async fn concurrent_callers_share_the_pool_without_exhausting_it() {
                 } else {
                     drop(tx);
                 }
-                count(&db).await;
+                count(&db, "notes").await;
             }
         }));
     }
     for task in tasks {
         task.await.expect("worker");
     }
-    assert_eq!(count(&db).await, 24 * 10);
+    assert_eq!(count(&db, "notes").await, 24 * 10);
 }

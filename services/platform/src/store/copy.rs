@@ -34,6 +34,14 @@ pub struct CopyTable {
     pub columns: &'static [&'static str],
 }
 
+impl CopyTable {
+    /// `"table" ("column", ...)`, quoted.
+    fn target(&self) -> String {
+        let columns: Vec<String> = self.columns.iter().map(|c| quote(c)).collect();
+        format!("{} ({})", quote(self.name), columns.join(", "))
+    }
+}
+
 /// A row that can be appended to a [`CopyTable`].
 pub trait CopyRow {
     /// Writes the row's columns in the table's column order.
@@ -151,16 +159,7 @@ async fn copy_postgres<R: CopyRow>(
     let Some(conn) = live(&mut guard)?.postgres() else {
         return Err(DbErr::Custom("COPY needs PostgreSQL".into()));
     };
-    let statement = format!(
-        "COPY {} ({}) FROM STDIN (FORMAT binary)",
-        quote(table.name),
-        table
-            .columns
-            .iter()
-            .map(|c| quote(c))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let statement = format!("COPY {} FROM STDIN (FORMAT binary)", table.target());
     let mut copy = conn.copy_in_raw(&statement).await.map_err(exec_err)?;
     let mut writer = RowWriter {
         out: Out::Copy(Vec::with_capacity(COPY_CHUNK_BYTES + 4096)),
@@ -206,16 +205,7 @@ async fn insert_sqlite<R: CopyRow>(
     let width = table.columns.len();
     let per_statement = (SQLITE_MAX_PARAMETERS / width.max(1)).max(1);
     let row_sql = format!("({})", vec!["?"; width].join(", "));
-    let head = format!(
-        "INSERT INTO {} ({}) VALUES ",
-        quote(table.name),
-        table
-            .columns
-            .iter()
-            .map(|c| quote(c))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let head = format!("INSERT INTO {} VALUES ", table.target());
     let mut writer = RowWriter {
         out: Out::Values(Vec::with_capacity(per_statement * width)),
         written: 0,

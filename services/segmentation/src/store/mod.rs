@@ -375,7 +375,7 @@ async fn insert(uow: &UnitOfWork, accounts: &[Account]) -> Result<()> {
 }
 
 /// The columns a new account is written with.
-const ACCOUNTS: CopyTable = CopyTable {
+pub const ACCOUNTS: CopyTable = CopyTable {
     name: "accounts",
     columns: &[
         "id",
