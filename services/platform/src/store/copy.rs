@@ -71,6 +71,28 @@ enum Out {
 const PG_EPOCH_DAYS: i64 = 10_957;
 
 impl RowWriter {
+    fn new(out: Out) -> Self {
+        Self { out, written: 0 }
+    }
+
+    /// Writes `row`, which must write one value per column of `table`.
+    fn row(&mut self, table: &CopyTable, row: &impl CopyRow) -> Result<(), DbErr> {
+        if let Out::Copy(buf) = &mut self.out {
+            buf.extend_from_slice(&(table.columns.len() as i16).to_be_bytes());
+        }
+        self.written = 0;
+        row.write(self);
+        check_width(table, self.written)
+    }
+
+    /// The parameters an INSERT writer collected, leaving it empty.
+    fn take_values(&mut self) -> Vec<Value> {
+        match &mut self.out {
+            Out::Values(values) => std::mem::take(values),
+            Out::Copy(_) => Vec::new(),
+        }
+    }
+
     fn field(&mut self, bytes: &[u8], value: impl FnOnce() -> Value) {
         self.written += 1;
         match &mut self.out {
@@ -161,23 +183,14 @@ async fn copy_postgres<R: CopyRow>(
     };
     let statement = format!("COPY {} FROM STDIN (FORMAT binary)", table.target());
     let mut copy = conn.copy_in_raw(&statement).await.map_err(exec_err)?;
-    let mut writer = RowWriter {
-        out: Out::Copy(Vec::with_capacity(COPY_CHUNK_BYTES + 4096)),
-        written: 0,
-    };
-    if let Out::Copy(buf) = &mut writer.out {
-        buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-        buf.extend_from_slice(&0i32.to_be_bytes()); // flags
-        buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
-    }
+    let mut buf = Vec::with_capacity(COPY_CHUNK_BYTES + 4096);
+    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.extend_from_slice(&0i32.to_be_bytes()); // flags
+    buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    let mut writer = RowWriter::new(Out::Copy(buf));
     let mut count = 0u64;
     for row in rows {
-        if let Out::Copy(buf) = &mut writer.out {
-            buf.extend_from_slice(&(table.columns.len() as i16).to_be_bytes());
-        }
-        writer.written = 0;
-        row.write(&mut writer);
-        if let Err(err) = check_width(table, writer.written) {
+        if let Err(err) = writer.row(table, &row) {
             let _ = copy.abort(err.to_string()).await;
             return Err(err);
         }
@@ -185,8 +198,8 @@ async fn copy_postgres<R: CopyRow>(
         if let Out::Copy(buf) = &mut writer.out
             && buf.len() >= COPY_CHUNK_BYTES
         {
-            copy.send(std::mem::take(buf)).await.map_err(exec_err)?;
-            buf.reserve(COPY_CHUNK_BYTES + 4096);
+            let chunk = std::mem::replace(buf, Vec::with_capacity(COPY_CHUNK_BYTES + 4096));
+            copy.send(chunk).await.map_err(exec_err)?;
         }
     }
     if let Out::Copy(mut buf) = writer.out {
@@ -206,28 +219,20 @@ async fn insert_sqlite<R: CopyRow>(
     let per_statement = (SQLITE_MAX_PARAMETERS / width.max(1)).max(1);
     let row_sql = format!("({})", vec!["?"; width].join(", "));
     let head = format!("INSERT INTO {} VALUES ", table.target());
-    let mut writer = RowWriter {
-        out: Out::Values(Vec::with_capacity(per_statement * width)),
-        written: 0,
-    };
+    let mut writer = RowWriter::new(Out::Values(Vec::with_capacity(per_statement * width)));
     let mut pending = 0;
     let mut count = 0u64;
     let mut rows = rows.into_iter().peekable();
     while let Some(row) = rows.next() {
-        writer.written = 0;
-        row.write(&mut writer);
-        check_width(table, writer.written)?;
+        writer.row(table, &row)?;
         pending += 1;
         count += 1;
         if pending == per_statement || rows.peek().is_none() {
-            let Out::Values(values) = &mut writer.out else {
-                return Err(DbErr::Custom("an INSERT writer collects values".into()));
-            };
             let sql = format!("{head}{}", vec![row_sql.as_str(); pending].join(", "));
             tx.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Sqlite,
                 sql,
-                Values(std::mem::take(values)),
+                Values(writer.take_values()),
             ))
             .await?;
             pending = 0;

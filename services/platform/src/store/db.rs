@@ -55,12 +55,14 @@ pub(crate) enum Conn {
 }
 
 impl<DB: Database> Reuse<DB> {
-    fn new(pool: Pool<DB>, size: u32, acquire_timeout: Duration) -> Arc<Self> {
+    /// Lends at most the pool's size at once, waiting as long as the pool would.
+    fn new(pool: Pool<DB>) -> Arc<Self> {
+        let options = pool.options();
         Arc::new(Self {
-            pool,
+            permits: Arc::new(Semaphore::new(options.get_max_connections() as usize)),
+            acquire_timeout: options.get_acquire_timeout(),
             idle: std::sync::Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(size as usize)),
-            acquire_timeout,
+            pool,
         })
     }
 
@@ -242,17 +244,17 @@ impl Conn {
 }
 
 impl Db {
-    /// A handle over a PostgreSQL pool of `size` connections.
-    pub(crate) fn postgres(pool: Pool<Postgres>, size: u32, acquire_timeout: Duration) -> Self {
+    /// A handle over a PostgreSQL pool.
+    pub(crate) fn postgres(pool: Pool<Postgres>) -> Self {
         Self {
-            inner: Arc::new(Inner::Postgres(Reuse::new(pool, size, acquire_timeout))),
+            inner: Arc::new(Inner::Postgres(Reuse::new(pool))),
         }
     }
 
-    /// A handle over a SQLite pool of `size` connections.
-    pub(crate) fn sqlite(pool: Pool<Sqlite>, size: u32, acquire_timeout: Duration) -> Self {
+    /// A handle over a SQLite pool.
+    pub(crate) fn sqlite(pool: Pool<Sqlite>) -> Self {
         Self {
-            inner: Arc::new(Inner::Sqlite(Reuse::new(pool, size, acquire_timeout))),
+            inner: Arc::new(Inner::Sqlite(Reuse::new(pool))),
         }
     }
 

@@ -29,18 +29,18 @@ pub use tx::Tx;
 /// never block the writer.
 pub async fn connect(url: &str) -> anyhow::Result<Db> {
     Ok(match connect_pool(url, None).await? {
-        DriverPool::Postgres(pool, size) => Db::postgres(pool, size, ACQUIRE_TIMEOUT),
-        DriverPool::Sqlite(pool, size) => Db::sqlite(pool, size, ACQUIRE_TIMEOUT),
+        DriverPool::Postgres(pool) => Db::postgres(pool),
+        DriverPool::Sqlite(pool) => Db::sqlite(pool),
     })
 }
 
 /// How long a caller waits for a free connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The driver's pool and its size.
+/// The driver's pool.
 enum DriverPool {
-    Postgres(sea_orm::sqlx::PgPool, u32),
-    Sqlite(sea_orm::sqlx::SqlitePool, u32),
+    Postgres(sea_orm::sqlx::PgPool),
+    Sqlite(sea_orm::sqlx::SqlitePool),
 }
 
 /// Opens a pool of at most `max` connections (the backend's default when `None`).
@@ -79,13 +79,12 @@ async fn connect_pool(url: &str, max: Option<u32>) -> anyhow::Result<DriverPool>
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
             .disable_statement_logging();
-        let size = max.unwrap_or(8);
-        let pool = pool(size, max.is_some())
+        let pool = pool(max.unwrap_or(8), max.is_some())
             .after_connect(|conn, _| Box::pin(sqlite_stable_plans(conn)))
             .connect_with(options)
             .await
             .with_context(failed)?;
-        Ok(DriverPool::Sqlite(pool, size))
+        Ok(DriverPool::Sqlite(pool))
     } else {
         // Plan every statement with the table's current size. A cached generic
         // plan made while a table was small (a fresh database being filled by a
@@ -96,13 +95,12 @@ async fn connect_pool(url: &str, max: Option<u32>) -> anyhow::Result<DriverPool>
             .with_context(failed)?
             .options([("plan_cache_mode", "force_custom_plan")])
             .disable_statement_logging();
-        let size = max.unwrap_or(16);
-        let pool = pool(size, max.is_some())
+        let pool = pool(max.unwrap_or(16), max.is_some())
             .after_connect(|conn, _| Box::pin(nodelay::set(conn)))
             .connect_with(options)
             .await
             .with_context(failed)?;
-        Ok(DriverPool::Postgres(pool, size))
+        Ok(DriverPool::Postgres(pool))
     }
 }
 
@@ -170,10 +168,8 @@ pub fn redact(url: &str) -> String {
 /// the schema as it was before the previous statement (a table just dropped).
 pub async fn migrate<M: MigratorTrait>(url: &str) -> anyhow::Result<()> {
     let db = match connect_pool(url, Some(1)).await? {
-        DriverPool::Postgres(pool, _) => {
-            sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
-        }
-        DriverPool::Sqlite(pool, _) => sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+        DriverPool::Postgres(pool) => sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+        DriverPool::Sqlite(pool) => sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
     };
     let applied = M::up(&db, None).await.context("running migrations");
     db.close().await.ok();
