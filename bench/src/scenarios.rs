@@ -351,7 +351,8 @@ impl Bench {
                 "Open loop at twice the throughput the service sustained above ({rate:.0} calls/s offered, \
                  latency measured from each call's scheduled start, so queueing is not hidden). The baseline \
                  column is the same service at its sustainable load. The service admits \
-                 MAX_CONCURRENT_CALLS (default 256) calls at once and refuses the rest at once."
+                 at most MAX_CONCURRENT_CALLS (default 256) calls at once, fewer while its run queue is \
+                 backlogged, and refuses the rest at once."
             ),
             rows: vec![
                 Row {

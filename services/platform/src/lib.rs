@@ -18,6 +18,7 @@ pub mod page_token;
 pub mod registry;
 pub mod relay;
 pub mod server;
+pub mod shed;
 pub mod status_guard;
 pub mod store;
 pub mod telemetry;

@@ -7,7 +7,6 @@ use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use futures::future::BoxFuture;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tonic::{server::NamedService, service::Routes};
 use tonic_health::{ServingStatus, server::HealthReporter};
@@ -15,8 +14,9 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use crate::{
     auth::{Authenticate, Authenticator},
     calls::Calls,
-    gate::{Gate, GateLayer, Response},
+    gate::GateLayer,
     observe::ObserveLayer,
+    shed::{Limiter, Shed},
     status_guard::StatusGuard,
     store::Store,
 };
@@ -34,10 +34,15 @@ pub struct ServerConfig {
     /// signal; the process exits as soon as they have (streams end at once).
     #[arg(long, env = "DRAIN_TIMEOUT_SECS", default_value_t = 20)]
     pub drain_timeout_secs: u64,
-    /// Calls served at once; further calls are refused at once with
+    /// Most calls served at once; further calls are refused at once with
     /// RESOURCE_EXHAUSTED instead of queueing.
     #[arg(long, env = "MAX_CONCURRENT_CALLS", default_value_t = 256)]
     pub max_concurrent_calls: usize,
+    /// Tasks waiting in the runtime's shared run queue beyond which the
+    /// server counts itself backlogged and lowers its limit of calls in
+    /// flight below MAX_CONCURRENT_CALLS; 0 keeps the limit fixed.
+    #[arg(long, env = "SHED_BACKLOG_TASKS", default_value_t = 256)]
+    pub shed_backlog_tasks: usize,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +51,7 @@ impl Default for ServerConfig {
             metrics_listen: None,
             drain_timeout_secs: 20,
             max_concurrent_calls: 256,
+            shed_backlog_tasks: 256,
         }
     }
 }
@@ -210,7 +216,14 @@ impl Server {
         let layers = tower::ServiceBuilder::new()
             .layer(ObserveLayer::new(name))
             .layer(GateLayer(StatusGuard::new(domain)))
-            .layer(GateLayer(Shed::new(config.max_concurrent_calls, domain)))
+            .layer(GateLayer(Shed::new(
+                Limiter::new(
+                    config.max_concurrent_calls,
+                    (config.shed_backlog_tasks > 0).then_some(config.shed_backlog_tasks),
+                ),
+                name,
+                domain,
+            )))
             .option_layer(authenticator.map(|a| GateLayer(Authenticate::new(a, domain))))
             .layer(GateLayer(calls.clone()));
         let drain = Duration::from_secs(config.drain_timeout_secs);
@@ -330,39 +343,4 @@ pub async fn serve_metrics(
         }
     });
     Ok(addr)
-}
-
-/// Refuses calls beyond a fixed number in flight with RESOURCE_EXHAUSTED, so
-/// overload is shed at once instead of queueing without bound.
-#[derive(Clone)]
-struct Shed {
-    permits: Arc<Semaphore>,
-    limit: usize,
-    domain: &'static str,
-}
-
-impl Shed {
-    fn new(limit: usize, domain: &'static str) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(limit)),
-            limit,
-            domain,
-        }
-    }
-}
-
-impl Gate for Shed {
-    /// Held until the call is answered.
-    type Pass = tokio::sync::OwnedSemaphorePermit;
-
-    fn admit<B>(&self, _request: &mut http::Request<B>) -> Result<Self::Pass, Response> {
-        self.permits.clone().try_acquire_owned().map_err(|_| {
-            crate::error::ApiError::ResourceExhausted(format!(
-                "the server is at its limit of {} concurrent calls; retry with backoff",
-                self.limit
-            ))
-            .into_status(self.domain)
-            .into_http()
-        })
-    }
 }
