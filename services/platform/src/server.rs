@@ -218,10 +218,10 @@ impl Server {
             .layer(GateLayer(StatusGuard::new(domain)))
             .layer(GateLayer(Shed::new(
                 Limiter::new(
+                    name,
                     config.max_concurrent_calls,
                     (config.shed_backlog_tasks > 0).then_some(config.shed_backlog_tasks),
                 ),
-                name,
                 domain,
             )))
             .option_layer(authenticator.map(|a| GateLayer(Authenticate::new(a, domain))))

@@ -37,6 +37,8 @@ const INTERVAL: Duration = Duration::from_millis(100);
 /// The adaptive limit of calls in flight.
 #[derive(Debug)]
 pub struct Limiter {
+    /// The server's name, the label of its [`CONCURRENCY_LIMIT`] gauge.
+    service: &'static str,
     ceiling: usize,
     /// Tasks in the shared run queue beyond which a call counts as
     /// backlogged; `None`: the limit stays at the ceiling.
@@ -52,11 +54,14 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    /// A limit of at most `ceiling` calls, lowered while the run queue holds
-    /// more than `backlog` tasks (fixed at `ceiling` when `backlog` is `None`).
-    pub fn new(ceiling: usize, backlog: Option<usize>) -> Self {
+    /// A limit for the server of `service` of at most `ceiling` calls,
+    /// lowered while the run queue holds more than `backlog` tasks (fixed at
+    /// `ceiling` when `backlog` is `None`).
+    pub fn new(service: &'static str, ceiling: usize, backlog: Option<usize>) -> Self {
         let ceiling = ceiling.max(1);
+        metrics::gauge!(CONCURRENCY_LIMIT, "service" => service).set(ceiling as f64);
         Self {
+            service,
             ceiling,
             backlog,
             limit: AtomicUsize::new(ceiling),
@@ -122,7 +127,10 @@ impl Limiter {
         } else {
             (limit + (limit / 8).max(1)).min(self.ceiling)
         };
-        self.limit.store(adjusted, Relaxed);
+        if adjusted != limit {
+            self.limit.store(adjusted, Relaxed);
+            metrics::gauge!(CONCURRENCY_LIMIT, "service" => self.service).set(adjusted as f64);
+        }
     }
 }
 
@@ -142,20 +150,17 @@ pub struct Shed {
     limiter: Arc<Limiter>,
     /// The runtime serving the calls (none outside one: no adapting).
     runtime: Option<RuntimeMetrics>,
-    service: &'static str,
     domain: &'static str,
 }
 
 impl Shed {
-    /// Sheds for the server of `service`, whose errors use `domain`.
-    pub fn new(limiter: Limiter, service: &'static str, domain: &'static str) -> Self {
-        metrics::gauge!(CONCURRENCY_LIMIT, "service" => service).set(limiter.limit() as f64);
+    /// Sheds calls beyond `limiter`; errors use `domain`.
+    pub fn new(limiter: Limiter, domain: &'static str) -> Self {
         Self {
             limiter: Arc::new(limiter),
             runtime: tokio::runtime::Handle::try_current()
                 .ok()
                 .map(|handle| handle.metrics()),
-            service,
             domain,
         }
     }
@@ -169,20 +174,17 @@ impl Gate for Shed {
             .runtime
             .as_ref()
             .map(RuntimeMetrics::global_queue_depth);
-        let before = self.limiter.limit();
-        let admitted = self.limiter.try_admit(queued, Instant::now());
-        let limit = self.limiter.limit();
-        if limit != before {
-            metrics::gauge!(CONCURRENCY_LIMIT, "service" => self.service).set(limit as f64);
-        }
-        admitted.ok_or_else(|| {
-            ApiError::ResourceExhausted(format!(
-                "the server is overloaded: it is at its current limit of {limit} calls in flight; \
-                 retry with backoff"
-            ))
-            .into_status(self.domain)
-            .into_http()
-        })
+        self.limiter
+            .try_admit(queued, Instant::now())
+            .ok_or_else(|| {
+                ApiError::ResourceExhausted(format!(
+                    "the server is overloaded: it is at its current limit of {} calls in flight; \
+                 retry with backoff",
+                    self.limiter.limit()
+                ))
+                .into_status(self.domain)
+                .into_http()
+            })
     }
 }
 
@@ -207,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_fixed_limit_refuses_beyond_the_ceiling() {
-        let limiter = Arc::new(Limiter::new(2, None));
+        let limiter = Arc::new(Limiter::new("test", 2, None));
         let now = Instant::now();
         let first = limiter.try_admit(Some(BACKLOG * 100), now);
         let second = limiter.try_admit(None, now);
@@ -220,7 +222,7 @@ mod tests {
 
     #[test]
     fn a_backlog_halves_the_limit_down_to_one_call() {
-        let limiter = Arc::new(Limiter::new(256, Some(BACKLOG)));
+        let limiter = Arc::new(Limiter::new("test", 256, Some(BACKLOG)));
         let mut at = Instant::now();
         // The very first call opens the first interval.
         interval(&limiter, &mut at, 0, 0);
@@ -234,7 +236,7 @@ mod tests {
 
     #[test]
     fn a_minority_of_backlogged_calls_lets_the_limit_grow_back_to_the_ceiling() {
-        let limiter = Arc::new(Limiter::new(64, Some(BACKLOG)));
+        let limiter = Arc::new(Limiter::new("test", 64, Some(BACKLOG)));
         let mut at = Instant::now();
         interval(&limiter, &mut at, 0, 0);
         for _ in 0..6 {
@@ -250,7 +252,7 @@ mod tests {
 
     #[test]
     fn a_lowered_limit_refuses_calls_beyond_it_until_permits_return() {
-        let limiter = Arc::new(Limiter::new(32, Some(BACKLOG)));
+        let limiter = Arc::new(Limiter::new("test", 32, Some(BACKLOG)));
         let mut at = Instant::now();
         interval(&limiter, &mut at, 0, 0);
         while limiter.limit() > 4 {
@@ -268,7 +270,7 @@ mod tests {
 
     #[test]
     fn calls_without_a_run_queue_reading_do_not_move_the_limit() {
-        let limiter = Arc::new(Limiter::new(16, Some(BACKLOG)));
+        let limiter = Arc::new(Limiter::new("test", 16, Some(BACKLOG)));
         let mut at = Instant::now();
         for _ in 0..10 {
             drop(limiter.try_admit(None, at));
