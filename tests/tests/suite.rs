@@ -203,6 +203,79 @@ async fn a_partner_never_sees_another_partners_account_through_either_door() {
 }
 
 #[tokio::test]
+async fn tier_policies_are_previewed_applied_and_audited_through_the_gateway() {
+    let suite = TestSuite::start().await;
+    let channel = suite.gateway_channel().await;
+    let mut admin = SegmentationServiceClient::new(with_role(channel.clone(), Role::Admin));
+    let mut ids = Vec::new();
+    for (i, partner) in ["p-1", "p-2", "p-1"].iter().enumerate() {
+        let mut a = account(&format!("Account {i}"), partner);
+        a.acv = Some(Money {
+            currency_code: "JPY".into(),
+            units: (i as i64 + 1) * 10_000_000,
+            nanos: 0,
+        });
+        let created = admin
+            .create_account(create(a, ""))
+            .await
+            .expect("create")
+            .into_inner()
+            .account
+            .expect("a");
+        ids.push(created.id);
+    }
+    let preview = admin
+        .preview_tier_policy(pb::PreviewTierPolicyRequest::default())
+        .await
+        .expect("preview")
+        .into_inner();
+    assert_eq!(preview.moves.len(), 3);
+    let mut manager = SegmentationServiceClient::new(with_role(channel.clone(), Role::CsManager));
+    let apply = pb::ApplyTierPolicyRequest {
+        reason: "first baseline".into(),
+        request_id: "baseline-1".into(),
+        ..Default::default()
+    };
+    let applied = manager
+        .apply_tier_policy(apply.clone())
+        .await
+        .expect("apply")
+        .into_inner();
+    let retried = manager
+        .apply_tier_policy(apply)
+        .await
+        .expect("retry")
+        .into_inner();
+    assert_eq!(applied, retried);
+    assert_eq!(applied.policy.as_ref().map(|p| p.version), Some(1));
+
+    // A partner reads its own accounts' tiers, and nothing of the policy.
+    let mut partner = SegmentationServiceClient::new(as_partner(channel, "p-1"));
+    let own = partner
+        .get_tier_as_of(pb::GetTierAsOfRequest {
+            account_id: ids[2].clone(),
+            as_of: None,
+        })
+        .await
+        .expect("own tier")
+        .into_inner();
+    assert_eq!(own.tier, pb::Tier::LowTouch as i32);
+    let hidden = partner
+        .list_tier_changes(pb::ListTierChangesRequest {
+            account_id: ids[1].clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("another partner's account");
+    assert_eq!(hidden.code(), Code::NotFound);
+    let denied = partner
+        .get_tier_policy(pb::GetTierPolicyRequest { version: 1 })
+        .await
+        .expect_err("policy");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
 async fn the_event_feed_is_read_through_the_gateway_by_source() {
     let suite = TestSuite::start().await;
     let channel = suite.gateway_channel().await;

@@ -5,6 +5,11 @@ use themodel_platform::{ApiError, Violation, error::reason};
 /// ErrorInfo domain of this service.
 pub const DOMAIN: &str = "segmentation.themodel";
 
+/// ErrorInfo reason: amounts in several currencies would have to be compared.
+pub const MIXED_CURRENCIES: &str = "MIXED_CURRENCIES";
+/// ErrorInfo reason: rank shares with no account to rank.
+pub const NOTHING_TO_RANK: &str = "NOTHING_TO_RANK";
+
 /// What can go wrong in the segmentation service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -25,6 +30,15 @@ pub enum Error {
         /// Its current etag.
         current: String,
     },
+    /// Amounts in several currencies would have to be compared.
+    #[error("amounts in {0:?} cannot be ranked together")]
+    MixedCurrencies(Vec<String>),
+    /// Rank shares with no account to rank.
+    #[error("no account to rank")]
+    NothingToRank,
+    /// No such tier policy version.
+    #[error("tier policy version {0} not found")]
+    PolicyNotFound(i32),
     /// A canonical error from the platform (auth, idempotency, database).
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -61,6 +75,23 @@ impl From<Error> for ApiError {
                     "account {id} changed since it was read (current etag {current}); read it again and retry"
                 ),
                 metadata: vec![("id", id), ("current_etag", current)],
+            },
+            Error::MixedCurrencies(currencies) => ApiError::FailedPrecondition {
+                reason: MIXED_CURRENCIES,
+                message: format!(
+                    "amounts in {} cannot be compared: tier policies rank accounts of one currency",
+                    currencies.join(", ")
+                ),
+                metadata: vec![("currencies", currencies.join(","))],
+            },
+            Error::NothingToRank => ApiError::FailedPrecondition {
+                reason: NOTHING_TO_RANK,
+                message: "rank shares need accounts to rank and there are none that are not churned; use money thresholds".into(),
+                metadata: Vec::new(),
+            },
+            Error::PolicyNotFound(version) => ApiError::NotFound {
+                resource: "tier_policy",
+                id: version.to_string(),
             },
             Error::Api(api) => api,
         }

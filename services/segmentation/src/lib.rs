@@ -91,7 +91,10 @@ impl Application {
                 .await?;
         let jobs = JobRunner::new(&store, NAME, shutdown.clone());
         store.schedule_jobs(&jobs, &config.store);
-        let handler = grpc::Handler::new(store::Accounts::new(store.clone()));
+        let handler = grpc::Handler::new(
+            store::Accounts::new(store.clone()),
+            store::tiers::Tiers::new(store.clone()),
+        );
         Server::new(NAME, error::DOMAIN, &config.server)
             .service(SegmentationServiceServer::new(handler))
             .service(EventFeed::new(store.clone(), error::DOMAIN).into_server())

@@ -21,6 +21,23 @@ pub const WRITERS: &[Role] = &[
 /// Roles that may bulk-upsert accounts (CRM sync).
 pub const BULK_WRITERS: &[Role] = &[Role::Admin, Role::Bizops, Role::Service];
 
+/// Roles that may preview tier policies.
+pub const POLICY_PREVIEWERS: &[Role] = &[Role::Admin, Role::Bizops, Role::CsManager, Role::Service];
+
+/// Roles that may apply tier policies: the decision is CS management's.
+pub const POLICY_APPLIERS: &[Role] = &[Role::Admin, Role::CsManager];
+
+/// Roles that may read tier policies. Not partner users: a policy's figures
+/// describe every partner's accounts.
+pub const POLICY_READERS: &[Role] = &[
+    Role::Admin,
+    Role::Bizops,
+    Role::CsManager,
+    Role::Csm,
+    Role::CustomerSales,
+    Role::Service,
+];
+
 /// True when the caller may see `account`.
 pub fn can_see(principal: &Principal, account: &Account) -> bool {
     match principal.partner_scope() {

@@ -1,5 +1,7 @@
-//! The segmentation domain in plain Rust: accounts and who may touch them.
+//! The segmentation domain in plain Rust: accounts, who may touch them, and
+//! the tier policies that decide their touch models.
 //! No gRPC and no database here.
 
 pub mod access;
 pub mod account;
+pub mod policy;

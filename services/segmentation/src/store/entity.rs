@@ -1,4 +1,5 @@
-//! The `accounts` table.
+//! The service's tables: `accounts`, and the `tier_policies` and
+//! `tier_changes` of the tier policies.
 
 use sea_orm::entity::prelude::*;
 
@@ -51,6 +52,10 @@ pub struct Model {
     pub update_time_us: i64,
     /// Incremented by each change.
     pub revision: i64,
+    /// Ranking basis (ACV + potential ACV) whole units.
+    pub basis_units: i64,
+    /// Ranking basis nano units.
+    pub basis_nanos: i32,
 }
 
 /// No relations.
@@ -58,3 +63,74 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The `tier_policies` table: one row per applied version.
+pub mod tier_policy {
+    use sea_orm::entity::prelude::*;
+
+    /// One policy version. The thresholds are columns because account writes
+    /// read them; the rest of the version is its contract form in `body`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tier_policies")]
+    pub struct Model {
+        /// Version, from 1.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i32,
+        /// Currency of the thresholds.
+        pub currency_code: String,
+        /// High-touch floor whole units; NULL lets every account in.
+        pub high_above_units: Option<i64>,
+        /// High-touch floor nano units.
+        pub high_above_nanos: Option<i32>,
+        /// Low-touch floor whole units; NULL lets every account in.
+        pub low_above_units: Option<i64>,
+        /// Low-touch floor nano units.
+        pub low_above_nanos: Option<i32>,
+        /// Unix microseconds.
+        pub apply_time_us: i64,
+        /// The `themodel.segmentation.v1.TierPolicy` message.
+        pub body: Vec<u8>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `tier_changes` table: every change of every account's tier.
+pub mod tier_change {
+    use sea_orm::entity::prelude::*;
+
+    /// One change.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tier_changes")]
+    pub struct Model {
+        /// UUIDv7.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The account.
+        pub account_id: String,
+        /// Unix microseconds.
+        pub change_time_us: i64,
+        /// Protobuf enum name.
+        pub old_tier: String,
+        /// Protobuf enum name.
+        pub new_tier: String,
+        /// Deciding policy version.
+        pub policy_version: i32,
+        /// Protobuf enum name of the deciding rule.
+        pub rule: String,
+        /// Token subject that caused it.
+        pub actor: String,
+        /// Why, in words.
+        pub reason: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = themodel_platform::store::migration::migrations();
         migrations.push(Box::new(m20261123_000002_accounts::Migration));
+        migrations.push(Box::new(m20261125_000003_tier_policies::Migration));
         migrations
     }
 }
@@ -106,6 +107,149 @@ mod m20261123_000002_accounts {
             manager
                 .drop_table(Table::drop().table(Accounts::Table).to_owned())
                 .await
+        }
+    }
+}
+
+/// Tier policy versions, each account's tier history, and the ranking basis
+/// (ACV + potential ACV) stored on the account so a policy ranks and compares
+/// it in SQL.
+mod m20261125_000003_tier_policies {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum Accounts {
+        Table,
+        BasisUnits,
+        BasisNanos,
+    }
+
+    #[derive(DeriveIden)]
+    enum TierPolicies {
+        Table,
+        Version,
+        CurrencyCode,
+        HighAboveUnits,
+        HighAboveNanos,
+        LowAboveUnits,
+        LowAboveNanos,
+        ApplyTimeUs,
+        Body,
+    }
+
+    #[derive(DeriveIden)]
+    enum TierChanges {
+        Table,
+        Id,
+        AccountId,
+        ChangeTimeUs,
+        OldTier,
+        NewTier,
+        PolicyVersion,
+        Rule,
+        Actor,
+        Reason,
+    }
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261125_000003_tier_policies"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            // One column per statement: SQLite adds one at a time.
+            for column in [
+                big_integer(Accounts::BasisUnits).default(0).to_owned(),
+                integer(Accounts::BasisNanos).default(0).to_owned(),
+            ] {
+                manager
+                    .alter_table(
+                        Table::alter()
+                            .table(Accounts::Table)
+                            .add_column(column)
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+            manager
+                .get_connection()
+                .execute_unprepared(
+                    "UPDATE accounts SET \
+                     basis_units = acv_units + COALESCE(potential_acv_units, 0) \
+                       + (acv_nanos + COALESCE(potential_acv_nanos, 0)) / 1000000000, \
+                     basis_nanos = (acv_nanos + COALESCE(potential_acv_nanos, 0)) % 1000000000",
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(TierPolicies::Table)
+                        .col(integer(TierPolicies::Version).primary_key())
+                        .col(string_len(TierPolicies::CurrencyCode, 3))
+                        .col(big_integer_null(TierPolicies::HighAboveUnits))
+                        .col(integer_null(TierPolicies::HighAboveNanos))
+                        .col(big_integer_null(TierPolicies::LowAboveUnits))
+                        .col(integer_null(TierPolicies::LowAboveNanos))
+                        .col(big_integer(TierPolicies::ApplyTimeUs))
+                        .col(blob(TierPolicies::Body))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(TierChanges::Table)
+                        .col(string_len(TierChanges::Id, 36).primary_key())
+                        .col(string_len(TierChanges::AccountId, 36))
+                        .col(big_integer(TierChanges::ChangeTimeUs))
+                        .col(string_len(TierChanges::OldTier, 40))
+                        .col(string_len(TierChanges::NewTier, 40))
+                        .col(integer(TierChanges::PolicyVersion))
+                        .col(string_len(TierChanges::Rule, 40))
+                        .col(text(TierChanges::Actor))
+                        .col(text(TierChanges::Reason))
+                        .to_owned(),
+                )
+                .await?;
+            // History of one account, newest first, and "as of" lookups.
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_tier_changes_account")
+                        .table(TierChanges::Table)
+                        .col(TierChanges::AccountId)
+                        .col(TierChanges::ChangeTimeUs)
+                        .col(TierChanges::Id)
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for table in [
+                TierChanges::Table.into_iden(),
+                TierPolicies::Table.into_iden(),
+            ] {
+                manager
+                    .drop_table(Table::drop().table(table).to_owned())
+                    .await?;
+            }
+            for column in [Accounts::BasisUnits, Accounts::BasisNanos] {
+                manager
+                    .alter_table(
+                        Table::alter()
+                            .table(Accounts::Table)
+                            .drop_column(column)
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+            Ok(())
         }
     }
 }

@@ -3,10 +3,11 @@
 
 pub mod entity;
 pub mod migration;
+pub mod tiers;
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -22,12 +23,14 @@ use themodel_platform::{
     validate::Money,
 };
 use themodel_proto::{common, segmentation as pb};
+use tiers::now;
 
 use crate::{
-    convert::account_to_proto,
+    convert::{account_to_proto, timestamp},
     domain::{
         access,
         account::{Account, AccountFields, CloudLiteracy, LifecycleStatus, MigrationSource, Tier},
+        policy::{InForce, PlanError, Retier, TierRule, basis, retier},
     },
     error::{Error, Result},
 };
@@ -133,11 +136,15 @@ impl Accounts {
         {
             return Err(Error::ExternalIdTaken(external_id.clone()));
         }
-        let account = new_account(fields);
+        let policy = tiers::in_force(uow.tx()).await?;
+        let decided = retier(policy.as_ref(), &fields, None).map_err(tiers::refusal)?;
+        let mut account = new_account(fields);
+        let change = assign(&mut account, decided, policy.as_ref(), principal);
         insert(&uow, std::slice::from_ref(&account)).await?;
         let response = pb::CreateAccountResponse {
             account: Some(emit_created(&mut uow, &account)),
         };
+        tiers::record(&mut uow, change).await?;
         uow.commit(&response).await?;
         Ok(response)
     }
@@ -181,8 +188,15 @@ impl Accounts {
                 current: current.etag(),
             });
         }
+        let policy = tiers::in_force(uow.tx()).await?;
+        let decided = retier(
+            policy.as_ref(),
+            &fields,
+            Some((&current.fields, current.tier)),
+        )
+        .map_err(tiers::refusal)?;
         let changed = fields.changed_fields(&current.fields);
-        if changed.is_empty() {
+        if changed.is_empty() && decided.is_none() {
             let response = pb::UpdateAccountResponse {
                 account: Some(account_to_proto(&current)),
             };
@@ -195,10 +209,12 @@ impl Accounts {
         {
             return Err(Error::ExternalIdTaken(external_id.clone()));
         }
-        let updated = replace(&uow, &current, fields).await?;
+        let (updated, change) =
+            replace(&uow, &current, fields, decided, policy.as_ref(), principal).await?;
         let response = pb::UpdateAccountResponse {
-            account: Some(emit_updated(&mut uow, &updated, &changed)),
+            account: Some(emit_updated(&mut uow, &updated, &changed, change.is_some())),
         };
+        tiers::record(&mut uow, change).await?;
         uow.commit(&response).await?;
         Ok(response)
     }
@@ -226,12 +242,14 @@ impl Accounts {
     pub async fn batch_upsert(
         &self,
         key: Option<IdempotencyKey>,
+        principal: &Principal,
         rows: Vec<(String, UpsertRow)>,
     ) -> Result<pb::BatchUpsertAccountsResponse> {
         let mut uow = match self.store.begin(key).await? {
             Begun::Replay(response) => return Ok(response),
             Begun::Fresh(uow) => uow,
         };
+        let policy = tiers::in_force(uow.tx()).await?;
         let mut external_ids: Vec<&str> = rows
             .iter()
             .filter(|(_, row)| row.is_ok())
@@ -260,18 +278,27 @@ impl Accounts {
         let mut response = pb::BatchUpsertAccountsResponse::default();
         let mut seen = HashSet::new();
         let mut inserts = Vec::new();
+        let mut tier_changes = Vec::new();
         for (index, (external_id, row)) in rows.into_iter().enumerate() {
             let mut result = pb::UpsertResult {
                 index: index as i32,
                 external_id: external_id.clone(),
                 ..Default::default()
             };
+            let current = existing.get(&external_id);
             let fields = match row {
                 Ok(_) if !seen.insert(external_id.clone()) => Err(vec![Violation::new(
                     "external_id",
                     "appears more than once in this batch; only the first row is applied",
                 )]),
-                other => other,
+                Ok(fields) => {
+                    let before = current.map(|c| (&c.fields, c.tier));
+                    match retier(policy.as_ref(), &fields, before) {
+                        Ok(decided) => Ok((fields, decided)),
+                        Err(refused) => Err(vec![currency_violation(refused)]),
+                    }
+                }
+                Err(violations) => Err(violations),
             };
             match fields {
                 Err(violations) => {
@@ -285,9 +312,15 @@ impl Accounts {
                         .collect();
                     response.rejected_count += 1;
                 }
-                Ok(fields) => match existing.get(&external_id) {
+                Ok((fields, decided)) => match current {
                     None => {
-                        let account = new_account(fields);
+                        let mut account = new_account(fields);
+                        tier_changes.extend(assign(
+                            &mut account,
+                            decided,
+                            policy.as_ref(),
+                            principal,
+                        ));
                         result.outcome = pb::UpsertOutcome::Created as i32;
                         result.account = Some(emit_created(&mut uow, &account));
                         response.created_count += 1;
@@ -295,15 +328,19 @@ impl Accounts {
                     }
                     Some(current) => {
                         let changed = fields.changed_fields(&current.fields);
-                        if changed.is_empty() {
+                        if changed.is_empty() && decided.is_none() {
                             result.outcome = pb::UpsertOutcome::Unchanged as i32;
                             result.account = Some(account_to_proto(current));
                             response.unchanged_count += 1;
                         } else {
-                            let updated = replace(&uow, current, fields).await?;
+                            let (updated, change) =
+                                replace(&uow, current, fields, decided, policy.as_ref(), principal)
+                                    .await?;
                             result.outcome = pb::UpsertOutcome::Updated as i32;
-                            result.account = Some(emit_updated(&mut uow, &updated, &changed));
+                            result.account =
+                                Some(emit_updated(&mut uow, &updated, &changed, change.is_some()));
                             response.updated_count += 1;
+                            tier_changes.extend(change);
                         }
                     }
                 },
@@ -311,9 +348,47 @@ impl Accounts {
             response.results.push(result);
         }
         insert(&uow, &inserts).await?;
+        tiers::record(&mut uow, tier_changes).await?;
         uow.commit(&response).await?;
         Ok(response)
     }
+}
+
+/// Sets the tier an account write decided on `account`; returns the change
+/// for the history, with the account's partner.
+fn assign(
+    account: &mut Account,
+    decided: Option<Retier>,
+    policy: Option<&InForce>,
+    principal: &Principal,
+) -> Option<(pb::TierChange, Option<String>)> {
+    let (decided, policy) = (decided?, policy?);
+    let change = pb::TierChange {
+        account_id: account.id.clone(),
+        old_tier: account.tier as i32,
+        new_tier: decided.tier as i32,
+        policy_version: policy.version,
+        rule: TierRule::MoneyThreshold as i32,
+        change_time: Some(timestamp(account.update_time)),
+        actor: principal.subject.clone(),
+        reason: decided.why.to_owned(),
+    };
+    account.tier = decided.tier;
+    Some((change, account.fields.partner_id.clone()))
+}
+
+/// A batch row whose currency the policy in force cannot compare.
+fn currency_violation(refused: PlanError) -> Violation {
+    let PlanError::MixedCurrencies(currencies) = refused else {
+        return Violation::new("acv", "cannot be tiered");
+    };
+    Violation::new(
+        "acv.currency_code",
+        format!(
+            "the tier policy in force ranks one currency; this row would mix {}",
+            currencies.join(" and ")
+        ),
+    )
 }
 
 /// Records the creation of `account`; returns its contract form.
@@ -328,14 +403,21 @@ fn emit_created(uow: &mut UnitOfWork, account: &Account) -> pb::Account {
     proto
 }
 
-/// Records a change of `account`; returns its contract form.
-fn emit_updated(uow: &mut UnitOfWork, account: &Account, changed: &[&str]) -> pb::Account {
+/// Records a change of `account` (of its `changed` fields and, when
+/// `retiered`, its tier); returns its contract form.
+fn emit_updated(
+    uow: &mut UnitOfWork,
+    account: &Account,
+    changed: &[&str],
+    retiered: bool,
+) -> pb::Account {
     let proto = account_to_proto(account);
+    let tier = retiered.then_some("tier");
     uow.emit(
         &account.id,
         &pb::AccountUpdated {
             account: Some(proto.clone()),
-            changed_fields: changed.iter().map(|f| f.to_string()).collect(),
+            changed_fields: changed.iter().chain(&tier).map(|f| f.to_string()).collect(),
         },
     );
     proto
@@ -362,11 +444,6 @@ fn new_account(fields: AccountFields) -> Account {
         update_time: now,
         revision: 1,
     }
-}
-
-/// Microsecond precision, as stored, so a returned account equals a re-read one.
-fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default()
 }
 
 async fn insert(uow: &UnitOfWork, accounts: &[Account]) -> Result<()> {
@@ -399,6 +476,8 @@ pub const ACCOUNTS: CopyTable = CopyTable {
         "create_time_us",
         "update_time_us",
         "revision",
+        "basis_units",
+        "basis_nanos",
     ],
 };
 
@@ -428,17 +507,29 @@ impl CopyRow for Account {
         row.int8(a.create_time.timestamp_micros());
         row.int8(a.update_time.timestamp_micros());
         row.int8(a.revision);
+        let (units, nanos) = basis(f).parts();
+        row.int8(units);
+        row.int4(nanos);
     }
 }
 
-/// Writes new fields over `current` if it has not changed meanwhile.
-async fn replace(uow: &UnitOfWork, current: &Account, fields: AccountFields) -> Result<Account> {
-    let updated = Account {
+/// Writes new fields (and the tier the write decided) over `current` if it
+/// has not changed meanwhile; returns the account and its tier change.
+async fn replace(
+    uow: &UnitOfWork,
+    current: &Account,
+    fields: AccountFields,
+    decided: Option<Retier>,
+    policy: Option<&InForce>,
+    principal: &Principal,
+) -> Result<(Account, Option<(pb::TierChange, Option<String>)>)> {
+    let mut updated = Account {
         fields,
         update_time: now(),
         revision: current.revision + 1,
         ..current.clone()
     };
+    let change = assign(&mut updated, decided, policy, principal);
     let mut active = to_active(&updated);
     active.id = sea_orm::ActiveValue::Unchanged(updated.id.clone());
     active.create_time_us = sea_orm::ActiveValue::NotSet;
@@ -456,7 +547,7 @@ async fn replace(uow: &UnitOfWork, current: &Account, fields: AccountFields) -> 
             "the account changed concurrently; retry".into(),
         )));
     }
-    Ok(updated)
+    Ok((updated, change))
 }
 
 /// A unique violation while writing is a concurrent writer taking the same
@@ -499,6 +590,8 @@ fn to_active(a: &Account) -> entity::ActiveModel {
         create_time_us: Set(a.create_time.timestamp_micros()),
         update_time_us: Set(a.update_time.timestamp_micros()),
         revision: Set(a.revision),
+        basis_units: Set(basis(f).parts().0),
+        basis_nanos: Set(basis(f).parts().1),
     }
 }
 

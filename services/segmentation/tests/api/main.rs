@@ -14,4 +14,5 @@ mod jobs;
 mod limits;
 mod relay;
 mod shutdown;
+mod tiers;
 mod updates;

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use themodel_platform::{Violation, Violations, validate};
 use themodel_proto::segmentation as pb;
 
+pub mod policy;
+
 use crate::domain::account::{
     Account, AccountFields, CloudLiteracy, LifecycleStatus, MigrationSource, OUTPUT_ONLY_FIELDS,
     UPDATABLE_FIELDS, cross_field_violations,
@@ -138,7 +140,7 @@ pub fn fields_from_proto(account: &pb::Account) -> Result<AccountFields, Vec<Vio
     v.finish(|| fields)
 }
 
-fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: time.timestamp(),
         nanos: time.timestamp_subsec_nanos() as i32,

@@ -7,6 +7,8 @@ use themodel_platform::{
 use themodel_proto::segmentation::{self as pb, segmentation_service_server::SegmentationService};
 use tonic::{Request, Response, Status};
 
+mod tiers;
+
 use crate::{
     convert::{account_to_proto, apply_mask, fields_from_proto, mask_paths},
     domain::{
@@ -14,7 +16,7 @@ use crate::{
         account::{LifecycleStatus, Tier},
     },
     error::{Error, Result},
-    store::{Accounts, ListFilter},
+    store::{Accounts, ListFilter, tiers::Tiers},
 };
 
 /// Most rows one BatchUpsertAccounts call takes.
@@ -24,12 +26,13 @@ pub const MAX_BATCH: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct Handler {
     accounts: Accounts,
+    tiers: Tiers,
 }
 
 impl Handler {
-    /// Handlers over the account repository.
-    pub fn new(accounts: Accounts) -> Self {
-        Self { accounts }
+    /// Handlers over the account and tier policy repositories.
+    pub fn new(accounts: Accounts, tiers: Tiers) -> Self {
+        Self { accounts, tiers }
     }
 }
 
@@ -213,7 +216,7 @@ impl Handler {
             })
             .collect();
         let key = IdempotencyKey::new(&principal, request_id, "BatchUpsertAccounts", &req);
-        self.accounts.batch_upsert(key, rows).await
+        self.accounts.batch_upsert(key, &principal, rows).await
     }
 }
 
@@ -252,5 +255,47 @@ impl SegmentationService for Handler {
         request: Request<pb::BatchUpsertAccountsRequest>,
     ) -> Result<Response<pb::BatchUpsertAccountsResponse>, Status> {
         respond(self.batch_upsert(request).await)
+    }
+
+    async fn preview_tier_policy(
+        &self,
+        request: Request<pb::PreviewTierPolicyRequest>,
+    ) -> Result<Response<pb::PreviewTierPolicyResponse>, Status> {
+        respond(self.preview_policy(request).await)
+    }
+
+    async fn apply_tier_policy(
+        &self,
+        request: Request<pb::ApplyTierPolicyRequest>,
+    ) -> Result<Response<pb::ApplyTierPolicyResponse>, Status> {
+        respond(self.apply_policy(request).await)
+    }
+
+    async fn get_tier_policy(
+        &self,
+        request: Request<pb::GetTierPolicyRequest>,
+    ) -> Result<Response<pb::GetTierPolicyResponse>, Status> {
+        respond(self.get_policy(request).await)
+    }
+
+    async fn list_tier_policies(
+        &self,
+        request: Request<pb::ListTierPoliciesRequest>,
+    ) -> Result<Response<pb::ListTierPoliciesResponse>, Status> {
+        respond(self.list_policies(request).await)
+    }
+
+    async fn list_tier_changes(
+        &self,
+        request: Request<pb::ListTierChangesRequest>,
+    ) -> Result<Response<pb::ListTierChangesResponse>, Status> {
+        respond(self.tier_changes(request).await)
+    }
+
+    async fn get_tier_as_of(
+        &self,
+        request: Request<pb::GetTierAsOfRequest>,
+    ) -> Result<Response<pb::GetTierAsOfResponse>, Status> {
+        respond(self.tier_as_of(request).await)
     }
 }

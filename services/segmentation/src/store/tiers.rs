@@ -1,0 +1,506 @@
+//! Tier policies in the database: previewing and applying versions, the
+//! version in force that account writes tier by, and every account's tier
+//! history.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Months, Utc};
+use prost::Message;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::{Expr, ExprTrait, Query},
+};
+use themodel_platform::{
+    ApiError,
+    auth::Principal,
+    store::{Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Store, UnitOfWork},
+    validate,
+};
+use themodel_proto::segmentation as pb;
+
+use super::entity::{self, tier_change, tier_policy};
+use crate::{
+    convert::{policy::policy_to_proto, timestamp},
+    domain::{
+        account::Tier,
+        policy::{Amount, InForce, Member, PlanError, Rules, Thresholds, TierRule, plan},
+    },
+    error::{Error, Result},
+};
+
+/// Tier policies and tier history in the service's database.
+#[derive(Debug, Clone)]
+pub struct Tiers {
+    store: Store,
+}
+
+/// The accounts a policy ranks, with what each tier change event carries.
+struct Population {
+    members: Vec<Member>,
+    partners: Vec<Option<String>>,
+    currencies: BTreeSet<String>,
+}
+
+impl Tiers {
+    /// The repository over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// What applying `rules` now would do: the policy as the next version,
+    /// and every account that would move, in account id order.
+    pub async fn preview(&self, rules: &Rules) -> Result<(pb::TierPolicy, Vec<pb::TierMove>)> {
+        let db = &self.store.db;
+        let version = next_version(db).await?;
+        let population = population(db).await?;
+        let plan = plan(rules, &population.members, &population.currencies).map_err(refusal)?;
+        let policy = policy_to_proto(version, rules, &plan);
+        let currency = &plan.thresholds.currency;
+        let mut moves: Vec<pb::TierMove> = plan
+            .moves
+            .iter()
+            .map(|&(index, tier)| {
+                let member = &population.members[index];
+                pb::TierMove {
+                    account_id: member.id.clone(),
+                    basis: Some(member.basis.to_money(currency).to_proto()),
+                    old_tier: member.tier as i32,
+                    new_tier: tier as i32,
+                }
+            })
+            .collect();
+        moves.sort_unstable_by(|a, b| a.account_id.cmp(&b.account_id));
+        Ok((policy, moves))
+    }
+
+    /// Applies `rules` as the next version: every ranked account's tier, its
+    /// history row and event, the version and its event commit together.
+    pub async fn apply(
+        &self,
+        key: Option<IdempotencyKey>,
+        principal: &Principal,
+        rules: &Rules,
+        reason: String,
+    ) -> Result<pb::ApplyTierPolicyResponse> {
+        let mut uow = match self.store.begin(key).await? {
+            Begun::Replay(response) => return Ok(response),
+            Begun::Fresh(uow) => uow,
+        };
+        let tx = uow.tx();
+        // Account writes take this lock in shared mode before they read the
+        // version in force, so none of them tiers by the version this replaces.
+        if tx.get_database_backend() == DatabaseBackend::Postgres {
+            tx.execute_unprepared("LOCK TABLE tier_policies IN EXCLUSIVE MODE")
+                .await?;
+        }
+        let version = next_version(tx).await?;
+        let population = population(tx).await?;
+        let plan = plan(rules, &population.members, &population.currencies).map_err(refusal)?;
+        let now = now();
+        let mut policy = policy_to_proto(version, rules, &plan);
+        policy.apply_time = Some(timestamp(now));
+        policy.applied_by = principal.subject.clone();
+        policy.reason = reason.clone();
+        policy.rebaseline_due_date = now
+            .date_naive()
+            .checked_add_months(Months::new(rules.rebaseline_months))
+            .map(validate::date_to_proto);
+
+        let moved = retier_all(tx, &plan.thresholds, now).await?;
+        if moved != plan.moves.len() as u64 {
+            // Both sides compare the same stored amounts under the lock.
+            return Err(Error::Api(ApiError::internal(anyhow::anyhow!(
+                "policy {version} moved {moved} accounts in SQL but {} in the plan",
+                plan.moves.len()
+            ))));
+        }
+        let changes = plan.moves.iter().map(|&(index, tier)| {
+            let member = &population.members[index];
+            let change = pb::TierChange {
+                account_id: member.id.clone(),
+                old_tier: member.tier as i32,
+                new_tier: tier as i32,
+                policy_version: version,
+                rule: rules.rule() as i32,
+                change_time: Some(timestamp(now)),
+                actor: principal.subject.clone(),
+                reason: reason.clone(),
+            };
+            (change, population.partners[index].clone())
+        });
+        record(&mut uow, changes).await?;
+        tier_policy::Entity::insert(policy_row(&policy, &plan.thresholds, now))
+            .exec_without_returning(uow.tx())
+            .await
+            .map_err(|err| {
+                if themodel_platform::store::is_unique_violation(&err) {
+                    Error::Api(ApiError::Aborted(
+                        "another policy version was applied concurrently; retry".into(),
+                    ))
+                } else {
+                    err.into()
+                }
+            })?;
+        uow.emit(
+            &version.to_string(),
+            &pb::PolicyApplied {
+                policy: Some(policy.clone()),
+            },
+        );
+        let response = pb::ApplyTierPolicyResponse {
+            policy: Some(policy),
+        };
+        uow.commit(&response).await?;
+        Ok(response)
+    }
+
+    /// Version `version`, or the newest for 0.
+    pub async fn get(&self, version: i32) -> Result<Option<pb::TierPolicy>> {
+        let query = tier_policy::Entity::find();
+        let row = if version == 0 {
+            query
+                .order_by_desc(tier_policy::Column::Version)
+                .one(&self.store.db)
+                .await?
+        } else {
+            query
+                .filter(tier_policy::Column::Version.eq(version))
+                .one(&self.store.db)
+                .await?
+        };
+        row.map(decode_policy).transpose()
+    }
+
+    /// Up to `limit` versions older than `before`, newest first, and whether
+    /// more follow.
+    pub async fn list(
+        &self,
+        before: Option<i32>,
+        limit: u64,
+    ) -> Result<(Vec<pb::TierPolicy>, bool)> {
+        let mut query = tier_policy::Entity::find();
+        if let Some(before) = before {
+            query = query.filter(tier_policy::Column::Version.lt(before));
+        }
+        let mut rows = query
+            .order_by_desc(tier_policy::Column::Version)
+            .limit(limit + 1)
+            .all(&self.store.db)
+            .await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let policies = rows.into_iter().map(decode_policy).collect::<Result<_>>()?;
+        Ok((policies, more))
+    }
+
+    /// Up to `limit` tier changes of `account_id` older than `before` (a
+    /// change time in microseconds and id), newest first, and whether more
+    /// follow.
+    pub async fn changes(
+        &self,
+        account_id: &str,
+        before: Option<&(i64, String)>,
+        limit: u64,
+    ) -> Result<(Vec<(i64, String, pb::TierChange)>, bool)> {
+        let mut condition = Condition::all().add(tier_change::Column::AccountId.eq(account_id));
+        if let Some((time, id)) = before {
+            condition = condition.add(
+                Condition::any()
+                    .add(tier_change::Column::ChangeTimeUs.lt(*time))
+                    .add(
+                        Condition::all()
+                            .add(tier_change::Column::ChangeTimeUs.eq(*time))
+                            .add(tier_change::Column::Id.lt(id.as_str())),
+                    ),
+            );
+        }
+        let mut rows = tier_change::Entity::find()
+            .filter(condition)
+            .order_by_desc(tier_change::Column::ChangeTimeUs)
+            .order_by_desc(tier_change::Column::Id)
+            .limit(limit + 1)
+            .all(&self.store.db)
+            .await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let changes = rows
+            .into_iter()
+            .map(|row| Ok((row.change_time_us, row.id.clone(), change_from_row(row)?)))
+            .collect::<Result<_>>()?;
+        Ok((changes, more))
+    }
+
+    /// The last tier change of `account_id` at or before `at` (microseconds).
+    pub async fn as_of(&self, account_id: &str, at: i64) -> Result<Option<pb::TierChange>> {
+        tier_change::Entity::find()
+            .filter(tier_change::Column::AccountId.eq(account_id))
+            .filter(tier_change::Column::ChangeTimeUs.lte(at))
+            .order_by_desc(tier_change::Column::ChangeTimeUs)
+            .order_by_desc(tier_change::Column::Id)
+            .one(&self.store.db)
+            .await?
+            .map(change_from_row)
+            .transpose()
+    }
+}
+
+/// The policy version account writes tier by, read under a shared lock
+/// (PostgreSQL) that keeps a new version from being applied until the write
+/// commits.
+pub(crate) async fn in_force(db: &impl ConnectionTrait) -> Result<Option<InForce>> {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        db.execute_unprepared("LOCK TABLE tier_policies IN SHARE MODE")
+            .await?;
+    }
+    let row = tier_policy::Entity::find()
+        .order_by_desc(tier_policy::Column::Version)
+        .one(db)
+        .await?;
+    Ok(row.map(|row| {
+        let floor = |units: Option<i64>, nanos: Option<i32>| {
+            units.map(|u| Amount::from_parts(u, nanos.unwrap_or(0)))
+        };
+        InForce {
+            version: row.version,
+            thresholds: Thresholds {
+                currency: row.currency_code,
+                high_above: floor(row.high_above_units, row.high_above_nanos),
+                low_above: floor(row.low_above_units, row.low_above_nanos),
+            },
+        }
+    }))
+}
+
+/// Writes tier changes to the history and emits their events, each with the
+/// account's partner.
+pub(crate) async fn record(
+    uow: &mut UnitOfWork,
+    changes: impl IntoIterator<Item = (pb::TierChange, Option<String>)>,
+) -> Result<()> {
+    let mut rows = Vec::new();
+    for (change, partner_id) in changes {
+        uow.emit(
+            &change.account_id,
+            &pb::TierAssigned {
+                change: Some(change.clone()),
+                partner_id: partner_id.unwrap_or_default(),
+            },
+        );
+        rows.push(ChangeRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            change,
+        });
+    }
+    uow.append(&TIER_CHANGES, rows).await?;
+    Ok(())
+}
+
+/// Why a policy cannot be applied, as the caller's error.
+pub(crate) fn refusal(err: PlanError) -> Error {
+    match err {
+        PlanError::MixedCurrencies(currencies) => Error::MixedCurrencies(currencies),
+        PlanError::NothingToRank => Error::NothingToRank,
+    }
+}
+
+async fn next_version(db: &impl ConnectionTrait) -> Result<i32> {
+    let last: Option<i32> = tier_policy::Entity::find()
+        .select_only()
+        .column(tier_policy::Column::Version)
+        .order_by_desc(tier_policy::Column::Version)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(last.unwrap_or(0) + 1)
+}
+
+const CHURNED: &str = "LIFECYCLE_STATUS_CHURNED";
+
+/// Every account that is not churned, as the ranking needs it.
+async fn population(db: &impl ConnectionTrait) -> Result<Population> {
+    use entity::Column as C;
+    let currencies: Vec<String> = entity::Entity::find()
+        .select_only()
+        .column(C::CurrencyCode)
+        .distinct()
+        .filter(C::LifecycleStatus.ne(CHURNED))
+        .into_tuple()
+        .all(db)
+        .await?;
+    type Row = (String, i64, i32, i64, i32, String, Option<String>);
+    let rows: Vec<Row> = entity::Entity::find()
+        .select_only()
+        .columns([
+            C::Id,
+            C::BasisUnits,
+            C::BasisNanos,
+            C::AcvUnits,
+            C::AcvNanos,
+            C::Tier,
+            C::PartnerId,
+        ])
+        .filter(C::LifecycleStatus.ne(CHURNED))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut members = Vec::with_capacity(rows.len());
+    let mut partners = Vec::with_capacity(rows.len());
+    for (id, basis_units, basis_nanos, acv_units, acv_nanos, tier, partner_id) in rows {
+        let tier = Tier::from_str_name(&tier).ok_or_else(|| corrupt("accounts.tier", &tier))?;
+        members.push(Member {
+            id,
+            basis: Amount::from_parts(basis_units, basis_nanos),
+            acv: Amount::from_parts(acv_units, acv_nanos),
+            tier,
+        });
+        partners.push(partner_id);
+    }
+    Ok(Population {
+        members,
+        partners,
+        currencies: currencies.into_iter().collect(),
+    })
+}
+
+/// Sets every ranked account's tier by `thresholds` in one statement;
+/// returns how many changed.
+async fn retier_all(
+    db: &impl ConnectionTrait,
+    thresholds: &Thresholds,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    use entity::Column as C;
+    let above = |floor: Option<Amount>| {
+        floor.map(|f| {
+            let (units, nanos) = f.parts();
+            Condition::any().add(C::BasisUnits.gt(units)).add(
+                Condition::all()
+                    .add(C::BasisUnits.eq(units))
+                    .add(C::BasisNanos.gt(nanos)),
+            )
+        })
+    };
+    let name = |tier: Tier| Expr::val(tier.as_str_name());
+    let tier: Expr = match (above(thresholds.high_above), above(thresholds.low_above)) {
+        (None, _) => name(Tier::HighTouch),
+        (Some(high), None) => Expr::case(high, name(Tier::HighTouch))
+            .finally(name(Tier::LowTouch))
+            .into(),
+        (Some(high), Some(low)) => Expr::case(high, name(Tier::HighTouch))
+            .case(low, name(Tier::LowTouch))
+            .finally(name(Tier::TechTouch))
+            .into(),
+    };
+    let statement = Query::update()
+        .table(entity::Entity)
+        .value(C::Tier, tier.clone())
+        .value(C::Revision, Expr::col(C::Revision).add(1))
+        .value(C::UpdateTimeUs, now.timestamp_micros())
+        .and_where(C::LifecycleStatus.ne(CHURNED))
+        .and_where(ExprTrait::ne(Expr::col(C::Tier), tier))
+        .to_owned();
+    Ok(db.execute(&statement).await?.rows_affected())
+}
+
+fn policy_row(
+    policy: &pb::TierPolicy,
+    thresholds: &Thresholds,
+    now: DateTime<Utc>,
+) -> tier_policy::ActiveModel {
+    use sea_orm::ActiveValue::Set;
+    let parts = |a: Option<Amount>| (a.map(|a| a.parts().0), a.map(|a| a.parts().1));
+    let (high_units, high_nanos) = parts(thresholds.high_above);
+    let (low_units, low_nanos) = parts(thresholds.low_above);
+    tier_policy::ActiveModel {
+        version: Set(policy.version),
+        currency_code: Set(thresholds.currency.clone()),
+        high_above_units: Set(high_units),
+        high_above_nanos: Set(high_nanos),
+        low_above_units: Set(low_units),
+        low_above_nanos: Set(low_nanos),
+        apply_time_us: Set(now.timestamp_micros()),
+        body: Set(policy.encode_to_vec()),
+    }
+}
+
+fn decode_policy(row: tier_policy::Model) -> Result<pb::TierPolicy> {
+    pb::TierPolicy::decode(row.body.as_slice()).map_err(|err| {
+        Error::Api(ApiError::internal(anyhow::anyhow!(
+            "tier_policies.body of version {} does not decode: {err}",
+            row.version
+        )))
+    })
+}
+
+fn change_from_row(row: tier_change::Model) -> Result<pb::TierChange> {
+    let tier = |value: &str| {
+        Tier::from_str_name(value)
+            .map(|t| t as i32)
+            .ok_or_else(|| corrupt("tier_changes.tier", value))
+    };
+    Ok(pb::TierChange {
+        old_tier: tier(&row.old_tier)?,
+        new_tier: tier(&row.new_tier)?,
+        policy_version: row.policy_version,
+        rule: TierRule::from_str_name(&row.rule)
+            .ok_or_else(|| corrupt("tier_changes.rule", &row.rule))? as i32,
+        change_time: DateTime::from_timestamp_micros(row.change_time_us).map(timestamp),
+        actor: row.actor,
+        reason: row.reason,
+        account_id: row.account_id,
+    })
+}
+
+fn corrupt(column: &str, value: &str) -> Error {
+    Error::Api(ApiError::internal(anyhow::anyhow!(
+        "{column} holds unknown value {value:?}"
+    )))
+}
+
+/// Microsecond precision, as stored, so a returned time equals a re-read one.
+pub(crate) fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default()
+}
+
+/// The columns a tier change is written with.
+const TIER_CHANGES: CopyTable = CopyTable {
+    name: "tier_changes",
+    columns: &[
+        "id",
+        "account_id",
+        "change_time_us",
+        "old_tier",
+        "new_tier",
+        "policy_version",
+        "rule",
+        "actor",
+        "reason",
+    ],
+};
+
+/// A tier change as a row of [`TIER_CHANGES`].
+struct ChangeRow {
+    id: String,
+    change: pb::TierChange,
+}
+
+impl CopyRow for ChangeRow {
+    fn write(&self, row: &mut RowWriter) {
+        let c = &self.change;
+        let tier = |value: i32| Tier::try_from(value).unwrap_or_default().as_str_name();
+        let micros = c
+            .change_time
+            .and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos as u32))
+            .map_or(0, |t| t.timestamp_micros());
+        row.text(&self.id);
+        row.text(&c.account_id);
+        row.int8(micros);
+        row.text(tier(c.old_tier));
+        row.text(tier(c.new_tier));
+        row.int4(c.policy_version);
+        row.text(TierRule::try_from(c.rule).unwrap_or_default().as_str_name());
+        row.text(&c.actor);
+        row.text(&c.reason);
+    }
+}

@@ -1,0 +1,641 @@
+use prost::Message;
+use themodel_platform::auth::Role;
+use themodel_proto::{
+    common::Money,
+    events as ev,
+    segmentation::{self as pb, tier_policy_rules::Cutoffs},
+};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::helpers::*;
+
+/// Imports accounts `SF-000..` with the given ACVs (millions of yen).
+async fn import(
+    client: &mut Client,
+    acv_millions: impl IntoIterator<Item = i64>,
+) -> Vec<pb::Account> {
+    let accounts = acv_millions
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| pb::Account {
+            external_id: format!("SF-{i:03}"),
+            acv: jpy(m * 1_000_000),
+            ..account(&format!("Account {i}"))
+        })
+        .collect();
+    client
+        .batch_upsert_accounts(pb::BatchUpsertAccountsRequest {
+            accounts,
+            request_id: String::new(),
+        })
+        .await
+        .expect("import")
+        .into_inner()
+        .results
+        .into_iter()
+        .map(|r| r.account.expect("account"))
+        .collect()
+}
+
+fn apply(rules: Option<pb::TierPolicyRules>, request_id: &str) -> pb::ApplyTierPolicyRequest {
+    pb::ApplyTierPolicyRequest {
+        rules,
+        reason: "H1 re-baseline".into(),
+        request_id: request_id.into(),
+    }
+}
+
+fn preview(
+    rules: Option<pb::TierPolicyRules>,
+    page_size: i32,
+    page_token: String,
+) -> pb::PreviewTierPolicyRequest {
+    pb::PreviewTierPolicyRequest {
+        rules,
+        page_size,
+        page_token,
+    }
+}
+
+fn counts(policy: &pb::TierPolicy) -> Vec<i32> {
+    policy.tiers.iter().map(|t| t.account_count).collect()
+}
+
+fn thresholds(high: i64, low: i64) -> Option<pb::TierPolicyRules> {
+    Some(pb::TierPolicyRules {
+        cutoffs: Some(Cutoffs::Thresholds(pb::TierThresholds {
+            high_touch_above: jpy(high),
+            low_touch_above: jpy(low),
+        })),
+        ..Default::default()
+    })
+}
+
+async fn tier_of(client: &mut Client, id: &str) -> i32 {
+    client
+        .get_account(pb::GetAccountRequest { id: id.into() })
+        .await
+        .expect("get")
+        .into_inner()
+        .account
+        .expect("account")
+        .tier
+}
+
+async fn events_of_type(app: &TestApp, type_name: &str) -> Vec<ev::Event> {
+    let mut feed = app.feed(Role::Bizops);
+    let mut events = Vec::new();
+    let mut after_sequence = 0;
+    loop {
+        let page = feed
+            .list_events(ev::ListEventsRequest {
+                after_sequence,
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("events")
+            .into_inner();
+        let Some(last) = page.events.last() else {
+            return events;
+        };
+        after_sequence = last.sequence;
+        events.extend(page.events.into_iter().filter(|e| e.r#type == type_name));
+    }
+}
+
+#[tokio::test]
+async fn preview_ranks_ten_thirty_sixty_pages_the_moves_and_writes_nothing() {
+    let app = spawn_app().await;
+    let mut client = app.admin();
+    let accounts = import(&mut client, 1..=100).await;
+
+    let mut ids = Vec::new();
+    let mut token = String::new();
+    let mut policy = None;
+    loop {
+        let page = client
+            .preview_tier_policy(preview(None, 30, token))
+            .await
+            .expect("preview")
+            .into_inner();
+        policy = policy.or(page.policy);
+        ids.extend(page.moves.iter().map(|m| m.account_id.clone()));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let policy = policy.expect("policy");
+    assert_eq!(policy.version, 1);
+    assert_eq!(counts(&policy), [10, 30, 60]);
+    assert_eq!(policy.ranked_count, 100);
+    assert_eq!(policy.moved_count, 100);
+    let t = policy.thresholds.expect("thresholds");
+    assert_eq!(t.high_touch_above, jpy(90_000_000));
+    assert_eq!(t.low_touch_above, jpy(60_000_000));
+    // Each high-touch CSM carries 5-10: 1 to 2 CSMs for 10 accounts.
+    let high = &policy.tiers[0];
+    assert_eq!((high.csms_needed, high.csms_at_min_capacity), (1, 2));
+    assert_eq!(high.total_acv, jpy((91..=100).sum::<i64>() * 1_000_000));
+    assert!(policy.apply_time.is_none());
+    // Every account once, in id order.
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(ids, sorted);
+    assert_eq!(ids.len(), 100);
+
+    // Nothing was written.
+    assert_eq!(
+        tier_of(&mut client, &accounts[99].id).await,
+        pb::Tier::Unspecified as i32
+    );
+    let status = client
+        .get_tier_policy(pb::GetTierPolicyRequest { version: 0 })
+        .await
+        .expect_err("no policy yet");
+    assert_eq!(status.code(), Code::NotFound);
+    assert!(
+        events_of_type(&app, "themodel.segmentation.v1.TierAssigned")
+            .await
+            .is_empty()
+    );
+
+    // A token belongs to the rules it paged.
+    let first = client
+        .preview_tier_policy(preview(None, 30, String::new()))
+        .await
+        .expect("preview")
+        .into_inner();
+    let status = client
+        .preview_tier_policy(preview(thresholds(5, 1), 30, first.next_page_token))
+        .await
+        .expect_err("other rules");
+    assert_eq!(violated_fields(&status), ["page_token"]);
+}
+
+#[tokio::test]
+async fn apply_tiers_every_account_with_history_events_and_one_version_per_key() {
+    let app = spawn_app().await;
+    let mut client = app.admin();
+    let accounts = import(&mut client, 1..=100).await;
+    let before = prost_types::Timestamp::from(std::time::SystemTime::now());
+
+    let applied = client
+        .apply_tier_policy(apply(None, "rebaseline-1"))
+        .await
+        .expect("apply")
+        .into_inner()
+        .policy
+        .expect("policy");
+    assert_eq!(applied.version, 1);
+    assert_eq!(counts(&applied), [10, 30, 60]);
+    assert_eq!(applied.reason, "H1 re-baseline");
+    assert!(applied.apply_time.is_some());
+    assert!(applied.rebaseline_due_date.is_some());
+
+    // The top ten are high-touch, the next thirty low-touch.
+    assert_eq!(
+        tier_of(&mut client, &accounts[99].id).await,
+        pb::Tier::HighTouch as i32
+    );
+    assert_eq!(
+        tier_of(&mut client, &accounts[89].id).await,
+        pb::Tier::LowTouch as i32
+    );
+    assert_eq!(
+        tier_of(&mut client, &accounts[59].id).await,
+        pb::Tier::TechTouch as i32
+    );
+    let listed = client
+        .list_accounts(pb::ListAccountsRequest {
+            tier: pb::Tier::HighTouch as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.accounts.len(), 10);
+
+    // A retry is the same version; no second effect.
+    let retried = client
+        .apply_tier_policy(apply(None, "rebaseline-1"))
+        .await
+        .expect("retry")
+        .into_inner()
+        .policy
+        .expect("policy");
+    assert_eq!(retried, applied);
+    let current = client
+        .get_tier_policy(pb::GetTierPolicyRequest { version: 0 })
+        .await
+        .expect("current")
+        .into_inner()
+        .policy;
+    assert_eq!(current, Some(applied.clone()));
+
+    // One event per moved account, and one for the version.
+    let assigned = events_of_type(&app, "themodel.segmentation.v1.TierAssigned").await;
+    assert_eq!(assigned.len(), 100);
+    let payload = pb::TierAssigned::decode(
+        assigned[0]
+            .payload
+            .as_ref()
+            .expect("payload")
+            .value
+            .as_slice(),
+    )
+    .expect("decode");
+    let change = payload.change.expect("change");
+    assert_eq!(change.policy_version, 1);
+    assert_eq!(change.rule, pb::TierRule::RankShare as i32);
+    assert_eq!(change.old_tier, pb::Tier::Unspecified as i32);
+    assert_eq!(
+        events_of_type(&app, "themodel.segmentation.v1.PolicyApplied")
+            .await
+            .len(),
+        1
+    );
+
+    // History: which tier was the account on at a date.
+    let top = &accounts[99].id;
+    let changes = client
+        .list_tier_changes(pb::ListTierChangesRequest {
+            account_id: top.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("changes")
+        .into_inner()
+        .changes;
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].new_tier, pb::Tier::HighTouch as i32);
+    let as_of = |at: Option<prost_types::Timestamp>| pb::GetTierAsOfRequest {
+        account_id: top.clone(),
+        as_of: at,
+    };
+    let then = client
+        .get_tier_as_of(as_of(Some(before)))
+        .await
+        .expect("before")
+        .into_inner();
+    assert_eq!(then.tier, pb::Tier::Unspecified as i32);
+    assert!(then.change.is_none());
+    let now = client
+        .get_tier_as_of(as_of(None))
+        .await
+        .expect("now")
+        .into_inner();
+    assert_eq!(now.tier, pb::Tier::HighTouch as i32);
+    assert_eq!(now.change, Some(changes[0].clone()));
+
+    // A re-baseline by money moves only the accounts whose tier changes.
+    let second = client
+        .apply_tier_policy(apply(thresholds(95_000_000, 50_000_000), "rebaseline-2"))
+        .await
+        .expect("second version")
+        .into_inner()
+        .policy
+        .expect("policy");
+    assert_eq!(second.version, 2);
+    assert_eq!(counts(&second), [5, 45, 50]);
+    // 91-95 leave high-touch, 51-60 join low-touch.
+    assert_eq!(second.moved_count, 15);
+    let changes = client
+        .list_tier_changes(pb::ListTierChangesRequest {
+            account_id: accounts[94].id.clone(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("changes")
+        .into_inner();
+    assert_eq!(changes.changes[0].new_tier, pb::Tier::LowTouch as i32);
+    assert_eq!(changes.changes[0].rule, pb::TierRule::MoneyThreshold as i32);
+    assert!(!changes.next_page_token.is_empty());
+    let older = client
+        .list_tier_changes(pb::ListTierChangesRequest {
+            account_id: accounts[94].id.clone(),
+            page_size: 1,
+            page_token: changes.next_page_token,
+        })
+        .await
+        .expect("older")
+        .into_inner();
+    assert_eq!(older.changes[0].new_tier, pb::Tier::HighTouch as i32);
+    assert!(older.next_page_token.is_empty());
+    let versions = client
+        .list_tier_policies(pb::ListTierPoliciesRequest::default())
+        .await
+        .expect("versions")
+        .into_inner()
+        .policies;
+    assert_eq!(
+        versions.iter().map(|p| p.version).collect::<Vec<_>>(),
+        [2, 1]
+    );
+}
+
+#[tokio::test]
+async fn accounts_written_between_re_baselines_are_tiered_at_once() {
+    let app = spawn_app().await;
+    let mut client = app.admin();
+    import(&mut client, [1, 2, 3]).await;
+    client
+        .apply_tier_policy(apply(thresholds(10_000_000, 2_000_000), ""))
+        .await
+        .expect("apply");
+
+    let big = create_ok(
+        &mut client,
+        pb::Account {
+            acv: jpy(8_000_000),
+            potential_acv: jpy(3_000_000),
+            ..account("Big")
+        },
+    )
+    .await;
+    assert_eq!(big.tier, pb::Tier::HighTouch as i32);
+    let history = client
+        .list_tier_changes(pb::ListTierChangesRequest {
+            account_id: big.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .changes;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].rule, pb::TierRule::MoneyThreshold as i32);
+    assert_eq!(history[0].reason, "account created");
+
+    // The ACV drops: low-touch now, and the update says the tier changed.
+    let patch = pb::Account {
+        id: big.id.clone(),
+        potential_acv: jpy(0),
+        ..Default::default()
+    };
+    let updated = client
+        .update_account(update(patch, &["potential_acv"]))
+        .await
+        .expect("update")
+        .into_inner()
+        .account
+        .expect("account");
+    assert_eq!(updated.tier, pb::Tier::LowTouch as i32);
+    let updates = events_of_type(&app, "themodel.segmentation.v1.AccountUpdated").await;
+    let last = pb::AccountUpdated::decode(
+        updates
+            .last()
+            .expect("event")
+            .payload
+            .as_ref()
+            .expect("payload")
+            .value
+            .as_slice(),
+    )
+    .expect("decode");
+    assert_eq!(last.changed_fields, ["potential_acv", "tier"]);
+
+    // A renamed account keeps its tier: only the amount decides.
+    let renamed = client
+        .update_account(update(
+            pb::Account {
+                id: big.id.clone(),
+                name: "Big KK".into(),
+                ..Default::default()
+            },
+            &["name"],
+        ))
+        .await
+        .expect("rename")
+        .into_inner()
+        .account
+        .expect("account");
+    assert_eq!(renamed.tier, pb::Tier::LowTouch as i32);
+
+    // Another currency cannot be tiered by yen thresholds: refused, nothing written.
+    let usd = Some(Money {
+        currency_code: "USD".into(),
+        units: 5,
+        nanos: 0,
+    });
+    let status = client
+        .create_account(create(pb::Account {
+            acv: usd.clone(),
+            ..account("Dollar Inc")
+        }))
+        .await
+        .expect_err("mixed currencies");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&status), "MIXED_CURRENCIES");
+    let batch = client
+        .batch_upsert_accounts(pb::BatchUpsertAccountsRequest {
+            accounts: vec![
+                pb::Account {
+                    external_id: "SF-USD".into(),
+                    acv: usd,
+                    ..account("Dollar Inc")
+                },
+                pb::Account {
+                    external_id: "SF-NEW".into(),
+                    acv: jpy(50_000_000),
+                    ..account("New Big")
+                },
+            ],
+            request_id: String::new(),
+        })
+        .await
+        .expect("batch")
+        .into_inner();
+    assert_eq!(batch.results[0].outcome, pb::UpsertOutcome::Rejected as i32);
+    assert_eq!(batch.results[0].violations[0].field, "acv.currency_code");
+    let created = batch.results[1].account.as_ref().expect("created");
+    assert_eq!(created.tier, pb::Tier::HighTouch as i32);
+    assert_eq!(app.all_accounts().await.len(), 5);
+}
+
+#[tokio::test]
+async fn churned_accounts_are_not_ranked() {
+    let app = spawn_app().await;
+    let mut client = app.admin();
+    let accounts = import(&mut client, 1..=10).await;
+    let churned = client
+        .update_account(update(
+            pb::Account {
+                id: accounts[9].id.clone(),
+                lifecycle_status: pb::LifecycleStatus::Churned as i32,
+                ..Default::default()
+            },
+            &["lifecycle_status"],
+        ))
+        .await
+        .expect("churn")
+        .into_inner()
+        .account
+        .expect("account");
+    let policy = client
+        .apply_tier_policy(apply(None, ""))
+        .await
+        .expect("apply")
+        .into_inner()
+        .policy
+        .expect("policy");
+    // 9 ranked: 1 high (rounded half up from 0.9), 3 low, 5 tech.
+    assert_eq!(policy.ranked_count, 9);
+    assert_eq!(counts(&policy), [1, 3, 5]);
+    assert_eq!(
+        tier_of(&mut client, &churned.id).await,
+        pb::Tier::Unspecified as i32
+    );
+    assert_eq!(
+        tier_of(&mut client, &accounts[8].id).await,
+        pb::Tier::HighTouch as i32
+    );
+}
+
+#[tokio::test]
+async fn bad_policies_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let mut client = app.admin();
+
+    // No account to rank.
+    let status = client
+        .apply_tier_policy(apply(None, ""))
+        .await
+        .expect_err("empty");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&status), "NOTHING_TO_RANK");
+
+    import(&mut client, [1, 2]).await;
+    create_ok(
+        &mut client,
+        pb::Account {
+            acv: Some(Money {
+                currency_code: "USD".into(),
+                units: 10,
+                nanos: 0,
+            }),
+            ..account("Dollar Inc")
+        },
+    )
+    .await;
+    let status = client
+        .apply_tier_policy(apply(None, "k1"))
+        .await
+        .expect_err("mixed");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let info = status.get_details_error_info().expect("error info");
+    assert_eq!(info.reason, "MIXED_CURRENCIES");
+    assert_eq!(
+        info.metadata.get("currencies").map(String::as_str),
+        Some("JPY,USD")
+    );
+    assert!(
+        status.message().contains("JPY, USD"),
+        "{}",
+        status.message()
+    );
+
+    let bad_shares = Some(pb::TierPolicyRules {
+        cutoffs: Some(Cutoffs::Shares(pb::TierShares {
+            high_touch_percent: 20,
+            low_touch_percent: 30,
+            tech_touch_percent: 60,
+        })),
+        ..Default::default()
+    });
+    let status = client
+        .apply_tier_policy(apply(bad_shares, ""))
+        .await
+        .expect_err("110%");
+    assert_eq!(violated_fields(&status), ["rules.shares"]);
+    let status = client
+        .apply_tier_policy(apply(thresholds(1, 2), ""))
+        .await
+        .expect_err("overlapping");
+    assert_eq!(
+        violated_fields(&status),
+        ["rules.thresholds.low_touch_above"]
+    );
+    let status = client
+        .get_tier_policy(pb::GetTierPolicyRequest { version: 0 })
+        .await
+        .expect_err("still none");
+    assert_eq!(status.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn roles_and_partner_scope() {
+    let app = spawn_app().await;
+    let mut admin = app.admin();
+    let own = create_ok(&mut admin, partner_account("Own", "p1")).await;
+    let other = create_ok(&mut admin, partner_account("Other", "p2")).await;
+
+    let mut csm = app.client(Role::Csm);
+    let status = csm
+        .apply_tier_policy(apply(None, ""))
+        .await
+        .expect_err("csm");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let status = csm
+        .preview_tier_policy(preview(None, 0, String::new()))
+        .await
+        .expect_err("csm preview");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    app.client(Role::CsManager)
+        .apply_tier_policy(apply(None, ""))
+        .await
+        .expect("cs manager applies");
+    csm.get_tier_policy(pb::GetTierPolicyRequest { version: 1 })
+        .await
+        .expect("csm reads");
+
+    // Partner users see their own accounts' tiers, never policies or others'.
+    let mut partner = app.partner_client("p1");
+    for status in [
+        partner
+            .preview_tier_policy(preview(None, 0, String::new()))
+            .await
+            .expect_err("preview"),
+        partner
+            .get_tier_policy(pb::GetTierPolicyRequest { version: 1 })
+            .await
+            .expect_err("get"),
+        partner
+            .list_tier_policies(pb::ListTierPoliciesRequest::default())
+            .await
+            .expect_err("list"),
+    ] {
+        assert_eq!(status.code(), Code::PermissionDenied);
+    }
+    let mine = partner
+        .list_tier_changes(pb::ListTierChangesRequest {
+            account_id: own.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("own history")
+        .into_inner();
+    assert_eq!(mine.changes.len(), 1);
+    for status in [
+        partner
+            .list_tier_changes(pb::ListTierChangesRequest {
+                account_id: other.id.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("other's history"),
+        partner
+            .get_tier_as_of(pb::GetTierAsOfRequest {
+                account_id: other.id.clone(),
+                as_of: None,
+            })
+            .await
+            .expect_err("other's tier"),
+    ] {
+        assert_eq!(status.code(), Code::NotFound);
+    }
+}
