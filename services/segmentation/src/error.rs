@@ -10,6 +10,11 @@ pub const MIXED_CURRENCIES: &str = "MIXED_CURRENCIES";
 /// ErrorInfo reason: rank shares with no account to rank.
 pub const NOTHING_TO_RANK: &str = "NOTHING_TO_RANK";
 
+/// ErrorInfo reason: an override before the first policy version.
+pub const NO_TIER_POLICY: &str = "NO_TIER_POLICY";
+/// ErrorInfo reason: an override of a churned account.
+pub const ACCOUNT_CHURNED: &str = "ACCOUNT_CHURNED";
+
 /// What can go wrong in the segmentation service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,6 +41,12 @@ pub enum Error {
     /// Rank shares with no account to rank.
     #[error("no account to rank")]
     NothingToRank,
+    /// Overrides need a policy to be exceptions to.
+    #[error("no tier policy applied yet")]
+    NoTierPolicy,
+    /// Churned accounts are not tiered.
+    #[error("account {0} is churned")]
+    AccountChurned(String),
     /// No such tier policy version.
     #[error("tier policy version {0} not found")]
     PolicyNotFound(i32),
@@ -88,6 +99,16 @@ impl From<Error> for ApiError {
                 reason: NOTHING_TO_RANK,
                 message: "rank shares need accounts to rank and there are none that are not churned; use money thresholds".into(),
                 metadata: Vec::new(),
+            },
+            Error::NoTierPolicy => ApiError::FailedPrecondition {
+                reason: NO_TIER_POLICY,
+                message: "no tier policy has been applied yet; an override is an exception to one".into(),
+                metadata: Vec::new(),
+            },
+            Error::AccountChurned(id) => ApiError::FailedPrecondition {
+                reason: ACCOUNT_CHURNED,
+                message: format!("account {id} is churned: churned accounts are not tiered"),
+                metadata: vec![("id", id)],
             },
             Error::PolicyNotFound(version) => ApiError::NotFound {
                 resource: "tier_policy",

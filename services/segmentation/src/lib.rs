@@ -91,9 +91,12 @@ impl Application {
                 .await?;
         let jobs = JobRunner::new(&store, NAME, shutdown.clone());
         store.schedule_jobs(&jobs, &config.store);
+        let overrides = store::overrides::Overrides::new(store.clone());
+        store::overrides::schedule(&overrides, &jobs);
         let handler = grpc::Handler::new(
             store::Accounts::new(store.clone()),
             store::tiers::Tiers::new(store.clone()),
+            overrides,
         );
         Server::new(NAME, error::DOMAIN, &config.server)
             .service(SegmentationServiceServer::new(handler))

@@ -27,6 +27,9 @@ pub const POLICY_PREVIEWERS: &[Role] = &[Role::Admin, Role::Bizops, Role::CsMana
 /// Roles that may apply tier policies: the decision is CS management's.
 pub const POLICY_APPLIERS: &[Role] = &[Role::Admin, Role::CsManager];
 
+/// Roles that may approve tier overrides.
+pub const OVERRIDE_APPROVERS: &[Role] = POLICY_APPLIERS;
+
 /// Roles that may read tier policies. Not partner users: a policy's figures
 /// describe every partner's accounts.
 pub const POLICY_READERS: &[Role] = &[

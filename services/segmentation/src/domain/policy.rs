@@ -404,17 +404,19 @@ pub struct Retier {
 /// The tier an account gets when it is written between re-baselines: a new
 /// account, one whose ACV or potential ACV changed, one that was never tiered
 /// or is no longer churned is tiered at once by the thresholds in force.
-/// `None` when the tier stays (churned accounts keep theirs). Refused when
-/// the account's currency is not the policy's.
+/// `None` when the tier stays (churned accounts and accounts under an
+/// override keep theirs). Refused when the account's currency is not the
+/// policy's.
 pub fn retier(
     policy: Option<&InForce>,
     fields: &AccountFields,
     before: Option<(&AccountFields, Tier)>,
+    overridden: bool,
 ) -> Result<Option<Retier>, PlanError> {
     let Some(policy) = policy else {
         return Ok(None);
     };
-    if fields.lifecycle_status == LifecycleStatus::Churned {
+    if overridden || fields.lifecycle_status == LifecycleStatus::Churned {
         return Ok(None);
     }
     let why = match before {
@@ -670,29 +672,54 @@ mod tests {
             },
         };
         let account = fields(); // 1,200,000 JPY
-        let tiered = retier(Some(&policy), &account, None).expect("same currency");
+        let tiered = retier(Some(&policy), &account, None, false).expect("same currency");
         assert_eq!(tiered.map(|r| r.tier), Some(Tier::LowTouch));
-        assert_eq!(retier(None, &account, None), Ok(None));
+        assert_eq!(retier(None, &account, None, false), Ok(None));
         // Unchanged amount: the tier stays, whatever it is (an override, say).
         assert_eq!(
-            retier(Some(&policy), &account, Some((&account, Tier::HighTouch))),
+            retier(
+                Some(&policy),
+                &account,
+                Some((&account, Tier::HighTouch)),
+                false
+            ),
             Ok(None)
         );
         let mut bigger = account.clone();
         bigger.acv.units = 20_000_000;
-        let moved = retier(Some(&policy), &bigger, Some((&account, Tier::LowTouch)));
+        let moved = retier(
+            Some(&policy),
+            &bigger,
+            Some((&account, Tier::LowTouch)),
+            false,
+        );
         assert_eq!(moved.ok().flatten().map(|r| r.tier), Some(Tier::HighTouch));
         // Churned accounts keep their tier; coming back re-tiers them.
         let mut churned = account.clone();
         churned.lifecycle_status = LifecycleStatus::Churned;
-        assert_eq!(retier(Some(&policy), &churned, None), Ok(None));
-        let back = retier(Some(&policy), &account, Some((&churned, Tier::TechTouch)));
+        assert_eq!(retier(Some(&policy), &churned, None, false), Ok(None));
+        let back = retier(
+            Some(&policy),
+            &account,
+            Some((&churned, Tier::TechTouch)),
+            false,
+        );
         assert_eq!(back.ok().flatten().map(|r| r.tier), Some(Tier::LowTouch));
+        // An override holds whatever the amount does.
+        assert_eq!(
+            retier(
+                Some(&policy),
+                &bigger,
+                Some((&account, Tier::LowTouch)),
+                true
+            ),
+            Ok(None)
+        );
         // Another currency cannot be compared with the thresholds.
         let mut usd = account.clone();
         usd.acv.currency_code = "USD".into();
         assert_eq!(
-            retier(Some(&policy), &usd, None),
+            retier(Some(&policy), &usd, None, false),
             Err(PlanError::MixedCurrencies(vec!["JPY".into(), "USD".into()]))
         );
     }

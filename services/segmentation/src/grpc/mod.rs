@@ -16,7 +16,7 @@ use crate::{
         account::{LifecycleStatus, Tier},
     },
     error::{Error, Result},
-    store::{Accounts, ListFilter, tiers::Tiers},
+    store::{Accounts, ListFilter, overrides::Overrides, tiers::Tiers},
 };
 
 /// Most rows one BatchUpsertAccounts call takes.
@@ -27,12 +27,17 @@ pub const MAX_BATCH: usize = 1000;
 pub struct Handler {
     accounts: Accounts,
     tiers: Tiers,
+    overrides: Overrides,
 }
 
 impl Handler {
-    /// Handlers over the account and tier policy repositories.
-    pub fn new(accounts: Accounts, tiers: Tiers) -> Self {
-        Self { accounts, tiers }
+    /// Handlers over the account, tier policy and override repositories.
+    pub fn new(accounts: Accounts, tiers: Tiers, overrides: Overrides) -> Self {
+        Self {
+            accounts,
+            tiers,
+            overrides,
+        }
     }
 }
 
@@ -297,5 +302,19 @@ impl SegmentationService for Handler {
         request: Request<pb::GetTierAsOfRequest>,
     ) -> Result<Response<pb::GetTierAsOfResponse>, Status> {
         respond(self.tier_as_of(request).await)
+    }
+
+    async fn override_tier(
+        &self,
+        request: Request<pb::OverrideTierRequest>,
+    ) -> Result<Response<pb::OverrideTierResponse>, Status> {
+        respond(self.override_tier(request).await)
+    }
+
+    async fn list_tier_overrides(
+        &self,
+        request: Request<pb::ListTierOverridesRequest>,
+    ) -> Result<Response<pb::ListTierOverridesResponse>, Status> {
+        respond(self.list_overrides(request).await)
     }
 }

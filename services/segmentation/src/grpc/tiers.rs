@@ -8,11 +8,17 @@ use tonic::Request;
 use super::{Handler, principal, request_id};
 use crate::{
     convert::policy::{rules_from_proto, rules_to_proto},
-    domain::access::{self, POLICY_APPLIERS, POLICY_PREVIEWERS, POLICY_READERS},
+    domain::{
+        access::{self, OVERRIDE_APPROVERS, POLICY_APPLIERS, POLICY_PREVIEWERS, POLICY_READERS},
+        account::Tier,
+    },
     error::{Error, Result},
+    store::overrides::OverrideFilter,
 };
 
-/// Longest reason an apply may give.
+use pb::OverrideState;
+
+/// Longest reason an apply or an override may give.
 const MAX_REASON_LEN: usize = 500;
 
 impl Handler {
@@ -191,6 +197,86 @@ impl Handler {
         Ok(pb::GetTierAsOfResponse {
             tier: change.as_ref().map_or(0, |c| c.new_tier),
             change,
+        })
+    }
+
+    pub(super) async fn override_tier(
+        &self,
+        request: Request<pb::OverrideTierRequest>,
+    ) -> Result<pb::OverrideTierResponse> {
+        let principal = principal(&request)?;
+        principal.require(OVERRIDE_APPROVERS)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let request_id = request_id(&req.request_id, &mut v);
+        let account_id = v.check("account_id", validate::resource_id(&req.account_id));
+        let tier = match validate::known_enum::<Tier>(req.tier) {
+            Ok(Tier::Unspecified) => {
+                v.add("tier", "is required");
+                None
+            }
+            result => v.check("tier", result),
+        };
+        let reason = v.check("reason", validate::text(&req.reason, 1, MAX_REASON_LEN));
+        let (Some(account_id), Some(tier), Some(reason), true) =
+            (account_id, tier, reason, v.is_empty())
+        else {
+            return Err(Error::Invalid(v.into_vec()));
+        };
+        let key = IdempotencyKey::new(&principal, request_id, "OverrideTier", &req);
+        self.overrides
+            .create(key, &principal, &account_id, tier, reason)
+            .await
+    }
+
+    pub(super) async fn list_overrides(
+        &self,
+        request: Request<pb::ListTierOverridesRequest>,
+    ) -> Result<pb::ListTierOverridesResponse> {
+        principal(&request)?.require(POLICY_READERS)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let page_size = v.check("page_size", validate::page_size(req.page_size));
+        let state = v.check("state", validate::known_enum::<OverrideState>(req.state));
+        let account_id = if req.account_id.is_empty() {
+            None
+        } else {
+            v.check("account_id", validate::resource_id(&req.account_id))
+        };
+        let filter = OverrideFilter {
+            state: state
+                .filter(|s| *s != OverrideState::Unspecified)
+                .map(|s| s as i32),
+            account_id,
+        };
+        let before = match page_token::decode::<String>(&req.page_token, &filter) {
+            Ok(before) => before,
+            Err(violations) => {
+                v.extend_prefixed("", violations);
+                None
+            }
+        };
+        let page_size = v.finish(|| page_size.unwrap_or_default())?;
+        let (overrides, more) = self
+            .overrides
+            .list(&filter, before.as_deref(), page_size)
+            .await?;
+        let share = self.overrides.share().await?;
+        let next_page_token = match overrides.last() {
+            Some(last) if more => page_token::encode(&last.id, &filter),
+            _ => String::new(),
+        };
+        let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
+        Ok(pb::ListTierOverridesResponse {
+            overrides,
+            next_page_token,
+            active_count: clamp(share.active),
+            ranked_count: clamp(share.ranked),
+            active_share_basis_points: clamp(
+                (share.active * 10_000)
+                    .checked_div(share.ranked)
+                    .unwrap_or(0),
+            ),
         })
     }
 

@@ -1,5 +1,5 @@
-//! The service's tables: `accounts`, and the `tier_policies` and
-//! `tier_changes` of the tier policies.
+//! The service's tables: `accounts`, and the `tier_policies`,
+//! `tier_changes` and `tier_overrides` of the tier policies.
 
 use sea_orm::entity::prelude::*;
 
@@ -88,6 +88,8 @@ pub mod tier_policy {
         pub low_above_nanos: Option<i32>,
         /// Unix microseconds.
         pub apply_time_us: i64,
+        /// When the re-baseline reminder went out; NULL until it has.
+        pub reminded_time_us: Option<i64>,
         /// The `themodel.segmentation.v1.TierPolicy` message.
         pub body: Vec<u8>,
     }
@@ -126,6 +128,46 @@ pub mod tier_change {
         pub actor: String,
         /// Why, in words.
         pub reason: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `tier_overrides` table.
+pub mod tier_override {
+    use sea_orm::entity::prelude::*;
+
+    /// One override.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tier_overrides")]
+    pub struct Model {
+        /// UUIDv7, also the listing order.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The account.
+        pub account_id: String,
+        /// Protobuf enum name of the kept tier.
+        pub tier: String,
+        /// Protobuf enum name of the tier before.
+        pub previous_tier: String,
+        /// Why.
+        pub reason: String,
+        /// Approver's token subject.
+        pub approved_by: String,
+        /// Policy version in force at approval.
+        pub policy_version: i32,
+        /// Unix microseconds.
+        pub create_time_us: i64,
+        /// Unix microseconds.
+        pub expire_time_us: i64,
+        /// Protobuf enum name of the state.
+        pub state: String,
+        /// Unix microseconds; NULL while active.
+        pub end_time_us: Option<i64>,
     }
 
     /// No relations.

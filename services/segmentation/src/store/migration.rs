@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
         let mut migrations = themodel_platform::store::migration::migrations();
         migrations.push(Box::new(m20261123_000002_accounts::Migration));
         migrations.push(Box::new(m20261125_000003_tier_policies::Migration));
+        migrations.push(Box::new(m20261125_000004_tier_overrides::Migration));
         migrations
     }
 }
@@ -134,6 +135,7 @@ mod m20261125_000003_tier_policies {
         LowAboveUnits,
         LowAboveNanos,
         ApplyTimeUs,
+        RemindedTimeUs,
         Body,
     }
 
@@ -196,6 +198,7 @@ mod m20261125_000003_tier_policies {
                         .col(big_integer_null(TierPolicies::LowAboveUnits))
                         .col(integer_null(TierPolicies::LowAboveNanos))
                         .col(big_integer(TierPolicies::ApplyTimeUs))
+                        .col(big_integer_null(TierPolicies::RemindedTimeUs))
                         .col(blob(TierPolicies::Body))
                         .to_owned(),
                 )
@@ -250,6 +253,84 @@ mod m20261125_000003_tier_policies {
                     .await?;
             }
             Ok(())
+        }
+    }
+}
+
+/// Tier overrides: approved exceptions that last until the next re-baseline.
+mod m20261125_000004_tier_overrides {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum TierOverrides {
+        Table,
+        Id,
+        AccountId,
+        Tier,
+        PreviousTier,
+        Reason,
+        ApprovedBy,
+        PolicyVersion,
+        CreateTimeUs,
+        ExpireTimeUs,
+        State,
+        EndTimeUs,
+    }
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261125_000004_tier_overrides"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(TierOverrides::Table)
+                        .col(string_len(TierOverrides::Id, 36).primary_key())
+                        .col(string_len(TierOverrides::AccountId, 36))
+                        .col(string_len(TierOverrides::Tier, 40))
+                        .col(string_len(TierOverrides::PreviousTier, 40))
+                        .col(text(TierOverrides::Reason))
+                        .col(text(TierOverrides::ApprovedBy))
+                        .col(integer(TierOverrides::PolicyVersion))
+                        .col(big_integer(TierOverrides::CreateTimeUs))
+                        .col(big_integer(TierOverrides::ExpireTimeUs))
+                        .col(string_len(TierOverrides::State, 40))
+                        .col(big_integer_null(TierOverrides::EndTimeUs))
+                        .to_owned(),
+                )
+                .await?;
+            // The active override of an account; the ones due to expire.
+            for (name, columns) in [
+                (
+                    "idx_tier_overrides_account",
+                    [TierOverrides::AccountId, TierOverrides::State],
+                ),
+                (
+                    "idx_tier_overrides_due",
+                    [TierOverrides::State, TierOverrides::ExpireTimeUs],
+                ),
+            ] {
+                let mut index = Index::create();
+                index.name(name).table(TierOverrides::Table);
+                for column in columns {
+                    index.col(column);
+                }
+                manager.create_index(index.to_owned()).await?;
+            }
+            Ok(())
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .drop_table(Table::drop().table(TierOverrides::Table).to_owned())
+                .await
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod entity;
 pub mod migration;
+pub mod overrides;
 pub mod tiers;
 
 use std::collections::{HashMap, HashSet};
@@ -137,7 +138,7 @@ impl Accounts {
             return Err(Error::ExternalIdTaken(external_id.clone()));
         }
         let policy = tiers::in_force(uow.tx()).await?;
-        let decided = retier(policy.as_ref(), &fields, None).map_err(tiers::refusal)?;
+        let decided = retier(policy.as_ref(), &fields, None, false).map_err(tiers::refusal)?;
         let mut account = new_account(fields);
         let change = assign(&mut account, decided, policy.as_ref(), principal);
         insert(&uow, std::slice::from_ref(&account)).await?;
@@ -169,14 +170,8 @@ impl Accounts {
             }
             Begun::Fresh(uow) => uow,
         };
-        // Locked until commit (PostgreSQL; SQLite writers are serialised
-        // already), so concurrent updates queue instead of conflicting.
-        let current = entity::Entity::find_by_id(id.to_owned())
-            .lock_exclusive()
-            .one(uow.tx())
+        let current = locked(uow.tx(), id)
             .await?
-            .map(to_domain)
-            .transpose()?
             .ok_or_else(|| Error::AccountNotFound(id.to_owned()))?;
         access::ensure_visible(principal, &current)?;
         let fields = change(&current)?;
@@ -189,12 +184,10 @@ impl Accounts {
             });
         }
         let policy = tiers::in_force(uow.tx()).await?;
-        let decided = retier(
-            policy.as_ref(),
-            &fields,
-            Some((&current.fields, current.tier)),
-        )
-        .map_err(tiers::refusal)?;
+        let overridden = overrides::active_among(uow.tx(), &[id]).await?;
+        let before = Some((&current.fields, current.tier));
+        let decided = retier(policy.as_ref(), &fields, before, !overridden.is_empty())
+            .map_err(tiers::refusal)?;
         let changed = fields.changed_fields(&current.fields);
         if changed.is_empty() && decided.is_none() {
             let response = pb::UpdateAccountResponse {
@@ -275,6 +268,8 @@ impl Accounts {
             }
         }
 
+        let ids: Vec<&str> = existing.values().map(|a| a.id.as_str()).collect();
+        let overridden = overrides::active_among(uow.tx(), &ids).await?;
         let mut response = pb::BatchUpsertAccountsResponse::default();
         let mut seen = HashSet::new();
         let mut inserts = Vec::new();
@@ -293,7 +288,8 @@ impl Accounts {
                 )]),
                 Ok(fields) => {
                     let before = current.map(|c| (&c.fields, c.tier));
-                    match retier(policy.as_ref(), &fields, before) {
+                    let held = current.is_some_and(|c| overridden.contains(&c.id));
+                    match retier(policy.as_ref(), &fields, before, held) {
                         Ok(decided) => Ok((fields, decided)),
                         Err(refused) => Err(vec![currency_violation(refused)]),
                     }
@@ -352,6 +348,44 @@ impl Accounts {
         uow.commit(&response).await?;
         Ok(response)
     }
+}
+
+/// The account with `id`, locked until commit (PostgreSQL; SQLite writers
+/// are serialised already), so concurrent writers queue instead of
+/// conflicting.
+pub(crate) async fn locked(db: &impl ConnectionTrait, id: &str) -> Result<Option<Account>> {
+    entity::Entity::find_by_id(id.to_owned())
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// Sets the tier of a locked `account` outside an account write (an
+/// override, or its expiry); returns the account as stored.
+pub(crate) async fn set_tier(
+    db: &impl ConnectionTrait,
+    account: &Account,
+    tier: Tier,
+) -> Result<Account> {
+    let updated = Account {
+        tier,
+        update_time: now(),
+        revision: account.revision + 1,
+        ..account.clone()
+    };
+    entity::Entity::update_many()
+        .col_expr(entity::Column::Tier, tier.as_str_name().into())
+        .col_expr(entity::Column::Revision, updated.revision.into())
+        .col_expr(
+            entity::Column::UpdateTimeUs,
+            updated.update_time.timestamp_micros().into(),
+        )
+        .filter(entity::Column::Id.eq(account.id.as_str()))
+        .exec(db)
+        .await?;
+    Ok(updated)
 }
 
 /// Sets the tier an account write decided on `account`; returns the change

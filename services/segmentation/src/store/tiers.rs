@@ -130,6 +130,8 @@ impl Tiers {
             (change, population.partners[index].clone())
         });
         record(&mut uow, changes).await?;
+        // A re-baseline ends every override: each account now has its rank.
+        super::overrides::expire_all(uow.tx(), now).await?;
         tier_policy::Entity::insert(policy_row(&policy, &plan.thresholds, now))
             .exec_without_returning(uow.tx())
             .await
@@ -157,19 +159,7 @@ impl Tiers {
 
     /// Version `version`, or the newest for 0.
     pub async fn get(&self, version: i32) -> Result<Option<pb::TierPolicy>> {
-        let query = tier_policy::Entity::find();
-        let row = if version == 0 {
-            query
-                .order_by_desc(tier_policy::Column::Version)
-                .one(&self.store.db)
-                .await?
-        } else {
-            query
-                .filter(tier_policy::Column::Version.eq(version))
-                .one(&self.store.db)
-                .await?
-        };
-        row.map(decode_policy).transpose()
+        read(&self.store.db, version).await
     }
 
     /// Up to `limit` versions older than `before`, newest first, and whether
@@ -243,6 +233,26 @@ impl Tiers {
             .map(change_from_row)
             .transpose()
     }
+}
+
+/// Policy version `version`, or the newest for 0.
+pub(crate) async fn read(
+    db: &impl ConnectionTrait,
+    version: i32,
+) -> Result<Option<pb::TierPolicy>> {
+    let query = tier_policy::Entity::find();
+    let row = if version == 0 {
+        query
+            .order_by_desc(tier_policy::Column::Version)
+            .one(db)
+            .await?
+    } else {
+        query
+            .filter(tier_policy::Column::Version.eq(version))
+            .one(db)
+            .await?
+    };
+    row.map(decode_policy).transpose()
 }
 
 /// The policy version account writes tier by, read under a shared lock
@@ -420,6 +430,7 @@ fn policy_row(
         low_above_units: Set(low_units),
         low_above_nanos: Set(low_nanos),
         apply_time_us: Set(now.timestamp_micros()),
+        reminded_time_us: Set(None),
         body: Set(policy.encode_to_vec()),
     }
 }

@@ -111,6 +111,11 @@ impl TestApp {
         EventFeedServiceClient::with_interceptor(self.channel.clone(), Bearer::new(role, None))
     }
 
+    /// The service's database, for tests that work on its store directly.
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
     pub fn addr(&self) -> std::net::SocketAddr {
         self.addr
     }

@@ -639,3 +639,279 @@ async fn roles_and_partner_scope() {
         assert_eq!(status.code(), Code::NotFound);
     }
 }
+
+fn override_tier(account_id: &str, tier: pb::Tier, reason: &str) -> pb::OverrideTierRequest {
+    pb::OverrideTierRequest {
+        account_id: account_id.into(),
+        tier: tier as i32,
+        reason: reason.into(),
+        request_id: String::new(),
+    }
+}
+
+async fn overrides(client: &mut Client, state: pb::OverrideState) -> pb::ListTierOverridesResponse {
+    client
+        .list_tier_overrides(pb::ListTierOverridesRequest {
+            state: state as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("overrides")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn an_override_is_an_audited_exception_until_the_next_re_baseline() {
+    let app = spawn_app().await;
+    let mut admin = app.admin();
+    let accounts = import(&mut admin, 1..=10).await;
+    admin
+        .apply_tier_policy(apply(None, ""))
+        .await
+        .expect("apply");
+    let small = &accounts[0];
+    assert_eq!(
+        tier_of(&mut admin, &small.id).await,
+        pb::Tier::TechTouch as i32
+    );
+
+    let mut manager = app.client(Role::CsManager);
+    let made = manager
+        .override_tier(override_tier(
+            &small.id,
+            pb::Tier::HighTouch,
+            "strategic logo",
+        ))
+        .await
+        .expect("override")
+        .into_inner();
+    let first = made.r#override.expect("override");
+    assert_eq!(
+        made.account.expect("account").tier,
+        pb::Tier::HighTouch as i32
+    );
+    assert_eq!(first.previous_tier, pb::Tier::TechTouch as i32);
+    assert_eq!(first.state, pb::OverrideState::Active as i32);
+    assert_eq!(first.policy_version, 1);
+    assert!(first.expire_time.is_some());
+    let history = admin
+        .list_tier_changes(pb::ListTierChangesRequest {
+            account_id: small.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .changes;
+    assert_eq!(history[0].rule, pb::TierRule::Override as i32);
+    assert_eq!(history[0].reason, "strategic logo");
+    assert_eq!(
+        events_of_type(&app, "themodel.segmentation.v1.TierOverridden")
+            .await
+            .len(),
+        1
+    );
+    let listed = overrides(&mut admin, pb::OverrideState::Active).await;
+    assert_eq!(listed.overrides, std::slice::from_ref(&first));
+    assert_eq!(
+        (
+            listed.active_count,
+            listed.ranked_count,
+            listed.active_share_basis_points
+        ),
+        (1, 10, 1000)
+    );
+
+    // The override holds when the amount changes.
+    let grown = admin
+        .update_account(update(
+            pb::Account {
+                id: small.id.clone(),
+                acv: jpy(2_000_000),
+                ..Default::default()
+            },
+            &["acv"],
+        ))
+        .await
+        .expect("update")
+        .into_inner()
+        .account
+        .expect("account");
+    assert_eq!(grown.tier, pb::Tier::HighTouch as i32);
+
+    // A newer override replaces it.
+    manager
+        .override_tier(override_tier(
+            &small.id,
+            pb::Tier::LowTouch,
+            "downgrade agreed",
+        ))
+        .await
+        .expect("second override");
+    let replaced = overrides(&mut admin, pb::OverrideState::Replaced).await;
+    assert_eq!(replaced.overrides.len(), 1);
+    assert_eq!(replaced.overrides[0].id, first.id);
+    assert_eq!(replaced.active_count, 1);
+
+    // The re-baseline ends it: the account gets its rank again.
+    admin
+        .apply_tier_policy(apply(None, ""))
+        .await
+        .expect("re-baseline");
+    assert_eq!(
+        tier_of(&mut admin, &small.id).await,
+        pb::Tier::TechTouch as i32
+    );
+    let listed = overrides(&mut admin, pb::OverrideState::Unspecified).await;
+    let states: Vec<i32> = listed.overrides.iter().map(|o| o.state).collect();
+    assert_eq!(
+        states,
+        [
+            pb::OverrideState::Expired as i32,
+            pb::OverrideState::Replaced as i32
+        ]
+    );
+    assert!(listed.overrides.iter().all(|o| o.end_time.is_some()));
+    assert_eq!(listed.active_count, 0);
+}
+
+#[tokio::test]
+async fn overrides_expire_on_their_date_and_the_re_baseline_is_reminded_once() {
+    use themodel_platform::store::{Store, StoreConfig};
+    use themodel_segmentation::store::{migration::Migrator, overrides::Overrides};
+
+    let app = spawn_app().await;
+    let mut admin = app.admin();
+    let accounts = import(&mut admin, 1..=10).await;
+    admin
+        .apply_tier_policy(apply(None, ""))
+        .await
+        .expect("apply");
+    admin
+        .override_tier(override_tier(&accounts[0].id, pb::Tier::HighTouch, "pilot"))
+        .await
+        .expect("override");
+
+    let store = Store::connect::<Migrator>(
+        themodel_segmentation::NAME,
+        app.database_url(),
+        &StoreConfig::default(),
+    )
+    .await
+    .expect("store");
+    let jobs = Overrides::new(store);
+    // Not yet due: nothing happens.
+    assert_eq!(
+        jobs.expire_due(chrono::Utc::now()).await.expect("expire"),
+        0
+    );
+    let today = chrono::Utc::now().date_naive();
+    assert_eq!(jobs.remind_rebaseline(today).await.expect("remind"), None);
+
+    // Past the re-baseline date (6 months by default).
+    let later = chrono::Utc::now() + chrono::Duration::days(200);
+    assert_eq!(jobs.expire_due(later).await.expect("expire"), 1);
+    assert_eq!(
+        tier_of(&mut admin, &accounts[0].id).await,
+        pb::Tier::TechTouch as i32
+    );
+    let history = admin
+        .list_tier_changes(pb::ListTierChangesRequest {
+            account_id: accounts[0].id.clone(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .changes;
+    assert_eq!(history[0].reason, "tier override expired");
+    assert_eq!(history[0].rule, pb::TierRule::MoneyThreshold as i32);
+    assert_eq!(
+        overrides(&mut admin, pb::OverrideState::Expired)
+            .await
+            .overrides
+            .len(),
+        1
+    );
+    assert_eq!(
+        jobs.remind_rebaseline(later.date_naive())
+            .await
+            .expect("remind"),
+        Some(1)
+    );
+    assert_eq!(
+        jobs.remind_rebaseline(later.date_naive())
+            .await
+            .expect("again"),
+        None
+    );
+    assert_eq!(
+        events_of_type(&app, "themodel.segmentation.v1.RebaselineDue")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn bad_overrides_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let mut admin = app.admin();
+    let accounts = import(&mut admin, [1, 2, 3]).await;
+    let id = accounts[0].id.clone();
+
+    let status = admin
+        .override_tier(override_tier(&id, pb::Tier::HighTouch, "why not"))
+        .await
+        .expect_err("no policy");
+    assert_eq!(reason(&status), "NO_TIER_POLICY");
+    admin
+        .apply_tier_policy(apply(None, ""))
+        .await
+        .expect("apply");
+
+    let status = admin
+        .override_tier(override_tier(&id, pb::Tier::Unspecified, ""))
+        .await
+        .expect_err("no tier, no reason");
+    assert_eq!(violated_fields(&status), ["tier", "reason"]);
+    let status = app
+        .client(Role::Csm)
+        .override_tier(override_tier(&id, pb::Tier::HighTouch, "my favourite"))
+        .await
+        .expect_err("csm may not approve");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let status = admin
+        .override_tier(override_tier(
+            "01890000-0000-7000-8000-000000000000",
+            pb::Tier::HighTouch,
+            "ghost",
+        ))
+        .await
+        .expect_err("unknown account");
+    assert_eq!(status.code(), Code::NotFound);
+    admin
+        .update_account(update(
+            pb::Account {
+                id: id.clone(),
+                lifecycle_status: pb::LifecycleStatus::Churned as i32,
+                ..Default::default()
+            },
+            &["lifecycle_status"],
+        ))
+        .await
+        .expect("churn");
+    let status = admin
+        .override_tier(override_tier(&id, pb::Tier::HighTouch, "win back"))
+        .await
+        .expect_err("churned");
+    assert_eq!(reason(&status), "ACCOUNT_CHURNED");
+    let listed = overrides(&mut admin, pb::OverrideState::Unspecified).await;
+    assert!(listed.overrides.is_empty());
+    assert!(
+        events_of_type(&app, "themodel.segmentation.v1.TierOverridden")
+            .await
+            .is_empty()
+    );
+}
