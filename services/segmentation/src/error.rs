@@ -30,7 +30,9 @@ pub enum Error {
     /// The caller's etag is stale.
     #[error("etag mismatch")]
     EtagMismatch {
-        /// The account.
+        /// Resource type, e.g. `account`.
+        resource: &'static str,
+        /// Its id.
         id: String,
         /// Its current etag.
         current: String,
@@ -41,6 +43,12 @@ pub enum Error {
     /// Rank shares with no account to rank.
     #[error("no account to rank")]
     NothingToRank,
+    /// No such CSM.
+    #[error("csm {0} not found")]
+    CsmNotFound(String),
+    /// The CSM id is taken.
+    #[error("csm {0} exists")]
+    CsmExists(String),
     /// Overrides need a policy to be exceptions to.
     #[error("no tier policy applied yet")]
     NoTierPolicy,
@@ -80,10 +88,14 @@ impl From<Error> for ApiError {
                 field: "external_id",
                 value,
             },
-            Error::EtagMismatch { id, current } => ApiError::FailedPrecondition {
+            Error::EtagMismatch {
+                resource,
+                id,
+                current,
+            } => ApiError::FailedPrecondition {
                 reason: reason::ETAG_MISMATCH,
                 message: format!(
-                    "account {id} changed since it was read (current etag {current}); read it again and retry"
+                    "{resource} {id} changed since it was read (current etag {current}); read it again and retry"
                 ),
                 metadata: vec![("id", id), ("current_etag", current)],
             },
@@ -99,6 +111,12 @@ impl From<Error> for ApiError {
                 reason: NOTHING_TO_RANK,
                 message: "rank shares need accounts to rank and there are none that are not churned; use money thresholds".into(),
                 metadata: Vec::new(),
+            },
+            Error::CsmNotFound(id) => ApiError::NotFound { resource: "csm", id },
+            Error::CsmExists(value) => ApiError::AlreadyExists {
+                resource: "csm",
+                field: "id",
+                value,
             },
             Error::NoTierPolicy => ApiError::FailedPrecondition {
                 reason: NO_TIER_POLICY,

@@ -97,6 +97,7 @@ impl Application {
             store::Accounts::new(store.clone()),
             store::tiers::Tiers::new(store.clone()),
             overrides,
+            store::csms::Csms::new(store.clone()),
         );
         Server::new(NAME, error::DOMAIN, &config.server)
             .service(SegmentationServiceServer::new(handler))

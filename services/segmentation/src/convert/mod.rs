@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use themodel_platform::{Violation, Violations, validate};
 use themodel_proto::segmentation as pb;
 
+pub mod csm;
 pub mod policy;
 
 use crate::domain::account::{

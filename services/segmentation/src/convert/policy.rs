@@ -3,12 +3,13 @@
 use themodel_platform::{Violation, Violations, validate};
 use themodel_proto::segmentation as pb;
 
-use crate::domain::policy::{
-    Amount, Capacity, Cutoffs, Plan, Rules, Shares, Summary, Thresholds, rule_violations,
+use super::csm::{capacity_from_proto, capacity_to_proto, verdict_to_proto};
+use crate::domain::{
+    books::TierCapacity,
+    policy::{
+        Amount, Capacity, Cutoffs, Plan, Rules, Shares, Summary, Thresholds, rule_violations,
+    },
 };
-
-/// Most accounts one CSM can be planned to carry.
-const MAX_CAPACITY: i32 = 100_000;
 
 /// Validates policy rules and fills in their defaults. Violation paths start
 /// with `rules`.
@@ -123,32 +124,14 @@ fn capacity(
     field: &str,
     v: &mut Violations,
 ) -> Capacity {
-    let Some(range) = range else {
-        return default;
-    };
-    let mut bound = |name: &str, value: i32| {
-        if (1..=MAX_CAPACITY).contains(&value) {
-            value as u32
-        } else {
-            v.add(
-                format!("{field}.{name}"),
-                format!("must be 1 to {MAX_CAPACITY}"),
-            );
-            1
-        }
-    };
-    Capacity {
-        min: bound("min_accounts", range.min_accounts),
-        max: bound("max_accounts", range.max_accounts),
-    }
+    range
+        .and_then(|r| v.check(field, capacity_from_proto(r)))
+        .unwrap_or(default)
 }
 
 /// The contract form of validated rules, defaults filled in.
 pub fn rules_to_proto(rules: &Rules) -> pb::TierPolicyRules {
-    let capacity = |c: Capacity| pb::CapacityRange {
-        min_accounts: c.min as i32,
-        max_accounts: c.max as i32,
-    };
+    let capacity = capacity_to_proto;
     pb::TierPolicyRules {
         cutoffs: Some(match &rules.cutoffs {
             Cutoffs::Shares(s) => pb::tier_policy_rules::Cutoffs::Shares(pb::TierShares {
@@ -179,9 +162,18 @@ pub fn thresholds_to_proto(t: &Thresholds) -> pb::TierThresholds {
     }
 }
 
-fn summary_to_proto(s: &Summary, currency: &str) -> pb::TierSummary {
+fn summary_to_proto(
+    s: &Summary,
+    currency: &str,
+    capacity: Option<Capacity>,
+    csms_available: u64,
+) -> pb::TierSummary {
     let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
+    let serving = vec![capacity; csms_available as usize];
+    let verdict = TierCapacity::judge(s.tier, s.count, &serving, capacity).verdict;
     pb::TierSummary {
+        csms_available: clamp(csms_available),
+        capacity_verdict: verdict_to_proto(verdict) as i32,
         tier: s.tier as i32,
         account_count: clamp(s.count),
         total_acv: Some(s.total_acv.to_money(currency).to_proto()),
@@ -192,10 +184,12 @@ fn summary_to_proto(s: &Summary, currency: &str) -> pb::TierSummary {
     }
 }
 
-/// The contract form of what `rules` do as version `version`; the apply
-/// fields are left for the caller.
-pub fn policy_to_proto(version: i32, rules: &Rules, plan: &Plan) -> pb::TierPolicy {
+/// The contract form of what `rules` do as version `version`, judged
+/// against `csms` serving each tier (high, low, tech); the apply fields are
+/// left for the caller.
+pub fn policy_to_proto(version: i32, rules: &Rules, plan: &Plan, csms: [u64; 3]) -> pb::TierPolicy {
     let currency = &plan.thresholds.currency;
+    let capacity = [Some(rules.high_capacity), Some(rules.low_capacity), None];
     pb::TierPolicy {
         version,
         rules: Some(rules_to_proto(rules)),
@@ -204,7 +198,8 @@ pub fn policy_to_proto(version: i32, rules: &Rules, plan: &Plan) -> pb::TierPoli
         tiers: plan
             .summaries
             .iter()
-            .map(|s| summary_to_proto(s, currency))
+            .zip(capacity.into_iter().zip(csms))
+            .map(|(s, (capacity, available))| summary_to_proto(s, currency, capacity, available))
             .collect(),
         moved_count: i32::try_from(plan.moves.len()).unwrap_or(i32::MAX),
         ..Default::default()
@@ -266,6 +261,7 @@ mod tests {
         assert_eq!(
             violated(bad_shares),
             [
+                "rules.high_touch_capacity.min_accounts",
                 "rules.low_touch_capacity.min_accounts",
                 "rules.rebaseline_months"
             ]
@@ -276,16 +272,9 @@ mod tests {
                 low_touch_percent: 30,
                 tech_touch_percent: 50,
             })),
-            high_touch_capacity: Some(pb::CapacityRange {
-                min_accounts: 10,
-                max_accounts: 5,
-            }),
             ..Default::default()
         };
-        assert_eq!(
-            violated(contradictions),
-            ["rules.shares", "rules.high_touch_capacity"]
-        );
+        assert_eq!(violated(contradictions), ["rules.shares"]);
         let negative = pb::TierPolicyRules {
             cutoffs: Some(C::Shares(pb::TierShares {
                 high_touch_percent: -10,

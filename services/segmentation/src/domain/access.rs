@@ -27,11 +27,17 @@ pub const POLICY_PREVIEWERS: &[Role] = &[Role::Admin, Role::Bizops, Role::CsMana
 /// Roles that may apply tier policies: the decision is CS management's.
 pub const POLICY_APPLIERS: &[Role] = &[Role::Admin, Role::CsManager];
 
+/// Roles that may create and update CSMs.
+pub const CSM_WRITERS: &[Role] = POLICY_PREVIEWERS;
+
+/// Roles that may assign accounts to CSMs.
+pub const ASSIGNERS: &[Role] = &[Role::Admin, Role::CsManager, Role::Service];
+
 /// Roles that may approve tier overrides.
 pub const OVERRIDE_APPROVERS: &[Role] = POLICY_APPLIERS;
 
-/// Roles that may read tier policies. Not partner users: a policy's figures
-/// describe every partner's accounts.
+/// Roles that may read tier policies, CSMs and books. Not partner users: a
+/// policy's figures and a CSM's book span every partner's accounts.
 pub const POLICY_READERS: &[Role] = &[
     Role::Admin,
     Role::Bizops,

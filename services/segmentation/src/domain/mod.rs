@@ -4,4 +4,6 @@
 
 pub mod access;
 pub mod account;
+pub mod books;
+pub mod csm;
 pub mod policy;

@@ -7,6 +7,7 @@ use themodel_platform::{
 use themodel_proto::segmentation::{self as pb, segmentation_service_server::SegmentationService};
 use tonic::{Request, Response, Status};
 
+mod csms;
 mod tiers;
 
 use crate::{
@@ -16,7 +17,7 @@ use crate::{
         account::{LifecycleStatus, Tier},
     },
     error::{Error, Result},
-    store::{Accounts, ListFilter, overrides::Overrides, tiers::Tiers},
+    store::{Accounts, ListFilter, csms::Csms, overrides::Overrides, tiers::Tiers},
 };
 
 /// Most rows one BatchUpsertAccounts call takes.
@@ -28,15 +29,17 @@ pub struct Handler {
     accounts: Accounts,
     tiers: Tiers,
     overrides: Overrides,
+    csms: Csms,
 }
 
 impl Handler {
-    /// Handlers over the account, tier policy and override repositories.
-    pub fn new(accounts: Accounts, tiers: Tiers, overrides: Overrides) -> Self {
+    /// Handlers over the service's repositories.
+    pub fn new(accounts: Accounts, tiers: Tiers, overrides: Overrides, csms: Csms) -> Self {
         Self {
             accounts,
             tiers,
             overrides,
+            csms,
         }
     }
 }
@@ -316,5 +319,47 @@ impl SegmentationService for Handler {
         request: Request<pb::ListTierOverridesRequest>,
     ) -> Result<Response<pb::ListTierOverridesResponse>, Status> {
         respond(self.list_overrides(request).await)
+    }
+
+    async fn create_csm(
+        &self,
+        request: Request<pb::CreateCsmRequest>,
+    ) -> Result<Response<pb::CreateCsmResponse>, Status> {
+        respond(self.create_csm(request).await)
+    }
+
+    async fn get_csm(
+        &self,
+        request: Request<pb::GetCsmRequest>,
+    ) -> Result<Response<pb::GetCsmResponse>, Status> {
+        respond(self.get_csm(request).await)
+    }
+
+    async fn list_csms(
+        &self,
+        request: Request<pb::ListCsmsRequest>,
+    ) -> Result<Response<pb::ListCsmsResponse>, Status> {
+        respond(self.list_csms(request).await)
+    }
+
+    async fn update_csm(
+        &self,
+        request: Request<pb::UpdateCsmRequest>,
+    ) -> Result<Response<pb::UpdateCsmResponse>, Status> {
+        respond(self.update_csm(request).await)
+    }
+
+    async fn assign_accounts(
+        &self,
+        request: Request<pb::AssignAccountsRequest>,
+    ) -> Result<Response<pb::AssignAccountsResponse>, Status> {
+        respond(self.assign(request).await)
+    }
+
+    async fn get_capacity_report(
+        &self,
+        request: Request<pb::GetCapacityReportRequest>,
+    ) -> Result<Response<pb::GetCapacityReportResponse>, Status> {
+        respond(self.capacity_report(request).await)
     }
 }

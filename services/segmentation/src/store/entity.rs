@@ -1,5 +1,6 @@
-//! The service's tables: `accounts`, and the `tier_policies`,
-//! `tier_changes` and `tier_overrides` of the tier policies.
+//! The service's tables: `accounts`; the `tier_policies`, `tier_changes`
+//! and `tier_overrides` of the tier policies; `csms` and their
+//! `csm_team_memberships`.
 
 use sea_orm::entity::prelude::*;
 
@@ -168,6 +169,70 @@ pub mod tier_override {
         pub state: String,
         /// Unix microseconds; NULL while active.
         pub end_time_us: Option<i64>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `csms` table.
+pub mod csm {
+    use sea_orm::entity::prelude::*;
+
+    /// One CSM.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "csms")]
+    pub struct Model {
+        /// What `accounts.owner_csm_id` holds.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// Name to show.
+        pub display_name: String,
+        /// Current team.
+        pub team_id: Option<String>,
+        /// Protobuf enum name of the tier served.
+        pub tier: String,
+        /// Fewest accounts; NULL takes the tier's default.
+        pub capacity_min: Option<i32>,
+        /// Most accounts; NULL takes the tier's default.
+        pub capacity_max: Option<i32>,
+        /// Unix microseconds.
+        pub create_time_us: i64,
+        /// Unix microseconds.
+        pub update_time_us: i64,
+        /// Incremented by each change.
+        pub revision: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `csm_team_memberships` table: who was in which team, from when to when.
+pub mod team_membership {
+    use sea_orm::entity::prelude::*;
+
+    /// One membership.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "csm_team_memberships")]
+    pub struct Model {
+        /// UUIDv7.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The CSM.
+        pub csm_id: String,
+        /// The team.
+        pub team_id: String,
+        /// First day in the team.
+        pub start_date: Date,
+        /// First day no longer in it; NULL while current.
+        pub end_date: Option<Date>,
     }
 
     /// No relations.

@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
         migrations.push(Box::new(m20261123_000002_accounts::Migration));
         migrations.push(Box::new(m20261125_000003_tier_policies::Migration));
         migrations.push(Box::new(m20261125_000004_tier_overrides::Migration));
+        migrations.push(Box::new(m20261125_000005_csms::Migration));
         migrations
     }
 }
@@ -331,6 +332,99 @@ mod m20261125_000004_tier_overrides {
             manager
                 .drop_table(Table::drop().table(TierOverrides::Table).to_owned())
                 .await
+        }
+    }
+}
+
+/// CSMs and their team memberships over time.
+mod m20261125_000005_csms {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum Csms {
+        Table,
+        Id,
+        DisplayName,
+        TeamId,
+        Tier,
+        CapacityMin,
+        CapacityMax,
+        CreateTimeUs,
+        UpdateTimeUs,
+        Revision,
+    }
+
+    #[derive(DeriveIden)]
+    enum CsmTeamMemberships {
+        Table,
+        Id,
+        CsmId,
+        TeamId,
+        StartDate,
+        EndDate,
+    }
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261125_000005_csms"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Csms::Table)
+                        .col(string_len(Csms::Id, 128).primary_key())
+                        .col(string_len(Csms::DisplayName, 200))
+                        .col(string_len_null(Csms::TeamId, 128))
+                        .col(string_len(Csms::Tier, 40))
+                        .col(integer_null(Csms::CapacityMin))
+                        .col(integer_null(Csms::CapacityMax))
+                        .col(big_integer(Csms::CreateTimeUs))
+                        .col(big_integer(Csms::UpdateTimeUs))
+                        .col(big_integer(Csms::Revision))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(CsmTeamMemberships::Table)
+                        .col(string_len(CsmTeamMemberships::Id, 36).primary_key())
+                        .col(string_len(CsmTeamMemberships::CsmId, 128))
+                        .col(string_len(CsmTeamMemberships::TeamId, 128))
+                        .col(date(CsmTeamMemberships::StartDate))
+                        .col(date_null(CsmTeamMemberships::EndDate))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_csm_team_memberships_csm")
+                        .table(CsmTeamMemberships::Table)
+                        .col(CsmTeamMemberships::CsmId)
+                        .col(CsmTeamMemberships::StartDate)
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for table in [
+                CsmTeamMemberships::Table.into_iden(),
+                Csms::Table.into_iden(),
+            ] {
+                manager
+                    .drop_table(Table::drop().table(table).to_owned())
+                    .await?;
+            }
+            Ok(())
         }
     }
 }

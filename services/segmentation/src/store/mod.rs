@@ -1,6 +1,7 @@
 //! The account repository: every read and write of the `accounts` table, each
 //! write committed with its events and idempotency record in one transaction.
 
+pub mod csms;
 pub mod entity;
 pub mod migration;
 pub mod overrides;
@@ -137,6 +138,7 @@ impl Accounts {
         {
             return Err(Error::ExternalIdTaken(external_id.clone()));
         }
+        ensure_csm(uow.tx(), fields.owner_csm_id.as_deref()).await?;
         let policy = tiers::in_force(uow.tx()).await?;
         let decided = retier(policy.as_ref(), &fields, None, false).map_err(tiers::refusal)?;
         let mut account = new_account(fields);
@@ -179,6 +181,7 @@ impl Accounts {
             && etag != current.etag()
         {
             return Err(Error::EtagMismatch {
+                resource: "account",
                 id: id.to_owned(),
                 current: current.etag(),
             });
@@ -201,6 +204,9 @@ impl Accounts {
             && external_id_owner(uow.tx(), external_id).await?.is_some()
         {
             return Err(Error::ExternalIdTaken(external_id.clone()));
+        }
+        if changed.contains(&"owner_csm_id") {
+            ensure_csm(uow.tx(), fields.owner_csm_id.as_deref()).await?;
         }
         let (updated, change) =
             replace(&uow, &current, fields, decided, policy.as_ref(), principal).await?;
@@ -270,6 +276,13 @@ impl Accounts {
 
         let ids: Vec<&str> = existing.values().map(|a| a.id.as_str()).collect();
         let overridden = overrides::active_among(uow.tx(), &ids).await?;
+        let mut owners: Vec<&str> = rows
+            .iter()
+            .filter_map(|(_, row)| row.as_ref().ok()?.owner_csm_id.as_deref())
+            .collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let unknown = csms::unknown_owners(uow.tx(), &owners).await?;
         let mut response = pb::BatchUpsertAccountsResponse::default();
         let mut seen = HashSet::new();
         let mut inserts = Vec::new();
@@ -286,10 +299,23 @@ impl Accounts {
                     "external_id",
                     "appears more than once in this batch; only the first row is applied",
                 )]),
-                Ok(fields) => {
+                Ok(mut fields) => {
+                    // The suite owns assignments: a CRM row without an owner
+                    // leaves the stored one alone.
+                    if let Some(c) = current
+                        && fields.owner_csm_id.is_none()
+                    {
+                        fields.owner_csm_id.clone_from(&c.fields.owner_csm_id);
+                    }
+                    let new_owner = fields.owner_csm_id.as_ref().filter(|o| {
+                        current.is_none_or(|c| c.fields.owner_csm_id.as_ref() != Some(*o))
+                    });
                     let before = current.map(|c| (&c.fields, c.tier));
                     let held = current.is_some_and(|c| overridden.contains(&c.id));
                     match retier(policy.as_ref(), &fields, before, held) {
+                        _ if new_owner.is_some_and(|o| unknown.contains(o)) => {
+                            Err(vec![Violation::new("owner_csm_id", NO_SUCH_CSM)])
+                        }
                         Ok(decided) => Ok((fields, decided)),
                         Err(refused) => Err(vec![currency_violation(refused)]),
                     }
@@ -347,6 +373,87 @@ impl Accounts {
         tiers::record(&mut uow, tier_changes).await?;
         uow.commit(&response).await?;
         Ok(response)
+    }
+}
+
+impl Accounts {
+    /// Makes CSM `csm_id` the owner of the accounts `ids`, all or nothing.
+    pub async fn assign(
+        &self,
+        key: Option<IdempotencyKey>,
+        principal: &Principal,
+        csm_id: &str,
+        ids: &[String],
+    ) -> Result<pb::AssignAccountsResponse> {
+        let mut uow = match self.store.begin(key).await? {
+            Begun::Replay(response) => return Ok(response),
+            Begun::Fresh(uow) => uow,
+        };
+        if !csms::exists(uow.tx(), csm_id).await? {
+            return Err(Error::CsmNotFound(csm_id.to_owned()));
+        }
+        // Locked in one global order, so two assignments never deadlock.
+        let mut sorted: Vec<&str> = ids.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let backend = uow.tx().get_database_backend();
+        let mut accounts: HashMap<String, Account> = entity::Entity::find()
+            .filter(any_of(backend, entity::Column::Id, &sorted))
+            .order_by_asc(entity::Column::Id)
+            .lock_exclusive()
+            .all(uow.tx())
+            .await?
+            .into_iter()
+            .map(|row| to_domain(row).map(|a| (a.id.clone(), a)))
+            .collect::<Result<_>>()?;
+        if let Some(missing) = sorted.iter().find(|id| !accounts.contains_key(**id)) {
+            return Err(Error::AccountNotFound((*missing).to_owned()));
+        }
+        let mut changed_count = 0;
+        for id in sorted {
+            let Some(current) = accounts.get(id) else {
+                continue;
+            };
+            if current.fields.owner_csm_id.as_deref() == Some(csm_id) {
+                continue;
+            }
+            let fields = AccountFields {
+                owner_csm_id: Some(csm_id.to_owned()),
+                ..current.fields.clone()
+            };
+            let (updated, _) = replace(&uow, current, fields, None, None, principal).await?;
+            emit_updated(&mut uow, &updated, &["owner_csm_id"], false);
+            accounts.insert(updated.id.clone(), updated);
+            changed_count += 1;
+        }
+        let response = pb::AssignAccountsResponse {
+            accounts: ids
+                .iter()
+                .filter_map(|id| accounts.get(id))
+                .map(account_to_proto)
+                .collect(),
+            changed_count,
+        };
+        uow.commit(&response).await?;
+        Ok(response)
+    }
+}
+
+/// Why an owner is refused once CSMs are managed.
+const NO_SUCH_CSM: &str = "names no CSM; create the CSM first, or leave the account unassigned";
+
+/// INVALID_ARGUMENT when `owner` names no CSM (once CSMs are managed).
+async fn ensure_csm(db: &impl ConnectionTrait, owner: Option<&str>) -> Result<()> {
+    let Some(owner) = owner else {
+        return Ok(());
+    };
+    if csms::unknown_owners(db, &[owner]).await?.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(vec![Violation::new(
+            "account.owner_csm_id",
+            NO_SUCH_CSM,
+        )]))
     }
 }
 

@@ -19,7 +19,10 @@ use themodel_platform::{
 };
 use themodel_proto::segmentation as pb;
 
-use super::entity::{self, tier_change, tier_policy};
+use super::{
+    csms,
+    entity::{self, tier_change, tier_policy},
+};
 use crate::{
     convert::{policy::policy_to_proto, timestamp},
     domain::{
@@ -55,7 +58,7 @@ impl Tiers {
         let version = next_version(db).await?;
         let population = population(db).await?;
         let plan = plan(rules, &population.members, &population.currencies).map_err(refusal)?;
-        let policy = policy_to_proto(version, rules, &plan);
+        let policy = policy_to_proto(version, rules, &plan, csms::count_by_tier(db).await?);
         let currency = &plan.thresholds.currency;
         let mut moves: Vec<pb::TierMove> = plan
             .moves
@@ -98,7 +101,7 @@ impl Tiers {
         let population = population(tx).await?;
         let plan = plan(rules, &population.members, &population.currencies).map_err(refusal)?;
         let now = now();
-        let mut policy = policy_to_proto(version, rules, &plan);
+        let mut policy = policy_to_proto(version, rules, &plan, csms::count_by_tier(tx).await?);
         policy.apply_time = Some(timestamp(now));
         policy.applied_by = principal.subject.clone();
         policy.reason = reason.clone();
