@@ -49,6 +49,9 @@ pub enum Error {
     /// The CSM id is taken.
     #[error("csm {0} exists")]
     CsmExists(String),
+    /// The touchpoint's external_id is recorded already.
+    #[error("touchpoint {0} exists")]
+    TouchpointExists(String),
     /// Overrides need a policy to be exceptions to.
     #[error("no tier policy applied yet")]
     NoTierPolicy,
@@ -116,6 +119,11 @@ impl From<Error> for ApiError {
             Error::CsmExists(value) => ApiError::AlreadyExists {
                 resource: "csm",
                 field: "id",
+                value,
+            },
+            Error::TouchpointExists(value) => ApiError::AlreadyExists {
+                resource: "touchpoint",
+                field: "external_id",
                 value,
             },
             Error::NoTierPolicy => ApiError::FailedPrecondition {

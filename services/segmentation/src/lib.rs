@@ -98,6 +98,7 @@ impl Application {
             store::tiers::Tiers::new(store.clone()),
             overrides,
             store::csms::Csms::new(store.clone()),
+            store::touchpoints::Touchpoints::new(store.clone()),
         );
         Server::new(NAME, error::DOMAIN, &config.server)
             .service(SegmentationServiceServer::new(handler))

@@ -7,6 +7,7 @@ use themodel_proto::segmentation as pb;
 
 pub mod csm;
 pub mod policy;
+pub mod touchpoint;
 
 use crate::domain::account::{
     Account, AccountFields, CloudLiteracy, LifecycleStatus, MigrationSource, OUTPUT_ONLY_FIELDS,

@@ -5,5 +5,6 @@
 pub mod access;
 pub mod account;
 pub mod books;
+pub mod coverage;
 pub mod csm;
 pub mod policy;

@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 
 mod csms;
 mod tiers;
+mod touchpoints;
 
 use crate::{
     convert::{account_to_proto, apply_mask, fields_from_proto, mask_paths},
@@ -17,7 +18,10 @@ use crate::{
         account::{LifecycleStatus, Tier},
     },
     error::{Error, Result},
-    store::{Accounts, ListFilter, csms::Csms, overrides::Overrides, tiers::Tiers},
+    store::{
+        Accounts, ListFilter, csms::Csms, overrides::Overrides, tiers::Tiers,
+        touchpoints::Touchpoints,
+    },
 };
 
 /// Most rows one BatchUpsertAccounts call takes.
@@ -30,16 +34,24 @@ pub struct Handler {
     tiers: Tiers,
     overrides: Overrides,
     csms: Csms,
+    touchpoints: Touchpoints,
 }
 
 impl Handler {
     /// Handlers over the service's repositories.
-    pub fn new(accounts: Accounts, tiers: Tiers, overrides: Overrides, csms: Csms) -> Self {
+    pub fn new(
+        accounts: Accounts,
+        tiers: Tiers,
+        overrides: Overrides,
+        csms: Csms,
+        touchpoints: Touchpoints,
+    ) -> Self {
         Self {
             accounts,
             tiers,
             overrides,
             csms,
+            touchpoints,
         }
     }
 }
@@ -361,5 +373,40 @@ impl SegmentationService for Handler {
         request: Request<pb::GetCapacityReportRequest>,
     ) -> Result<Response<pb::GetCapacityReportResponse>, Status> {
         respond(self.capacity_report(request).await)
+    }
+
+    async fn record_touchpoint(
+        &self,
+        request: Request<pb::RecordTouchpointRequest>,
+    ) -> Result<Response<pb::RecordTouchpointResponse>, Status> {
+        respond(self.record_touchpoint(request).await)
+    }
+
+    async fn batch_record_touchpoints(
+        &self,
+        request: Request<pb::BatchRecordTouchpointsRequest>,
+    ) -> Result<Response<pb::BatchRecordTouchpointsResponse>, Status> {
+        respond(self.record_touchpoints(request).await)
+    }
+
+    async fn list_touchpoints(
+        &self,
+        request: Request<pb::ListTouchpointsRequest>,
+    ) -> Result<Response<pb::ListTouchpointsResponse>, Status> {
+        respond(self.list_touchpoints(request).await)
+    }
+
+    async fn get_coverage(
+        &self,
+        request: Request<pb::GetCoverageRequest>,
+    ) -> Result<Response<pb::GetCoverageResponse>, Status> {
+        respond(self.coverage(request).await)
+    }
+
+    async fn list_uncovered_accounts(
+        &self,
+        request: Request<pb::ListUncoveredAccountsRequest>,
+    ) -> Result<Response<pb::ListUncoveredAccountsResponse>, Status> {
+        respond(self.uncovered(request).await)
     }
 }

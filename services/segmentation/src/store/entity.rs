@@ -1,6 +1,6 @@
-//! The service's tables: `accounts`; the `tier_policies`, `tier_changes`
-//! and `tier_overrides` of the tier policies; `csms` and their
-//! `csm_team_memberships`.
+//! The service's tables: `accounts` and their `lifecycle_changes`; the
+//! `tier_policies`, `tier_changes` and `tier_overrides` of the tier
+//! policies; `csms` and their `csm_team_memberships`; `touchpoints`.
 
 use sea_orm::entity::prelude::*;
 
@@ -233,6 +233,67 @@ pub mod team_membership {
         pub start_date: Date,
         /// First day no longer in it; NULL while current.
         pub end_date: Option<Date>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `touchpoints` table.
+pub mod touchpoint {
+    use sea_orm::entity::prelude::*;
+
+    /// One touchpoint.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "touchpoints")]
+    pub struct Model {
+        /// UUIDv7.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The account.
+        pub account_id: String,
+        /// The CSM, when known.
+        pub csm_id: Option<String>,
+        /// Protobuf enum name of the kind.
+        pub kind: String,
+        /// Unix microseconds.
+        pub occur_time_us: i64,
+        /// Free text.
+        pub note: String,
+        /// Id in the source system, unique when set.
+        #[sea_orm(unique)]
+        pub external_id: Option<String>,
+        /// Unix microseconds.
+        pub create_time_us: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `lifecycle_changes` table: each account's status since each change.
+pub mod lifecycle_change {
+    use sea_orm::entity::prelude::*;
+
+    /// One change (the first is the creation).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "lifecycle_changes")]
+    pub struct Model {
+        /// UUIDv7 (the account id for rows written by the migration).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The account.
+        pub account_id: String,
+        /// Protobuf enum name of the status from then on.
+        pub status: String,
+        /// Unix microseconds.
+        pub change_time_us: i64,
     }
 
     /// No relations.

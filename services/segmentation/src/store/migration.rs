@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
         migrations.push(Box::new(m20261125_000003_tier_policies::Migration));
         migrations.push(Box::new(m20261125_000004_tier_overrides::Migration));
         migrations.push(Box::new(m20261125_000005_csms::Migration));
+        migrations.push(Box::new(m20261125_000006_touchpoints::Migration));
         migrations
     }
 }
@@ -419,6 +420,116 @@ mod m20261125_000005_csms {
             for table in [
                 CsmTeamMemberships::Table.into_iden(),
                 Csms::Table.into_iden(),
+            ] {
+                manager
+                    .drop_table(Table::drop().table(table).to_owned())
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Touchpoints, and each account's lifecycle changes with their times, so
+/// coverage as of a past instant counts the accounts that were customers then.
+mod m20261125_000006_touchpoints {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum Touchpoints {
+        Table,
+        Id,
+        AccountId,
+        CsmId,
+        Kind,
+        OccurTimeUs,
+        Note,
+        ExternalId,
+        CreateTimeUs,
+    }
+
+    #[derive(DeriveIden)]
+    enum LifecycleChanges {
+        Table,
+        Id,
+        AccountId,
+        Status,
+        ChangeTimeUs,
+    }
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261125_000006_touchpoints"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Touchpoints::Table)
+                        .col(string_len(Touchpoints::Id, 36).primary_key())
+                        .col(string_len(Touchpoints::AccountId, 36))
+                        .col(string_len_null(Touchpoints::CsmId, 128))
+                        .col(string_len(Touchpoints::Kind, 40))
+                        .col(big_integer(Touchpoints::OccurTimeUs))
+                        .col(text(Touchpoints::Note))
+                        .col(string_len_null(Touchpoints::ExternalId, 128).unique_key())
+                        .col(big_integer(Touchpoints::CreateTimeUs))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(LifecycleChanges::Table)
+                        .col(string_len(LifecycleChanges::Id, 36).primary_key())
+                        .col(string_len(LifecycleChanges::AccountId, 36))
+                        .col(string_len(LifecycleChanges::Status, 40))
+                        .col(big_integer(LifecycleChanges::ChangeTimeUs))
+                        .to_owned(),
+                )
+                .await?;
+            // Last touch per account; an account's lifecycle at an instant.
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_touchpoints_account_time")
+                        .table(Touchpoints::Table)
+                        .col(Touchpoints::AccountId)
+                        .col(Touchpoints::OccurTimeUs)
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_lifecycle_changes_account")
+                        .table(LifecycleChanges::Table)
+                        .col(LifecycleChanges::AccountId)
+                        .col(LifecycleChanges::ChangeTimeUs)
+                        .to_owned(),
+                )
+                .await?;
+            // Accounts that exist already: their status since their creation.
+            manager
+                .get_connection()
+                .execute_unprepared(
+                    "INSERT INTO lifecycle_changes (id, account_id, status, change_time_us) \
+                     SELECT id, id, lifecycle_status, create_time_us FROM accounts",
+                )
+                .await?;
+            Ok(())
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for table in [
+                LifecycleChanges::Table.into_iden(),
+                Touchpoints::Table.into_iden(),
             ] {
                 manager
                     .drop_table(Table::drop().table(table).to_owned())

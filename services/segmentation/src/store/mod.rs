@@ -6,6 +6,7 @@ pub mod entity;
 pub mod migration;
 pub mod overrides;
 pub mod tiers;
+pub mod touchpoints;
 
 use std::collections::{HashMap, HashSet};
 
@@ -589,7 +590,29 @@ fn new_account(fields: AccountFields) -> Account {
 
 async fn insert(uow: &UnitOfWork, accounts: &[Account]) -> Result<()> {
     uow.append(&ACCOUNTS, accounts).await.map_err(conflict)?;
+    let rows: Vec<LifecycleRow> = accounts.iter().map(LifecycleRow).collect();
+    uow.append(&LIFECYCLE_CHANGES, rows).await?;
     Ok(())
+}
+
+/// The columns a lifecycle change is written with.
+const LIFECYCLE_CHANGES: CopyTable = CopyTable {
+    name: "lifecycle_changes",
+    columns: &["id", "account_id", "status", "change_time_us"],
+};
+
+/// An account's status from its last write on, as a row of
+/// [`LIFECYCLE_CHANGES`].
+struct LifecycleRow<'a>(&'a Account);
+
+impl CopyRow for LifecycleRow<'_> {
+    fn write(&self, row: &mut RowWriter) {
+        let mut id = uuid::Uuid::encode_buffer();
+        row.text(uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id));
+        row.text(&self.0.id);
+        row.text(self.0.fields.lifecycle_status.as_str_name());
+        row.int8(self.0.update_time.timestamp_micros());
+    }
 }
 
 /// The columns a new account is written with.
@@ -671,6 +694,10 @@ async fn replace(
         ..current.clone()
     };
     let change = assign(&mut updated, decided, policy, principal);
+    if updated.fields.lifecycle_status != current.fields.lifecycle_status {
+        uow.append(&LIFECYCLE_CHANGES, [LifecycleRow(&updated)])
+            .await?;
+    }
     let mut active = to_active(&updated);
     active.id = sea_orm::ActiveValue::Unchanged(updated.id.clone());
     active.create_time_us = sea_orm::ActiveValue::NotSet;

@@ -8,6 +8,7 @@ mod auth;
 mod batch_upsert;
 mod clients;
 mod consumers;
+mod coverage;
 mod csms;
 mod events;
 mod idempotency;

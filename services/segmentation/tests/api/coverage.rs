@@ -1,0 +1,365 @@
+use std::time::{Duration, SystemTime};
+
+use themodel_platform::auth::Role;
+use themodel_proto::{events as ev, segmentation as pb};
+use tonic::Code;
+
+use crate::helpers::*;
+
+fn ago(days: u64) -> Option<prost_types::Timestamp> {
+    Some((SystemTime::now() - Duration::from_secs(days * 86_400)).into())
+}
+
+fn touch(account_id: &str, days_ago: u64) -> pb::Touchpoint {
+    pb::Touchpoint {
+        account_id: account_id.into(),
+        kind: pb::TouchpointKind::Meeting as i32,
+        occur_time: ago(days_ago),
+        note: "monthly check-in".into(),
+        ..Default::default()
+    }
+}
+
+async fn record_all(
+    client: &mut Client,
+    touchpoints: Vec<pb::Touchpoint>,
+) -> pb::BatchRecordTouchpointsResponse {
+    client
+        .batch_record_touchpoints(pb::BatchRecordTouchpointsRequest {
+            touchpoints,
+            request_id: String::new(),
+        })
+        .await
+        .expect("batch")
+        .into_inner()
+}
+
+/// 50 accounts, all high-touch (any amount above zero is).
+async fn fifty_high_touch(client: &mut Client) -> Vec<pb::Account> {
+    let rows = (0..50)
+        .map(|i| pb::Account {
+            external_id: format!("SF-{i:03}"),
+            ..account(&format!("Account {i:02}"))
+        })
+        .collect();
+    let accounts: Vec<pb::Account> = client
+        .batch_upsert_accounts(pb::BatchUpsertAccountsRequest {
+            accounts: rows,
+            request_id: String::new(),
+        })
+        .await
+        .expect("import")
+        .into_inner()
+        .results
+        .into_iter()
+        .map(|r| r.account.expect("account"))
+        .collect();
+    client
+        .apply_tier_policy(pb::ApplyTierPolicyRequest {
+            rules: Some(pb::TierPolicyRules {
+                cutoffs: Some(pb::tier_policy_rules::Cutoffs::Thresholds(
+                    pb::TierThresholds {
+                        high_touch_above: jpy(0),
+                        low_touch_above: jpy(0),
+                    },
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("apply");
+    accounts
+}
+
+async fn coverage_at(
+    client: &mut Client,
+    as_of: Option<prost_types::Timestamp>,
+) -> pb::GetCoverageResponse {
+    client
+        .get_coverage(pb::GetCoverageRequest {
+            as_of,
+            targets: Vec::new(),
+        })
+        .await
+        .expect("coverage")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn forty_of_fifty_high_touch_accounts_touched_last_month_is_eighty_percent() {
+    let app = spawn_app().await;
+    let mut client = app.admin();
+    let accounts = fifty_high_touch(&mut client).await;
+    let mut csms = app.client(Role::CsManager);
+    csms.create_csm(pb::CreateCsmRequest {
+        csm: Some(pb::Csm {
+            id: "sato".into(),
+            display_name: "Sato".into(),
+            team_id: "enterprise".into(),
+            tier: pb::Tier::HighTouch as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await
+    .expect("csm");
+    csms.assign_accounts(pb::AssignAccountsRequest {
+        csm_id: "sato".into(),
+        account_ids: accounts[..25].iter().map(|a| a.id.clone()).collect(),
+        request_id: String::new(),
+    })
+    .await
+    .expect("assign");
+
+    // 40 touched ten days ago; 9 touched two months ago; one never.
+    let touches = accounts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i < 49)
+        .map(|(i, a)| touch(&a.id, if i < 40 { 10 } else { 60 }))
+        .collect();
+    let recorded = record_all(&mut client, touches).await;
+    assert_eq!(recorded.recorded_count, 49);
+
+    let now = coverage_at(&mut client, None).await;
+    let high = &now.tiers[0];
+    assert_eq!(high.tier, pb::Tier::HighTouch as i32);
+    assert_eq!((high.account_count, high.covered_count), (50, 40));
+    assert_eq!(high.rate_basis_points, 8000);
+    assert!(high.target_met);
+    assert_eq!(
+        high.target
+            .as_ref()
+            .map(|t| (t.window_months, t.target_percent)),
+        Some((1, 80))
+    );
+    let sato: Vec<_> = now
+        .csms
+        .iter()
+        .map(|f| (f.csm_id.as_str(), f.account_count, f.covered_count))
+        .collect();
+    assert_eq!(sato, [("sato", 25, 25)]);
+    let teams: Vec<_> = now
+        .teams
+        .iter()
+        .map(|f| (f.team_id.as_str(), f.account_count))
+        .collect();
+    assert_eq!(teams, [("enterprise", 25)]);
+
+    // A stricter target is missed.
+    let strict = client
+        .get_coverage(pb::GetCoverageRequest {
+            as_of: None,
+            targets: vec![pb::CoverageTarget {
+                tier: pb::Tier::HighTouch as i32,
+                window_months: 1,
+                target_percent: 90,
+            }],
+        })
+        .await
+        .expect("coverage")
+        .into_inner();
+    assert!(!strict.tiers[0].target_met);
+
+    // Whom to contact next: never touched first, then longest untouched; paged.
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_uncovered_accounts(pb::ListUncoveredAccountsRequest {
+                page_size: 4,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("uncovered")
+            .into_inner();
+        seen.extend(page.accounts);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), 10);
+    assert_eq!(seen[0].account_id, accounts[49].id);
+    assert_eq!(seen[0].days_since_last_touch, -1);
+    assert!(seen[1..].iter().all(|u| u.days_since_last_touch == 60));
+
+    assert_eq!(
+        events_count(&app, "themodel.segmentation.v1.TouchpointRecorded").await,
+        49
+    );
+}
+
+async fn events_count(app: &TestApp, type_name: &str) -> usize {
+    let mut feed = app.feed(Role::Bizops);
+    let mut count = 0;
+    let mut after_sequence = 0;
+    loop {
+        let page = feed
+            .list_events(ev::ListEventsRequest {
+                after_sequence,
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("events")
+            .into_inner();
+        let Some(last) = page.events.last() else {
+            return count;
+        };
+        after_sequence = last.sequence;
+        count += page.events.iter().filter(|e| e.r#type == type_name).count();
+    }
+}
+
+#[tokio::test]
+async fn coverage_as_of_a_past_instant_counts_the_customers_and_tiers_of_then() {
+    let app = spawn_app().await;
+    let mut client = app.admin();
+    let before_any = Some(SystemTime::now().into());
+    let accounts = fifty_high_touch(&mut client).await;
+    let touches = accounts.iter().map(|a| touch(&a.id, 1)).collect();
+    record_all(&mut client, touches).await;
+    let before_churn = Some(SystemTime::now().into());
+    client
+        .update_account(update(
+            pb::Account {
+                id: accounts[0].id.clone(),
+                lifecycle_status: pb::LifecycleStatus::Churned as i32,
+                ..Default::default()
+            },
+            &["lifecycle_status"],
+        ))
+        .await
+        .expect("churn");
+
+    assert_eq!(
+        coverage_at(&mut client, None).await.tiers[0].account_count,
+        49
+    );
+    let then = coverage_at(&mut client, before_churn).await;
+    assert_eq!(
+        (then.tiers[0].account_count, then.tiers[0].covered_count),
+        (50, 50)
+    );
+    // Before the accounts existed there was nothing to cover.
+    let empty = coverage_at(&mut client, before_any).await;
+    assert!(empty.tiers.iter().all(|f| f.account_count == 0));
+}
+
+#[tokio::test]
+async fn bad_touchpoints_are_refused_and_duplicates_are_recognised() {
+    let app = spawn_app().await;
+    let mut client = app.admin();
+    let own = create_ok(&mut client, partner_account("Own", "p1")).await;
+    let other = create_ok(&mut client, partner_account("Other", "p2")).await;
+
+    let future = pb::Touchpoint {
+        occur_time: Some((SystemTime::now() + Duration::from_secs(3600)).into()),
+        ..touch(&own.id, 0)
+    };
+    let status = client
+        .record_touchpoint(pb::RecordTouchpointRequest {
+            touchpoint: Some(future),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("future");
+    assert_eq!(violated_fields(&status), ["touchpoint.occur_time"]);
+    let status = client
+        .record_touchpoint(pb::RecordTouchpointRequest {
+            touchpoint: Some(touch("01890000-0000-7000-8000-000000000000", 1)),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("unknown account");
+    assert_eq!(status.code(), Code::NotFound);
+
+    // A partner user records for its own accounts only.
+    let mut partner = app.partner_client("p1");
+    partner
+        .record_touchpoint(pb::RecordTouchpointRequest {
+            touchpoint: Some(touch(&own.id, 1)),
+            request_id: String::new(),
+        })
+        .await
+        .expect("own account");
+    let status = partner
+        .record_touchpoint(pb::RecordTouchpointRequest {
+            touchpoint: Some(touch(&other.id, 1)),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("other partner");
+    assert_eq!(status.code(), Code::NotFound);
+
+    let with_id = |id: &str, account: &str| pb::Touchpoint {
+        external_id: id.into(),
+        ..touch(account, 2)
+    };
+    let batch = record_all(
+        &mut client,
+        vec![
+            with_id("CAL-1", &own.id),
+            with_id("CAL-1", &own.id),
+            with_id("CAL-2", "01890000-0000-7000-8000-000000000000"),
+            pb::Touchpoint {
+                kind: 0,
+                ..with_id("CAL-3", &other.id)
+            },
+        ],
+    )
+    .await;
+    let outcomes: Vec<i32> = batch.results.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            pb::TouchpointOutcome::Recorded as i32,
+            pb::TouchpointOutcome::Duplicate as i32,
+            pb::TouchpointOutcome::Rejected as i32,
+            pb::TouchpointOutcome::Rejected as i32
+        ]
+    );
+    assert_eq!(batch.results[2].violations[0].field, "account_id");
+    assert_eq!(batch.results[3].violations[0].field, "kind");
+    // Importing the same calendar again records nothing new.
+    let again = record_all(&mut client, vec![with_id("CAL-1", &own.id)]).await;
+    assert_eq!(again.duplicate_count, 1);
+    let status = client
+        .record_touchpoint(pb::RecordTouchpointRequest {
+            touchpoint: Some(with_id("CAL-1", &own.id)),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("taken");
+    assert_eq!(status.code(), Code::AlreadyExists);
+
+    // Partner users list their own accounts' touchpoints only.
+    client
+        .record_touchpoint(pb::RecordTouchpointRequest {
+            touchpoint: Some(touch(&other.id, 1)),
+            request_id: String::new(),
+        })
+        .await
+        .expect("other partner's touch");
+    let listed = partner
+        .list_touchpoints(pb::ListTouchpointsRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .touchpoints;
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|t| t.account_id == own.id));
+    let all = client
+        .list_touchpoints(pb::ListTouchpointsRequest {
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(all.touchpoints.len(), 2);
+    assert!(!all.next_page_token.is_empty());
+}
