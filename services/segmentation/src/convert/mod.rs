@@ -11,7 +11,7 @@ pub mod touchpoint;
 
 use crate::domain::account::{
     Account, AccountFields, CloudLiteracy, LifecycleStatus, MigrationSource, OUTPUT_ONLY_FIELDS,
-    UPDATABLE_FIELDS, cross_field_violations,
+    UPDATABLE_FIELDS, cross_field_violations, normalise_domain,
 };
 
 /// Characters allowed in a CRM external id besides letters and digits.
@@ -89,6 +89,24 @@ pub fn fields_from_proto(account: &pb::Account) -> Result<AccountFields, Vec<Vio
             LifecycleStatus::Unspecified => LifecycleStatus::Onboarding,
             s => s,
         });
+    let domain = if account.domain.is_empty() {
+        Some(None)
+    } else if account.domain.len() > 300 {
+        v.add("domain", "must be at most 300 characters");
+        None
+    } else {
+        let normalised = normalise_domain(&account.domain);
+        if normalised.is_none() {
+            v.add(
+                "domain",
+                format!(
+                    "{} is not a web domain such as acme.co.jp",
+                    validate::echo(&account.domain)
+                ),
+            );
+        }
+        normalised.map(Some)
+    };
     let (
         Some(external_id),
         Some(name),
@@ -103,6 +121,7 @@ pub fn fields_from_proto(account: &pb::Account) -> Result<AccountFields, Vec<Vio
         Some(owner_csm_id),
         Some(partner_id),
         Some(lifecycle_status),
+        Some(domain),
     ) = (
         external_id,
         name,
@@ -117,6 +136,7 @@ pub fn fields_from_proto(account: &pb::Account) -> Result<AccountFields, Vec<Vio
         owner_csm_id,
         partner_id,
         lifecycle_status,
+        domain,
     )
     else {
         return Err(v.into_vec());
@@ -135,6 +155,7 @@ pub fn fields_from_proto(account: &pb::Account) -> Result<AccountFields, Vec<Vio
         owner_csm_id,
         partner_id,
         lifecycle_status,
+        domain,
     };
     for (field, description) in cross_field_violations(&fields) {
         v.add(field, description);
@@ -168,6 +189,7 @@ pub fn account_to_proto(account: &Account) -> pb::Account {
         partner_id: f.partner_id.clone().unwrap_or_default(),
         lifecycle_status: f.lifecycle_status as i32,
         tier: account.tier as i32,
+        domain: f.domain.clone().unwrap_or_default(),
         create_time: Some(timestamp(account.create_time)),
         update_time: Some(timestamp(account.update_time)),
         etag: account.etag(),
@@ -197,6 +219,7 @@ pub fn mask_paths(
             "owner_csm_id" => patch.owner_csm_id != default.owner_csm_id,
             "partner_id" => patch.partner_id != default.partner_id,
             "lifecycle_status" => patch.lifecycle_status != default.lifecycle_status,
+            "domain" => patch.domain != default.domain,
             _ => false,
         };
         return Ok(UPDATABLE_FIELDS
@@ -256,6 +279,7 @@ pub fn apply_mask(current: &mut pb::Account, patch: &pb::Account, fields: &[&str
             "owner_csm_id" => current.owner_csm_id.clone_from(&patch.owner_csm_id),
             "partner_id" => current.partner_id.clone_from(&patch.partner_id),
             "lifecycle_status" => current.lifecycle_status = patch.lifecycle_status,
+            "domain" => current.domain.clone_from(&patch.domain),
             _ => {}
         }
     }

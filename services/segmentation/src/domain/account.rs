@@ -20,6 +20,7 @@ pub const UPDATABLE_FIELDS: &[&str] = &[
     "owner_csm_id",
     "partner_id",
     "lifecycle_status",
+    "domain",
 ];
 
 /// Fields the server computes; naming them in an update mask is an error.
@@ -54,6 +55,8 @@ pub struct AccountFields {
     pub partner_id: Option<String>,
     /// Place in the customer life cycle.
     pub lifecycle_status: LifecycleStatus,
+    /// Web domain, normalised.
+    pub domain: Option<String>,
 }
 
 /// A stored account.
@@ -147,6 +150,7 @@ impl AccountFields {
             "lifecycle_status",
             self.lifecycle_status != other.lifecycle_status,
         );
+        check("domain", self.domain != other.domain);
         changed
     }
 }
@@ -175,6 +179,7 @@ pub(crate) mod tests {
             owner_csm_id: None,
             partner_id: None,
             lifecycle_status: LifecycleStatus::Onboarding,
+            domain: Some("acme.example".into()),
         }
     }
 
@@ -294,6 +299,13 @@ pub(crate) mod tests {
                     ..base.clone()
                 },
             ),
+            (
+                "domain",
+                AccountFields {
+                    domain: None,
+                    ..base.clone()
+                },
+            ),
         ];
         let names: Vec<_> = variants.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, UPDATABLE_FIELDS);
@@ -309,6 +321,52 @@ pub(crate) mod tests {
             let b = AccountFields { acv: Money { units, ..a.acv.clone() }, employee_count: count, name, ..a.clone() };
             prop_assert_eq!(a.changed_fields(&b).is_empty(), a == b);
             prop_assert_eq!(a.changed_fields(&b), b.changed_fields(&a));
+        }
+    }
+}
+
+/// Normalises a web domain: lower case, without scheme, "www.", port, path
+/// or trailing dot. `None` when what remains is not a host name with at least
+/// two labels of letters, digits and hyphens.
+pub fn normalise_domain(value: &str) -> Option<String> {
+    let lower = value.trim().to_ascii_lowercase();
+    let rest = lower.split_once("://").map_or(lower.as_str(), |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = host.split(':').next().unwrap_or_default();
+    let host = host.trim_end_matches('.');
+    let host = host.strip_prefix("www.").unwrap_or(host);
+    let labels: Vec<&str> = host.split('.').collect();
+    let valid = host.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    valid.then(|| host.to_owned())
+}
+
+#[cfg(test)]
+mod domain_tests {
+    use super::normalise_domain;
+
+    #[test]
+    fn domains_are_normalised_or_refused() {
+        for (input, expected) in [
+            ("acme.co.jp", Some("acme.co.jp")),
+            ("https://www.Acme.co.jp/about?x=1", Some("acme.co.jp")),
+            ("HTTP://sales.acme.com:8080", Some("sales.acme.com")),
+            ("acme.com.", Some("acme.com")),
+            ("localhost", None),
+            ("acme..com", None),
+            ("-acme.com", None),
+            ("acme corp.com", None),
+            ("", None),
+        ] {
+            assert_eq!(normalise_domain(input).as_deref(), expected, "{input}");
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::{
     convert::{account_to_proto, apply_mask, fields_from_proto, mask_paths},
     domain::{
         access::{self, BULK_WRITERS, WRITERS},
-        account::{LifecycleStatus, Tier},
+        account::{LifecycleStatus, Tier, normalise_domain},
     },
     error::{Error, Result},
     store::{
@@ -135,6 +135,20 @@ impl Handler {
         let owner = optional_filter(&req.owner_csm_id, "owner_csm_id", &mut v);
         let partner = optional_filter(&req.partner_id, "partner_id", &mut v);
         let external_id = optional_filter(&req.external_id, "external_id", &mut v);
+        let name_contains = match req.name_contains.as_str() {
+            "" => None,
+            text => v.check("name_contains", validate::text(text, 1, 200)),
+        };
+        let domain = match req.domain.as_str() {
+            "" => None,
+            text => {
+                let normalised = normalise_domain(text);
+                if normalised.is_none() {
+                    v.add("domain", "is not a web domain such as acme.co.jp");
+                }
+                normalised
+            }
+        };
         let filter = ListFilter {
             tier: tier.filter(|t| *t != Tier::Unspecified).map(|t| t as i32),
             owner_csm_id: owner,
@@ -143,6 +157,8 @@ impl Handler {
                 .filter(|s| *s != LifecycleStatus::Unspecified)
                 .map(|s| s as i32),
             external_id,
+            name_contains,
+            domain,
         };
         let after = match page_token::decode::<String>(&req.page_token, &filter) {
             Ok(after) => after,

@@ -57,6 +57,8 @@ pub struct Model {
     pub basis_units: i64,
     /// Ranking basis nano units.
     pub basis_nanos: i32,
+    /// Normalised web domain.
+    pub domain: Option<String>,
 }
 
 /// No relations.

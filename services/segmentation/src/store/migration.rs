@@ -430,10 +430,17 @@ mod m20261125_000005_csms {
     }
 }
 
-/// Touchpoints, and each account's lifecycle changes with their times, so
-/// coverage as of a past instant counts the accounts that were customers then.
+/// Touchpoints, each account's lifecycle changes with their times (so
+/// coverage as of a past instant counts the accounts that were customers
+/// then), and the account's web domain.
 mod m20261125_000006_touchpoints {
     use super::*;
+
+    #[derive(DeriveIden)]
+    enum Accounts {
+        Table,
+        Domain,
+    }
 
     #[derive(DeriveIden)]
     enum Touchpoints {
@@ -515,6 +522,23 @@ mod m20261125_000006_touchpoints {
                         .to_owned(),
                 )
                 .await?;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Accounts::Table)
+                        .add_column(string_len_null(Accounts::Domain, 253))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_accounts_domain")
+                        .table(Accounts::Table)
+                        .col(Accounts::Domain)
+                        .to_owned(),
+                )
+                .await?;
             // Accounts that exist already: their status since their creation.
             manager
                 .get_connection()
@@ -535,6 +559,22 @@ mod m20261125_000006_touchpoints {
                     .drop_table(Table::drop().table(table).to_owned())
                     .await?;
             }
+            manager
+                .drop_index(
+                    Index::drop()
+                        .name("idx_accounts_domain")
+                        .table(Accounts::Table)
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Accounts::Table)
+                        .drop_column(Accounts::Domain)
+                        .to_owned(),
+                )
+                .await?;
             Ok(())
         }
     }

@@ -12,8 +12,10 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::DateTime;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::{Expr, Func, LikeExpr},
 };
 use serde::Serialize;
 use themodel_platform::{
@@ -51,6 +53,10 @@ pub struct ListFilter {
     pub lifecycle_status: Option<i32>,
     /// Only this CRM id.
     pub external_id: Option<String>,
+    /// Only names containing this, ignoring case.
+    pub name_contains: Option<String>,
+    /// Only this normalised domain.
+    pub domain: Option<String>,
 }
 
 /// One validated row of a batch upsert, or why it was rejected.
@@ -102,6 +108,17 @@ impl Accounts {
         }
         if let Some(external_id) = &filter.external_id {
             condition = condition.add(entity::Column::ExternalId.eq(external_id.as_str()));
+        }
+        if let Some(text) = &filter.name_contains {
+            let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+            // Named in full: the trait's `max` would shadow `Ord::max` here.
+            condition = condition.add(sea_orm::sea_query::ExprTrait::like(
+                Expr::expr(Func::lower(Expr::col(entity::Column::Name))),
+                LikeExpr::new(pattern).escape('\\'),
+            ));
+        }
+        if let Some(domain) = &filter.domain {
+            condition = condition.add(entity::Column::Domain.eq(domain.as_str()));
         }
         if let Some(after) = after {
             condition = condition.add(entity::Column::Id.gt(after));
@@ -440,6 +457,18 @@ impl Accounts {
     }
 }
 
+/// `text` with LIKE's wildcards escaped (escape character `\`).
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 /// Why an owner is refused once CSMs are managed.
 const NO_SUCH_CSM: &str = "names no CSM; create the CSM first, or leave the account unassigned";
 
@@ -642,6 +671,7 @@ pub const ACCOUNTS: CopyTable = CopyTable {
         "revision",
         "basis_units",
         "basis_nanos",
+        "domain",
     ],
 };
 
@@ -674,6 +704,7 @@ impl CopyRow for Account {
         let (units, nanos) = basis(f).parts();
         row.int8(units);
         row.int4(nanos);
+        row.opt(f.domain.as_deref(), RowWriter::text);
     }
 }
 
@@ -760,6 +791,7 @@ fn to_active(a: &Account) -> entity::ActiveModel {
         revision: Set(a.revision),
         basis_units: Set(basis(f).parts().0),
         basis_nanos: Set(basis(f).parts().1),
+        domain: Set(f.domain.clone()),
     }
 }
 
@@ -794,6 +826,7 @@ fn to_domain(m: entity::Model) -> Result<Account> {
         partner_id: m.partner_id.clone(),
         lifecycle_status: LifecycleStatus::from_str_name(&m.lifecycle_status)
             .ok_or_else(|| corrupt("lifecycle_status", &m.lifecycle_status))?,
+        domain: m.domain.clone(),
     };
     Ok(Account {
         tier: Tier::from_str_name(&m.tier).ok_or_else(|| corrupt("tier", &m.tier))?,

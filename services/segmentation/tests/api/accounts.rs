@@ -273,3 +273,49 @@ async fn listing_rejects_bad_paging_and_filters() {
         ["page_size", "tier", "partner_id", "page_token"]
     );
 }
+
+#[tokio::test]
+async fn domains_are_normalised_and_accounts_found_by_name_or_domain() {
+    let app = spawn_app().await;
+    let mut client = app.admin();
+    let acme = create_ok(
+        &mut client,
+        pb::Account {
+            domain: "https://www.Acme.co.jp/about".into(),
+            ..account("Acme KK")
+        },
+    )
+    .await;
+    assert_eq!(acme.domain, "acme.co.jp");
+    create_ok(&mut client, account("Beta 100% Foods")).await;
+
+    let find = |name: &str, domain: &str| pb::ListAccountsRequest {
+        name_contains: name.into(),
+        domain: domain.into(),
+        ..Default::default()
+    };
+    let names = |r: pb::ListAccountsResponse| -> Vec<String> {
+        r.accounts.into_iter().map(|a| a.name).collect()
+    };
+    let by_domain = client
+        .list_accounts(find("", "ACME.co.jp"))
+        .await
+        .expect("list");
+    assert_eq!(names(by_domain.into_inner()), ["Acme KK"]);
+    let by_name = client.list_accounts(find("acme", "")).await.expect("list");
+    assert_eq!(names(by_name.into_inner()), ["Acme KK"]);
+    // Wildcards are literal.
+    let literal = client.list_accounts(find("100%", "")).await.expect("list");
+    assert_eq!(names(literal.into_inner()), ["Beta 100% Foods"]);
+    let none = client.list_accounts(find("_", "")).await.expect("list");
+    assert!(none.into_inner().accounts.is_empty());
+
+    let status = client
+        .create_account(create(pb::Account {
+            domain: "not a domain".into(),
+            ..account("Bad")
+        }))
+        .await
+        .expect_err("bad domain");
+    assert_eq!(violated_fields(&status), ["account.domain"]);
+}
