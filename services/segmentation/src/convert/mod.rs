@@ -6,6 +6,7 @@ use themodel_platform::{Violation, Violations, validate};
 use themodel_proto::segmentation as pb;
 
 pub mod csm;
+pub mod plan;
 pub mod policy;
 pub mod touchpoint;
 

@@ -7,4 +7,5 @@ pub mod account;
 pub mod books;
 pub mod coverage;
 pub mod csm;
+pub mod plan;
 pub mod policy;

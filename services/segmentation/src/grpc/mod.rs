@@ -8,6 +8,7 @@ use themodel_proto::segmentation::{self as pb, segmentation_service_server::Segm
 use tonic::{Request, Response, Status};
 
 mod csms;
+mod plan;
 mod tiers;
 mod touchpoints;
 
@@ -424,5 +425,19 @@ impl SegmentationService for Handler {
         request: Request<pb::ListUncoveredAccountsRequest>,
     ) -> Result<Response<pb::ListUncoveredAccountsResponse>, Status> {
         respond(self.uncovered(request).await)
+    }
+
+    async fn plan_headcount(
+        &self,
+        request: Request<pb::PlanHeadcountRequest>,
+    ) -> Result<Response<pb::PlanHeadcountResponse>, Status> {
+        respond(self.plan_headcount(request).await)
+    }
+
+    async fn get_mix_report(
+        &self,
+        request: Request<pb::GetMixReportRequest>,
+    ) -> Result<Response<pb::GetMixReportResponse>, Status> {
+        respond(self.mix_report(request).await)
     }
 }

@@ -160,6 +160,32 @@ impl Tiers {
         Ok(response)
     }
 
+    /// Accounts that are not churned, per tier (high, low, tech), and the
+    /// CSMs serving each tier.
+    pub async fn books(&self) -> Result<([u64; 3], [u64; 3])> {
+        let db = &self.store.db;
+        let rows: Vec<(String, i64)> = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::Tier)
+            .column_as(Expr::col(entity::Column::Id).count(), "n")
+            .filter(entity::Column::LifecycleStatus.ne(CHURNED))
+            .group_by(entity::Column::Tier)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let mut accounts = [0; 3];
+        for (tier, count) in rows {
+            let slot = match Tier::from_str_name(&tier) {
+                Some(Tier::HighTouch) => 0,
+                Some(Tier::LowTouch) => 1,
+                Some(Tier::TechTouch) => 2,
+                _ => continue,
+            };
+            accounts[slot] = u64::try_from(count).unwrap_or(0);
+        }
+        Ok((accounts, csms::count_by_tier(db).await?))
+    }
+
     /// Version `version`, or the newest for 0.
     pub async fn get(&self, version: i32) -> Result<Option<pb::TierPolicy>> {
         read(&self.store.db, version).await

@@ -14,6 +14,7 @@ mod events;
 mod idempotency;
 mod jobs;
 mod limits;
+mod plan;
 mod relay;
 mod shutdown;
 mod tiers;
