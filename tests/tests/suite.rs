@@ -276,6 +276,84 @@ async fn tier_policies_are_previewed_applied_and_audited_through_the_gateway() {
 }
 
 #[tokio::test]
+async fn books_touchpoints_and_coverage_work_through_the_gateway() {
+    let suite = TestSuite::start().await;
+    let channel = suite.gateway_channel().await;
+    let mut admin = SegmentationServiceClient::new(with_role(channel.clone(), Role::Admin));
+    let created = admin
+        .create_account(create(account("Acme", "p-1"), ""))
+        .await
+        .expect("create")
+        .into_inner()
+        .account
+        .expect("a");
+    admin
+        .apply_tier_policy(pb::ApplyTierPolicyRequest {
+            request_id: "baseline".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("apply");
+    let mut manager = SegmentationServiceClient::new(with_role(channel.clone(), Role::CsManager));
+    manager
+        .create_csm(pb::CreateCsmRequest {
+            csm: Some(pb::Csm {
+                id: "sato@example.com".into(),
+                display_name: "Sato".into(),
+                team_id: "smb".into(),
+                tier: pb::Tier::TechTouch as i32,
+                ..Default::default()
+            }),
+            request_id: "csm-1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("csm");
+    manager
+        .assign_accounts(pb::AssignAccountsRequest {
+            csm_id: "sato@example.com".into(),
+            account_ids: vec![created.id.clone()],
+            request_id: "assign-1".into(),
+        })
+        .await
+        .expect("assign");
+
+    // The partner's portal records a touch of its own account and sees it covered.
+    let mut partner = SegmentationServiceClient::new(as_partner(channel, "p-1"));
+    partner
+        .record_touchpoint(pb::RecordTouchpointRequest {
+            touchpoint: Some(pb::Touchpoint {
+                account_id: created.id.clone(),
+                kind: pb::TouchpointKind::Meeting as i32,
+                occur_time: Some(std::time::SystemTime::now().into()),
+                ..Default::default()
+            }),
+            request_id: "touch-1".into(),
+        })
+        .await
+        .expect("touch");
+    let coverage = partner
+        .get_coverage(pb::GetCoverageRequest::default())
+        .await
+        .expect("coverage")
+        .into_inner();
+    let tech = coverage
+        .tiers
+        .iter()
+        .find(|f| f.tier == pb::Tier::TechTouch as i32)
+        .expect("tech-touch figure");
+    assert_eq!((tech.account_count, tech.covered_count), (1, 1));
+    assert_eq!(coverage.teams.len(), 1);
+    let report = manager
+        .get_capacity_report(pb::GetCapacityReportRequest::default())
+        .await
+        .expect("report")
+        .into_inner();
+    assert_eq!(report.csms.len(), 1);
+    assert_eq!(report.csms[0].account_count, 1);
+}
+
+#[tokio::test]
 async fn the_event_feed_is_read_through_the_gateway_by_source() {
     let suite = TestSuite::start().await;
     let channel = suite.gateway_channel().await;
