@@ -3,7 +3,7 @@
 use themodel_platform::{Violation, Violations, validate};
 use themodel_proto::segmentation as pb;
 
-use super::timestamp;
+use super::{REFERENCE_CHARS, optional_reference, timestamp};
 use crate::domain::{
     account::{Tier, etag},
     books::{Load, Report, Verdict},
@@ -11,8 +11,6 @@ use crate::domain::{
     policy::Capacity,
 };
 
-/// Characters allowed in CSM and team ids besides letters and digits.
-pub const ID_CHARS: &str = "-_.:@";
 /// Most accounts one CSM can be planned to carry.
 pub const MAX_CAPACITY: i32 = 100_000;
 
@@ -55,12 +53,7 @@ pub fn capacity_to_proto(c: Capacity) -> pb::CapacityRange {
 pub fn csm_fields_from_proto(csm: &pb::Csm) -> Result<CsmFields, Vec<Violation>> {
     let mut v = Violations::new();
     let display_name = v.check("display_name", validate::text(&csm.display_name, 1, 200));
-    let team_id = if csm.team_id.is_empty() {
-        Some(None)
-    } else {
-        v.check("team_id", validate::reference(&csm.team_id, ID_CHARS))
-            .map(Some)
-    };
+    let team_id = v.check("team_id", optional_reference(&csm.team_id, REFERENCE_CHARS));
     let tier = match validate::known_enum::<Tier>(csm.tier) {
         Ok(Tier::Unspecified) => {
             v.add("tier", "is required");

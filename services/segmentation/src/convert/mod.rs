@@ -16,13 +16,18 @@ use crate::domain::account::{
 };
 
 /// Characters allowed in a CRM external id besides letters and digits.
-const EXTERNAL_ID_CHARS: &str = "-_.:/";
+pub(crate) const EXTERNAL_ID_CHARS: &str = "-_.:/";
 /// Most paths an update mask may name (each field once, and `*`, leave room).
 const MAX_MASK_PATHS: usize = 32;
-/// Characters allowed in CSM and partner ids besides letters and digits.
-const REFERENCE_CHARS: &str = "-_.:@";
+/// Characters allowed in CSM, team and partner ids besides letters and digits.
+pub(crate) const REFERENCE_CHARS: &str = "-_.:@";
 
-fn optional_reference(value: &str, extra: &str) -> Result<Option<String>, Vec<Violation>> {
+/// An optional reference: empty is `None`, anything else must be a valid
+/// reference with `extra` characters allowed besides letters and digits.
+pub(crate) fn optional_reference(
+    value: &str,
+    extra: &str,
+) -> Result<Option<String>, Vec<Violation>> {
     if value.is_empty() {
         Ok(None)
     } else {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use themodel_platform::{Violation, Violations, validate};
 use themodel_proto::segmentation as pb;
 
-use super::{csm::ID_CHARS, timestamp};
+use super::{EXTERNAL_ID_CHARS, REFERENCE_CHARS, optional_reference, timestamp};
 use crate::domain::{
     account::Tier,
     coverage::{Coverage, DEFAULT_TARGETS, Figure, MAX_WINDOW_MONTHS, Target},
@@ -17,8 +17,6 @@ pub use pb::TouchpointKind;
 const MAX_NOTE_LEN: usize = 2000;
 /// Clock skew tolerated before a touchpoint counts as dated in the future.
 const MAX_SKEW: Duration = Duration::seconds(60);
-/// Characters allowed in a touchpoint's external id besides letters and digits.
-const EXTERNAL_ID_CHARS: &str = "-_.:/";
 
 /// A touchpoint's caller-set fields, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,12 +50,7 @@ pub fn touchpoint_from_proto(
 ) -> Result<TouchpointFields, Vec<Violation>> {
     let mut v = Violations::new();
     let account_id = v.check("account_id", validate::resource_id(&t.account_id));
-    let csm_id = if t.csm_id.is_empty() {
-        Some(None)
-    } else {
-        v.check("csm_id", validate::reference(&t.csm_id, ID_CHARS))
-            .map(Some)
-    };
+    let csm_id = v.check("csm_id", optional_reference(&t.csm_id, REFERENCE_CHARS));
     let kind = match validate::known_enum::<TouchpointKind>(t.kind) {
         Ok(TouchpointKind::Unspecified) => {
             v.add("kind", "is required");
@@ -86,15 +79,10 @@ pub fn touchpoint_from_proto(
         },
     };
     let note = v.check("note", validate::text(&t.note, 0, MAX_NOTE_LEN));
-    let external_id = if t.external_id.is_empty() {
-        Some(None)
-    } else {
-        v.check(
-            "external_id",
-            validate::reference(&t.external_id, EXTERNAL_ID_CHARS),
-        )
-        .map(Some)
-    };
+    let external_id = v.check(
+        "external_id",
+        optional_reference(&t.external_id, EXTERNAL_ID_CHARS),
+    );
     let (
         Some(account_id),
         Some(csm_id),

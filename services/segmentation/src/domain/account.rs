@@ -23,6 +23,14 @@ pub const UPDATABLE_FIELDS: &[&str] = &[
     "domain",
 ];
 
+/// The three touch models in report order, high-touch first.
+pub const TIERS: [Tier; 3] = [Tier::HighTouch, Tier::LowTouch, Tier::TechTouch];
+
+/// Where `tier` stands in [`TIERS`]; `None` for `TIER_UNSPECIFIED`.
+pub fn tier_slot(tier: Tier) -> Option<usize> {
+    TIERS.iter().position(|t| *t == tier)
+}
+
 /// Fields the server computes; naming them in an update mask is an error.
 pub const OUTPUT_ONLY_FIELDS: &[&str] = &["id", "tier", "create_time", "update_time", "etag"];
 

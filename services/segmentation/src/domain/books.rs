@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    account::Tier,
+    account::{TIERS, Tier},
     policy::{Amount, Capacity},
 };
 
@@ -150,8 +150,6 @@ pub struct Report {
     /// Suggested moves, biggest accounts first within each tier.
     pub moves: Vec<Move>,
 }
-
-const TIERS: [Tier; 3] = [Tier::HighTouch, Tier::LowTouch, Tier::TechTouch];
 
 /// Reports the books. `tier_capacity` is the capacity a tier's CSMs have by
 /// default, used for the tier's verdict (the carriers come with their own

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use themodel_platform::validate::Money;
 
-use super::account::{AccountFields, LifecycleStatus, Tier};
+use super::account::{AccountFields, LifecycleStatus, Tier, tier_slot};
 
 pub use themodel_proto::segmentation::TierRule;
 
@@ -310,7 +310,8 @@ pub fn plan(
     let mut moves = Vec::new();
     for (index, member) in population.iter().enumerate() {
         let tier = thresholds.tier_of(member.basis);
-        let slot = slot(tier);
+        // `tier_of` always gives one of the three.
+        let slot = tier_slot(tier).unwrap_or(2);
         counts[slot] += 1;
         acv[slot] = acv[slot].plus(member.acv);
         if tier != member.tier {
@@ -354,14 +355,6 @@ pub fn plan(
         ],
         moves,
     })
-}
-
-fn slot(tier: Tier) -> usize {
-    match tier {
-        Tier::HighTouch => 0,
-        Tier::LowTouch => 1,
-        _ => 2,
-    }
 }
 
 /// Turns shares into money floors. A slot holds the cumulative share of the

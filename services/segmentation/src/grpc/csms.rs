@@ -6,9 +6,11 @@ use tonic::Request;
 
 use super::{Handler, principal, request_id};
 use crate::{
-    convert::csm::{
-        ID_CHARS, apply_csm_mask, csm_fields_from_proto, csm_mask_paths, csm_to_proto,
-        report_to_proto,
+    convert::{
+        REFERENCE_CHARS,
+        csm::{
+            apply_csm_mask, csm_fields_from_proto, csm_mask_paths, csm_to_proto, report_to_proto,
+        },
     },
     domain::{
         access::{ASSIGNERS, CSM_WRITERS, POLICY_READERS},
@@ -36,7 +38,7 @@ fn date_or_today(
 }
 
 fn csm_id(value: &str, field: &str, v: &mut Violations) -> Option<String> {
-    v.check(field, validate::reference(value, ID_CHARS))
+    v.check(field, validate::reference(value, REFERENCE_CHARS))
 }
 
 impl Handler {

@@ -14,7 +14,7 @@ use crate::{
     },
     domain::{
         access::POLICY_READERS,
-        account::Tier,
+        account::{Tier, tier_slot},
         coverage::{MAX_WINDOW_MONTHS, Target, window_start},
         plan::{Mix, headcount, mix},
     },
@@ -28,12 +28,9 @@ const MAX_STAGES: usize = 10;
 /// Default window in which a human touch makes a tech-touch account hybrid.
 const DEFAULT_MIX_WINDOW_MONTHS: u32 = 3;
 
-fn slot(tier: Tier) -> usize {
-    match tier {
-        Tier::HighTouch => 0,
-        Tier::LowTouch => 1,
-        _ => 2,
-    }
+/// The figure of `tier` among per-tier figures (high, low, tech).
+fn of_tier(figures: &[u64; 3], tier: Tier) -> u64 {
+    tier_slot(tier).map_or(0, |i| figures[i])
 }
 
 impl Handler {
@@ -68,8 +65,8 @@ impl Handler {
         let (accounts, csms) = self.tiers.books().await?;
         let plan = headcount(
             &workloads,
-            |tier| accounts[slot(tier)],
-            |tier| csms[slot(tier)],
+            |tier| of_tier(&accounts, tier),
+            |tier| of_tier(&csms, tier),
             req.csm_hours_per_month as u64,
             req.months as u32,
         );

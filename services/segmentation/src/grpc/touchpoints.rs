@@ -10,7 +10,7 @@ use tonic::Request;
 use super::{Handler, MAX_BATCH, principal, request_id};
 use crate::{
     convert::{
-        csm::ID_CHARS,
+        REFERENCE_CHARS,
         touchpoint::{coverage_to_proto, instant, targets_from_proto, touchpoint_from_proto},
     },
     domain::{
@@ -52,7 +52,7 @@ fn is_resource_id(value: &str) -> bool {
 }
 
 fn is_csm_id(value: &str) -> bool {
-    validate::reference(value, ID_CHARS).is_ok()
+    validate::reference(value, REFERENCE_CHARS).is_ok()
 }
 
 /// What an uncovered listing's page token is bound to.

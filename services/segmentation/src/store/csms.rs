@@ -24,7 +24,7 @@ use crate::{
         policy::rules_from_proto,
     },
     domain::{
-        account::{LifecycleStatus, Tier},
+        account::{LifecycleStatus, TIERS, Tier},
         books::{Carrier, Holding, Report, report},
         csm::{Csm, CsmFields, Membership, default_capacity, move_team},
         policy::{Amount, Capacity, Rules},
@@ -265,10 +265,7 @@ impl Csms {
 /// CSMs serving each tier: high-touch, low-touch, tech-touch.
 pub(crate) async fn count_by_tier(db: &impl ConnectionTrait) -> Result<[u64; 3]> {
     let mut counts = [0; 3];
-    for (slot, tier) in [Tier::HighTouch, Tier::LowTouch, Tier::TechTouch]
-        .into_iter()
-        .enumerate()
-    {
+    for (slot, tier) in TIERS.into_iter().enumerate() {
         counts[slot] = csm::Entity::find()
             .filter(csm::Column::Tier.eq(tier.as_str_name()))
             .count(db)

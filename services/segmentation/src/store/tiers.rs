@@ -26,7 +26,7 @@ use super::{
 use crate::{
     convert::{policy::policy_to_proto, timestamp},
     domain::{
-        account::Tier,
+        account::{Tier, tier_slot},
         policy::{Amount, InForce, Member, PlanError, Rules, Thresholds, TierRule, plan},
     },
     error::{Error, Result},
@@ -175,13 +175,9 @@ impl Tiers {
             .await?;
         let mut accounts = [0; 3];
         for (tier, count) in rows {
-            let slot = match Tier::from_str_name(&tier) {
-                Some(Tier::HighTouch) => 0,
-                Some(Tier::LowTouch) => 1,
-                Some(Tier::TechTouch) => 2,
-                _ => continue,
-            };
-            accounts[slot] = u64::try_from(count).unwrap_or(0);
+            if let Some(slot) = Tier::from_str_name(&tier).and_then(tier_slot) {
+                accounts[slot] = u64::try_from(count).unwrap_or(0);
+            }
         }
         Ok((accounts, csms::count_by_tier(db).await?))
     }

@@ -6,6 +6,7 @@ use themodel_platform::{
 };
 use themodel_proto::{
     common::Money,
+    events as ev,
     events::event_feed_service_client::EventFeedServiceClient,
     segmentation::{self as pb, segmentation_service_client::SegmentationServiceClient},
 };
@@ -145,6 +146,29 @@ impl TestApp {
             }
             page_token = page.next_page_token;
         }
+    }
+}
+
+/// Every event of `type_name` in the service's log, oldest first.
+pub async fn events_of_type(app: &TestApp, type_name: &str) -> Vec<ev::Event> {
+    let mut feed = app.feed(Role::Bizops);
+    let mut events = Vec::new();
+    let mut after_sequence = 0;
+    loop {
+        let page = feed
+            .list_events(ev::ListEventsRequest {
+                after_sequence,
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("events")
+            .into_inner();
+        let Some(last) = page.events.last() else {
+            return events;
+        };
+        after_sequence = last.sequence;
+        events.extend(page.events.into_iter().filter(|e| e.r#type == type_name));
     }
 }
 

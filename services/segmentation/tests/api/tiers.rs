@@ -2,7 +2,6 @@ use prost::Message;
 use themodel_platform::auth::Role;
 use themodel_proto::{
     common::Money,
-    events as ev,
     segmentation::{self as pb, tier_policy_rules::Cutoffs},
 };
 use tonic::Code;
@@ -81,28 +80,6 @@ async fn tier_of(client: &mut Client, id: &str) -> i32 {
         .account
         .expect("account")
         .tier
-}
-
-async fn events_of_type(app: &TestApp, type_name: &str) -> Vec<ev::Event> {
-    let mut feed = app.feed(Role::Bizops);
-    let mut events = Vec::new();
-    let mut after_sequence = 0;
-    loop {
-        let page = feed
-            .list_events(ev::ListEventsRequest {
-                after_sequence,
-                page_size: 1000,
-                ..Default::default()
-            })
-            .await
-            .expect("events")
-            .into_inner();
-        let Some(last) = page.events.last() else {
-            return events;
-        };
-        after_sequence = last.sequence;
-        events.extend(page.events.into_iter().filter(|e| e.r#type == type_name));
-    }
 }
 
 #[tokio::test]
