@@ -56,6 +56,9 @@ pub async fn sqlite_insert_loop(url: &str, rows: u64) -> anyhow::Result<Duration
             .bind(r.time_us)
             .bind(r.time_us)
             .bind(1i64)
+            .bind(r.acv_units)
+            .bind(0i32)
+            .bind(None::<String>)
             .execute(&mut *tx)
             .await?;
     }
@@ -185,6 +188,9 @@ impl CopyEncoder {
         self.int8(r.time_us);
         self.int8(r.time_us);
         self.int8(1);
+        self.int8(r.acv_units);
+        self.int4(0);
+        self.null();
     }
 
     fn finish(&mut self) {

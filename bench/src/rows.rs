@@ -99,5 +99,9 @@ impl themodel_platform::store::CopyRow for StoredRow {
         row.int8(self.time_us);
         row.int8(self.time_us);
         row.int8(1);
+        // The ranking basis (ACV + potential ACV) and no web domain.
+        row.int8(self.acv_units);
+        row.int4(0);
+        row.null();
     }
 }
