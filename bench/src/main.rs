@@ -9,6 +9,7 @@ mod procs;
 mod report;
 mod rows;
 mod scenarios;
+mod segmentation;
 mod server;
 
 use std::{path::PathBuf, time::Duration};
@@ -100,7 +101,9 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
     let issuer = Keys::load(&auth)?
         .issuer
         .ok_or_else(|| anyhow::anyhow!("bench key must be private"))?;
-    let token = issuer.mint("bench", Role::Service, None, Duration::from_secs(24 * 3600))?;
+    let lifetime = Duration::from_secs(24 * 3600);
+    let token = issuer.mint("bench", Role::Service, None, lifetime)?;
+    let admin = issuer.mint("bench-admin", Role::Admin, None, lifetime)?;
     let postgres = match sea_orm::Database::connect(args.postgres.as_str()).await {
         Ok(db) => {
             let _ = db.close().await;
@@ -115,6 +118,7 @@ async fn all(args: AllArgs) -> anyhow::Result<()> {
         plan: scenarios::Plan::new(args.quick),
         key_file: auth.auth_key_file.clone(),
         bearer: scenarios::Bearer(format!("Bearer {token}").parse()?),
+        admin: scenarios::Bearer(format!("Bearer {admin}").parse()?),
         postgres,
         dir: dir.path().to_owned(),
         memory: Vec::new(),

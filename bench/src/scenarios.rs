@@ -44,19 +44,22 @@ pub enum Scenario {
     BulkPostgres,
     /// The store's bulk-append primitive against raw binary COPY.
     Copy,
+    /// Tier policy and coverage at scale against set-based SQL.
+    Segmentation,
     /// Memory of each process.
     Memory,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Tax,
         Scenario::Hop,
         Scenario::Read,
         Scenario::BulkSqlite,
         Scenario::BulkPostgres,
         Scenario::Copy,
+        Scenario::Segmentation,
         Scenario::Memory,
     ];
 
@@ -69,6 +72,7 @@ impl Scenario {
             Scenario::BulkSqlite => "bulk write path: SQLite",
             Scenario::BulkPostgres => "bulk write path: PostgreSQL",
             Scenario::Copy => "bulk append primitive",
+            Scenario::Segmentation => "tier policy and coverage",
             Scenario::Memory => "memory",
         }
     }
@@ -130,6 +134,8 @@ pub struct Bench {
     pub key_file: PathBuf,
     /// A service token for the load.
     pub bearer: Bearer,
+    /// An admin token, for what only CS management may do (apply a policy).
+    pub admin: Bearer,
     /// Admin URL of a PostgreSQL server, if one answers.
     pub postgres: Option<String>,
     /// Scratch space (SQLite files).
@@ -165,12 +171,13 @@ impl Bench {
             Scenario::BulkSqlite => vec![self.bulk_sqlite().await?],
             Scenario::BulkPostgres => self.bulk_postgres().await?.into_iter().collect(),
             Scenario::Copy => self.bulk_append().await?.into_iter().collect(),
+            Scenario::Segmentation => self.segmentation().await?,
             Scenario::Memory => vec![self.memory().await?],
         })
     }
 
     /// Starts `serve <kind>` with the bench key and `extra` arguments.
-    async fn spawn(&self, kind: &str, extra: &[&str]) -> anyhow::Result<ServerProc> {
+    pub(crate) async fn spawn(&self, kind: &str, extra: &[&str]) -> anyhow::Result<ServerProc> {
         let mut args = vec![
             kind.to_owned(),
             "--key-file".into(),
@@ -180,7 +187,7 @@ impl Bench {
         ServerProc::spawn(&args).await
     }
 
-    async fn segmentation_clients(
+    pub(crate) async fn segmentation_clients(
         &self,
         addr: SocketAddr,
         n: usize,
@@ -192,7 +199,7 @@ impl Bench {
             .collect())
     }
 
-    fn sqlite_url(&self, name: &str) -> String {
+    pub(crate) fn sqlite_url(&self, name: &str) -> String {
         format!(
             "sqlite://{}/{name}-{}.db?mode=rwc",
             self.dir.display(),
@@ -503,14 +510,25 @@ impl Bench {
         let seg = self
             .spawn("segmentation", &["--database-url", database_url])
             .await?;
-        let clients = self.segmentation_clients(seg.addr, 2).await?;
-        let batches = self.plan.bulk_rows.div_ceil(BATCH);
+        let seconds = self.load_accounts(seg.addr, self.plan.bulk_rows).await?;
+        let note = format!(
+            "peak service RSS during the load: {:.1} MiB",
+            seg.peak_rss_mib()
+        );
+        seg.stop().await;
+        Ok((seconds, note))
+    }
+
+    /// Writes `rows` accounts through BatchUpsertAccounts over two
+    /// connections into the service at `addr`; returns seconds.
+    pub(crate) async fn load_accounts(&self, addr: SocketAddr, rows: u64) -> anyhow::Result<f64> {
+        let clients = self.segmentation_clients(addr, 2).await?;
+        let batches = rows.div_ceil(BATCH);
         let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let start = std::time::Instant::now();
         let mut workers = Vec::new();
         for mut client in clients {
             let next = next.clone();
-            let rows_total = self.plan.bulk_rows;
             workers.push(tokio::spawn(async move {
                 let mut created = 0u64;
                 loop {
@@ -521,7 +539,7 @@ impl Bench {
                     let first = batch * BATCH;
                     let response = client
                         .batch_upsert_accounts(pb::BatchUpsertAccountsRequest {
-                            accounts: (first..(first + BATCH).min(rows_total))
+                            accounts: (first..(first + BATCH).min(rows))
                                 .map(rows::account)
                                 .collect(),
                             request_id: format!("bulk-{batch}"),
@@ -537,17 +555,8 @@ impl Bench {
             created += worker.await??;
         }
         let seconds = start.elapsed().as_secs_f64();
-        anyhow::ensure!(
-            created == self.plan.bulk_rows,
-            "created {created} of {} accounts",
-            self.plan.bulk_rows
-        );
-        let note = format!(
-            "peak service RSS during the load: {:.1} MiB",
-            seg.peak_rss_mib()
-        );
-        seg.stop().await;
-        Ok((seconds, note))
+        anyhow::ensure!(created == rows, "created {created} of {rows} accounts");
+        Ok(seconds)
     }
 
     /// Bulk write path into SQLite against a prepared insert loop in one transaction.
