@@ -43,16 +43,10 @@ impl Handler {
         let (Some(rules), Some(page_size), true) = (rules, page_size, v.is_empty()) else {
             return Err(Error::Invalid(v.into_vec()));
         };
-        let (policy, moves) = self.tiers.preview(&rules).await?;
-        // Moves come in account id order: the page starts after the token's id.
-        let start = after.map_or(0, |after| moves.partition_point(|m| m.account_id <= after));
-        let mut page: Vec<pb::TierMove> = moves
-            .into_iter()
-            .skip(start)
-            .take(page_size as usize + 1)
-            .collect();
-        let more = page.len() as u64 > page_size;
-        page.truncate(page_size as usize);
+        let (policy, page, more) = self
+            .tiers
+            .preview(&rules, after.as_deref(), page_size as usize)
+            .await?;
         let next_page_token = match page.last() {
             Some(last) if more => page_token::encode(&last.account_id, &fingerprint),
             _ => String::new(),

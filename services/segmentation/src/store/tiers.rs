@@ -52,29 +52,38 @@ impl Tiers {
     }
 
     /// What applying `rules` now would do: the policy as the next version,
-    /// and every account that would move, in account id order.
-    pub async fn preview(&self, rules: &Rules) -> Result<(pb::TierPolicy, Vec<pb::TierMove>)> {
+    /// and up to `limit` of the accounts that would move after account id
+    /// `after`, in id order, with whether more follow.
+    pub async fn preview(
+        &self,
+        rules: &Rules,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(pb::TierPolicy, Vec<pb::TierMove>, bool)> {
         let db = &self.store.db;
         let version = next_version(db).await?;
         let population = population(db).await?;
         let plan = plan(rules, &population.members, &population.currencies).map_err(refusal)?;
         let policy = policy_to_proto(version, rules, &plan, csms::count_by_tier(db).await?);
         let currency = &plan.thresholds.currency;
+        // The population is in id order, and so are the moves: only the
+        // page's are built.
         let mut moves: Vec<pb::TierMove> = plan
             .moves
             .iter()
-            .map(|&(index, tier)| {
-                let member = &population.members[index];
-                pb::TierMove {
-                    account_id: member.id.clone(),
-                    basis: Some(member.basis.to_money(currency).to_proto()),
-                    old_tier: member.tier as i32,
-                    new_tier: tier as i32,
-                }
+            .map(|&(index, tier)| (&population.members[index], tier))
+            .filter(|(member, _)| after.is_none_or(|after| member.id.as_str() > after))
+            .take(limit + 1)
+            .map(|(member, tier)| pb::TierMove {
+                account_id: member.id.clone(),
+                basis: Some(member.basis.to_money(currency).to_proto()),
+                old_tier: member.tier as i32,
+                new_tier: tier as i32,
             })
             .collect();
-        moves.sort_unstable_by(|a, b| a.account_id.cmp(&b.account_id));
-        Ok((policy, moves))
+        let more = moves.len() > limit;
+        moves.truncate(limit);
+        Ok((policy, moves, more))
     }
 
     /// Applies `rules` as the next version: every ranked account's tier, its
@@ -352,7 +361,7 @@ async fn next_version(db: &impl ConnectionTrait) -> Result<i32> {
 
 const CHURNED: &str = "LIFECYCLE_STATUS_CHURNED";
 
-/// Every account that is not churned, as the ranking needs it.
+/// Every account that is not churned, as the ranking needs it, in id order.
 async fn population(db: &impl ConnectionTrait) -> Result<Population> {
     use entity::Column as C;
     let currencies: Vec<String> = entity::Entity::find()
@@ -376,6 +385,7 @@ async fn population(db: &impl ConnectionTrait) -> Result<Population> {
             C::PartnerId,
         ])
         .filter(C::LifecycleStatus.ne(CHURNED))
+        .order_by_asc(C::Id)
         .into_tuple()
         .all(db)
         .await?;
