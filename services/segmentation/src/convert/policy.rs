@@ -3,9 +3,13 @@
 use themodel_platform::{Violation, Violations, validate};
 use themodel_proto::segmentation as pb;
 
-use super::csm::{capacity_from_proto, capacity_to_proto, verdict_to_proto};
+use super::{
+    csm::{capacity_from_proto, capacity_to_proto, verdict_to_proto},
+    plan::{mix_from_proto, mix_to_proto},
+};
 use crate::domain::{
     books::TierCapacity,
+    plan::{Mix, MixCounts},
     policy::{
         Amount, Capacity, Cutoffs, Plan, Rules, Shares, Summary, Thresholds, rule_violations,
     },
@@ -69,9 +73,17 @@ pub fn rules_from_proto(rules: Option<&pb::TierPolicyRules>) -> Result<Rules, Ve
         }
     };
     // Rules across fields are checked only on fields that are valid alone.
-    let (Some(cutoffs), Some(target_arr_per_csm), Some(rebaseline_months), true) =
-        (cutoffs, target_arr_per_csm, rebaseline_months, v.is_empty())
-    else {
+    let target_mix = match &r.target_mix {
+        Some(m) => v.check("rules.target_mix", mix_from_proto(m)),
+        None => Some(Mix::TARGET),
+    };
+    let (Some(cutoffs), Some(target_arr_per_csm), Some(rebaseline_months), Some(target_mix), true) = (
+        cutoffs,
+        target_arr_per_csm,
+        rebaseline_months,
+        target_mix,
+        v.is_empty(),
+    ) else {
         return Err(v.into_vec());
     };
     let rules = Rules {
@@ -80,6 +92,7 @@ pub fn rules_from_proto(rules: Option<&pb::TierPolicyRules>) -> Result<Rules, Ve
         low_capacity,
         target_arr_per_csm,
         rebaseline_months,
+        target_mix,
     };
     for (field, description) in rule_violations(&rules) {
         v.add(field, description);
@@ -150,6 +163,7 @@ pub fn rules_to_proto(rules: &Rules) -> pb::TierPolicyRules {
             .as_ref()
             .map(validate::Money::to_proto),
         rebaseline_months: rules.rebaseline_months as i32,
+        target_mix: Some(mix_to_proto(&rules.target_mix)),
     }
 }
 
@@ -184,10 +198,32 @@ fn summary_to_proto(
     }
 }
 
+/// The contract form of a mix of accounts against `target`.
+pub fn mix_figures_to_proto(counts: &MixCounts, target: &Mix) -> pb::MixFigures {
+    let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
+    let shares = counts.mix();
+    pb::MixFigures {
+        high_touch_count: clamp(counts.high),
+        hybrid_count: clamp(counts.hybrid),
+        tech_touch_count: clamp(counts.tech),
+        high_touch_basis_points: clamp(shares.high),
+        hybrid_basis_points: clamp(shares.hybrid),
+        tech_touch_basis_points: clamp(shares.tech),
+        target: Some(mix_to_proto(target)),
+        distance_to_target_basis_points: clamp(shares.distance(target)),
+    }
+}
+
 /// The contract form of what `rules` do as version `version`, judged
-/// against `csms` serving each tier (high, low, tech); the apply fields are
-/// left for the caller.
-pub fn policy_to_proto(version: i32, rules: &Rules, plan: &Plan, csms: [u64; 3]) -> pb::TierPolicy {
+/// against `csms` serving each tier (high, low, tech) and giving `mix`; the
+/// apply fields are left for the caller.
+pub fn policy_to_proto(
+    version: i32,
+    rules: &Rules,
+    plan: &Plan,
+    csms: [u64; 3],
+    mix: &MixCounts,
+) -> pb::TierPolicy {
     let currency = &plan.thresholds.currency;
     let capacity = [Some(rules.high_capacity), Some(rules.low_capacity), None];
     pb::TierPolicy {
@@ -202,6 +238,7 @@ pub fn policy_to_proto(version: i32, rules: &Rules, plan: &Plan, csms: [u64; 3])
             .map(|(s, (capacity, available))| summary_to_proto(s, currency, capacity, available))
             .collect(),
         moved_count: i32::try_from(plan.moves.len()).unwrap_or(i32::MAX),
+        mix: Some(mix_figures_to_proto(mix, &rules.target_mix)),
         ..Default::default()
     }
 }

@@ -1,7 +1,9 @@
 //! Planning and reporting across the books: the CSM headcount a business
 //! plan needs month by month, and the touch-model mix against its target.
 
-use super::{account::Tier, coverage::Covered};
+use super::account::Tier;
+#[cfg(test)]
+use super::coverage::Covered;
 
 /// What a business plan says of one tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,17 +122,21 @@ impl MixCounts {
     }
 }
 
-/// The mix of `accounts`: pure high-touch = high-touch accounts; hybrid =
-/// low-touch accounts and tech-touch accounts with a human touchpoint that
-/// `touched` accepts; pure tech-touch = the rest of the tech-touch accounts.
-/// Untiered accounts are left out.
-pub fn mix(accounts: &[Covered], touched: impl Fn(&Covered) -> bool) -> MixCounts {
+/// Months before the as-of instant in which a human touchpoint makes a
+/// tech-touch account hybrid, unless a report says otherwise.
+pub const DEFAULT_MIX_WINDOW_MONTHS: u32 = 3;
+
+/// The mix of accounts given as (tier, touched by a person in the window):
+/// pure high-touch = high-touch accounts; hybrid = low-touch accounts and
+/// touched tech-touch accounts; pure tech-touch = the other tech-touch
+/// accounts. Untiered accounts are left out.
+pub fn mix(accounts: impl IntoIterator<Item = (Tier, bool)>) -> MixCounts {
     let mut counts = MixCounts::default();
-    for account in accounts {
-        match account.tier {
+    for (tier, touched) in accounts {
+        match tier {
             Tier::HighTouch => counts.high += 1,
             Tier::LowTouch => counts.hybrid += 1,
-            Tier::TechTouch if touched(account) => counts.hybrid += 1,
+            Tier::TechTouch if touched => counts.hybrid += 1,
             Tier::TechTouch => counts.tech += 1,
             _ => {}
         }
@@ -189,7 +195,7 @@ mod tests {
             account(Tier::TechTouch, false),
             account(Tier::Unspecified, true),
         ];
-        let counts = mix(&accounts, |a| a.last_touch.is_some());
+        let counts = mix(accounts.iter().map(|a| (a.tier, a.last_touch.is_some())));
         assert_eq!((counts.high, counts.hybrid, counts.tech), (1, 2, 2));
         let shares = counts.mix();
         assert_eq!(

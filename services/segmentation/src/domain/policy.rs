@@ -149,6 +149,8 @@ pub struct Rules {
     pub target_arr_per_csm: Option<Money>,
     /// Months to the next re-baseline.
     pub rebaseline_months: u32,
+    /// The mix to report against.
+    pub target_mix: super::plan::Mix,
 }
 
 impl Rules {
@@ -464,6 +466,7 @@ mod tests {
             low_capacity: Rules::LOW_CAPACITY,
             target_arr_per_csm: None,
             rebaseline_months: Rules::REBASELINE_MONTHS,
+            target_mix: super::super::plan::Mix::TARGET,
         }
     }
 

@@ -16,7 +16,7 @@ use crate::{
         access::POLICY_READERS,
         account::{Tier, tier_slot},
         coverage::{MAX_WINDOW_MONTHS, Target, window_start},
-        plan::{Mix, headcount, mix},
+        plan::{DEFAULT_MIX_WINDOW_MONTHS, Mix, headcount, mix},
     },
     error::{Error, Result},
 };
@@ -25,8 +25,6 @@ use crate::{
 const MAX_PLAN_MONTHS: i32 = 60;
 /// Most stages a mix path may have.
 const MAX_STAGES: usize = 10;
-/// Default window in which a human touch makes a tech-touch account hybrid.
-const DEFAULT_MIX_WINDOW_MONTHS: u32 = 3;
 
 /// The figure of `tier` among per-tier figures (high, low, tech).
 fn of_tier(figures: &[u64; 3], tier: Tier) -> u64 {
@@ -120,8 +118,8 @@ impl Handler {
             }
         };
         let target = match &req.target {
-            Some(t) => v.check("target", mix_from_proto(t)),
-            None => Some(Mix::TARGET),
+            Some(t) => v.check("target", mix_from_proto(t).map(Some)),
+            None => Some(None),
         };
         if req.path.len() > MAX_STAGES {
             v.add("path", format!("must have at most {MAX_STAGES} stages"));
@@ -137,6 +135,10 @@ impl Handler {
             return Err(Error::Invalid(v.into_vec()));
         };
         let path: Vec<Mix> = path.into_iter().flatten().collect();
+        let target = match target {
+            Some(target) => target,
+            None => self.tiers.target_mix().await?,
+        };
         let customers = self
             .touchpoints
             .customers(as_of, principal.partner_scope())
@@ -149,8 +151,10 @@ impl Handler {
                 target_percent: 0,
             },
         );
-        let accounts: Vec<_> = customers.into_iter().map(|c| c.covered).collect();
-        let counts = mix(&accounts, |a| a.last_touch.is_some_and(|t| t > since));
+        let counts = mix(customers.iter().map(|c| {
+            let touched = c.covered.last_touch.is_some_and(|t| t > since);
+            (c.covered.tier, touched)
+        }));
         let current = counts.mix();
         let distances: Vec<u64> = path.iter().map(|stage| current.distance(stage)).collect();
         // The nearest stage; on a tie the later one, further along the path.

@@ -2,7 +2,7 @@
 //! version in force that account writes tier by, and every account's tier
 //! history.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Months, Utc};
 use prost::Message;
@@ -21,13 +21,17 @@ use themodel_proto::segmentation as pb;
 
 use super::{
     csms,
-    entity::{self, tier_change, tier_policy},
+    entity::{self, tier_change, tier_policy, touchpoint},
 };
 use crate::{
-    convert::{policy::policy_to_proto, timestamp},
+    convert::{
+        policy::{policy_to_proto, rules_from_proto},
+        timestamp,
+    },
     domain::{
         account::{Tier, tier_slot},
-        policy::{Amount, InForce, Member, PlanError, Rules, Thresholds, TierRule, plan},
+        plan::{DEFAULT_MIX_WINDOW_MONTHS, Mix, MixCounts, mix},
+        policy::{Amount, InForce, Member, Plan, PlanError, Rules, Thresholds, TierRule, plan},
     },
     error::{Error, Result},
 };
@@ -64,7 +68,8 @@ impl Tiers {
         let version = next_version(db).await?;
         let population = population(db).await?;
         let plan = plan(rules, &population.members, &population.currencies).map_err(refusal)?;
-        let policy = policy_to_proto(version, rules, &plan, csms::count_by_tier(db).await?);
+        let mix = mix_of(db, &population, &plan).await?;
+        let policy = policy_to_proto(version, rules, &plan, csms::count_by_tier(db).await?, &mix);
         let currency = &plan.thresholds.currency;
         // The population is in id order, and so are the moves: only the
         // page's are built.
@@ -110,7 +115,9 @@ impl Tiers {
         let population = population(tx).await?;
         let plan = plan(rules, &population.members, &population.currencies).map_err(refusal)?;
         let now = now();
-        let mut policy = policy_to_proto(version, rules, &plan, csms::count_by_tier(tx).await?);
+        let mix = mix_of(tx, &population, &plan).await?;
+        let mut policy =
+            policy_to_proto(version, rules, &plan, csms::count_by_tier(tx).await?, &mix);
         policy.apply_time = Some(timestamp(now));
         policy.applied_by = principal.subject.clone();
         policy.reason = reason.clone();
@@ -189,6 +196,14 @@ impl Tiers {
             }
         }
         Ok((accounts, csms::count_by_tier(db).await?))
+    }
+
+    /// The target mix of the policy in force (the default before the first).
+    pub async fn target_mix(&self) -> Result<Mix> {
+        Ok(read(&self.store.db, 0)
+            .await?
+            .and_then(|p| rules_from_proto(p.rules.as_ref()).ok())
+            .map_or(Mix::TARGET, |rules| rules.target_mix))
     }
 
     /// Version `version`, or the newest for 0.
@@ -346,6 +361,33 @@ pub(crate) fn refusal(err: PlanError) -> Error {
         PlanError::MixedCurrencies(currencies) => Error::MixedCurrencies(currencies),
         PlanError::NothingToRank => Error::NothingToRank,
     }
+}
+
+/// The mix the plan's tiers give the population: tech-touch accounts with a
+/// touchpoint in the default window count as hybrid.
+async fn mix_of(
+    db: &impl ConnectionTrait,
+    population: &Population,
+    plan: &Plan,
+) -> Result<MixCounts> {
+    let now = Utc::now();
+    let since = now
+        .checked_sub_months(Months::new(DEFAULT_MIX_WINDOW_MONTHS))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let touched: HashSet<String> = touchpoint::Entity::find()
+        .select_only()
+        .column(touchpoint::Column::AccountId)
+        .distinct()
+        .filter(touchpoint::Column::OccurTimeUs.gt(since.timestamp_micros()))
+        .filter(touchpoint::Column::OccurTimeUs.lte(now.timestamp_micros()))
+        .into_tuple()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(mix(population.members.iter().map(|m| {
+        (plan.thresholds.tier_of(m.basis), touched.contains(&m.id))
+    })))
 }
 
 async fn next_version(db: &impl ConnectionTrait) -> Result<i32> {

@@ -138,10 +138,15 @@ async fn the_mix_counts_touched_tech_touch_accounts_as_hybrid_against_target_and
         .await;
         ids.push(created.id);
     }
-    client
-        .apply_tier_policy(by_money(10_000_000, 5_000_000))
-        .await
-        .expect("apply");
+    let mut rules = by_money(10_000_000, 5_000_000);
+    if let Some(r) = rules.rules.as_mut() {
+        r.target_mix = Some(pb::TouchMix {
+            high_touch_percent: 20,
+            hybrid_percent: 60,
+            tech_touch_percent: 20,
+        });
+    }
+    client.apply_tier_policy(rules).await.expect("apply");
     client
         .record_touchpoint(pb::RecordTouchpointRequest {
             touchpoint: Some(pb::Touchpoint {
@@ -211,4 +216,35 @@ async fn the_mix_counts_touched_tech_touch_accounts_as_hybrid_against_target_and
         .await
         .expect_err("110%");
     assert_eq!(violated_fields(&status), ["target"]);
+}
+
+#[tokio::test]
+async fn the_mix_report_defaults_to_the_target_of_the_policy_in_force() {
+    let app = spawn_app().await;
+    let mut client = app.admin();
+    create_ok(&mut client, account("A")).await;
+    let mut rules = by_money(0, 0);
+    let target = pb::TouchMix {
+        high_touch_percent: 50,
+        hybrid_percent: 50,
+        tech_touch_percent: 0,
+    };
+    if let Some(r) = rules.rules.as_mut() {
+        r.target_mix = Some(target);
+    }
+    let applied = client
+        .apply_tier_policy(rules)
+        .await
+        .expect("apply")
+        .into_inner()
+        .policy
+        .expect("policy");
+    assert_eq!(applied.mix.and_then(|m| m.target), Some(target));
+    let report = client
+        .get_mix_report(pb::GetMixReportRequest::default())
+        .await
+        .expect("mix")
+        .into_inner();
+    assert_eq!(report.target, Some(target));
+    assert_eq!(report.distance_to_target_basis_points, 5000);
 }

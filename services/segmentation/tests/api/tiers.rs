@@ -117,6 +117,17 @@ async fn preview_ranks_ten_thirty_sixty_pages_the_moves_and_writes_nothing() {
     assert_eq!((high.csms_needed, high.csms_at_min_capacity), (1, 2));
     assert_eq!(high.total_acv, jpy((91..=100).sum::<i64>() * 1_000_000));
     assert!(policy.apply_time.is_none());
+    // The mix it gives: nobody touched, so low-touch is the only hybrid.
+    let mix = policy.mix.expect("mix");
+    assert_eq!(
+        (
+            mix.high_touch_basis_points,
+            mix.hybrid_basis_points,
+            mix.tech_touch_basis_points
+        ),
+        (1000, 3000, 6000)
+    );
+    assert_eq!(mix.distance_to_target_basis_points, 4000);
     // Every account once, in id order.
     let mut sorted = ids.clone();
     sorted.sort();
