@@ -49,10 +49,14 @@ pub const POLICY_READERS: &[Role] = &[
 
 /// True when the caller may see `account`.
 pub fn can_see(principal: &Principal, account: &Account) -> bool {
-    match principal.partner_scope() {
-        Some(partner) => account.fields.partner_id.as_deref() == Some(partner),
-        None => true,
-    }
+    can_see_partner(principal, account.fields.partner_id.as_deref())
+}
+
+/// True when the caller may see an account of `partner` (`None`: direct).
+pub fn can_see_partner(principal: &Principal, partner: Option<&str>) -> bool {
+    principal
+        .partner_scope()
+        .is_none_or(|own| partner == Some(own))
 }
 
 /// NOT_FOUND (never PERMISSION_DENIED, which would confirm it exists) when the

@@ -19,10 +19,7 @@ use super::{
     tiers::{self, now},
 };
 use crate::{
-    convert::{
-        csm::{capacity_from_proto, csm_to_proto},
-        policy::rules_from_proto,
-    },
+    convert::csm::{capacity_from_proto, csm_to_proto},
     domain::{
         account::{LifecycleStatus, TIERS, Tier},
         books::{Carrier, Holding, Report, report},
@@ -311,14 +308,11 @@ pub(crate) async fn exists(db: &impl ConnectionTrait, id: &str) -> Result<bool> 
 /// The default capacity of high-touch and low-touch CSMs: the policy in
 /// force's, or the defaults before the first.
 async fn tier_defaults(db: &impl ConnectionTrait) -> Result<(Capacity, Capacity)> {
-    let rules: Option<Rules> = tiers::read(db, 0)
+    Ok(tiers::rules_in_force(db)
         .await?
-        .and_then(|p| rules_from_proto(p.rules.as_ref()).ok());
-    Ok(
-        rules.map_or((Rules::HIGH_CAPACITY, Rules::LOW_CAPACITY), |r| {
+        .map_or((Rules::HIGH_CAPACITY, Rules::LOW_CAPACITY), |r| {
             (r.high_capacity, r.low_capacity)
-        }),
-    )
+        }))
 }
 
 async fn histories(

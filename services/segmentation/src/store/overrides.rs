@@ -92,7 +92,10 @@ impl Overrides {
         if account.fields.lifecycle_status == LifecycleStatus::Churned {
             return Err(Error::AccountChurned(account.id));
         }
-        let due = rebaseline_due(uow.tx(), policy.version).await?;
+        let applied = tiers::read(uow.tx(), policy.version)
+            .await?
+            .ok_or(Error::PolicyNotFound(policy.version))?;
+        let due = rebaseline_due(&applied)?;
         let now = now();
         end_active(
             uow.tx(),
@@ -276,7 +279,7 @@ impl Overrides {
             uow.commit(&()).await?;
             return Ok(None);
         };
-        let due = rebaseline_due(uow.tx(), current.version).await?;
+        let due = rebaseline_due(&tiers::decode_policy(current.clone())?)?;
         if due > today {
             uow.commit(&()).await?;
             return Ok(None);
@@ -409,10 +412,8 @@ async fn end_active(
 }
 
 /// The re-baseline date of policy `version`.
-async fn rebaseline_due(db: &impl ConnectionTrait, version: i32) -> Result<NaiveDate> {
-    let policy = tiers::read(db, version)
-        .await?
-        .ok_or(Error::PolicyNotFound(version))?;
+fn rebaseline_due(policy: &pb::TierPolicy) -> Result<NaiveDate> {
+    let version = policy.version;
     policy
         .rebaseline_due_date
         .as_ref()

@@ -200,9 +200,8 @@ impl Tiers {
 
     /// The target mix of the policy in force (the default before the first).
     pub async fn target_mix(&self) -> Result<Mix> {
-        Ok(read(&self.store.db, 0)
+        Ok(rules_in_force(&self.store.db)
             .await?
-            .and_then(|p| rules_from_proto(p.rules.as_ref()).ok())
             .map_or(Mix::TARGET, |rules| rules.target_mix))
     }
 
@@ -302,6 +301,13 @@ pub(crate) async fn read(
             .await?
     };
     row.map(decode_policy).transpose()
+}
+
+/// The rules of the policy in force, if one has been applied.
+pub(crate) async fn rules_in_force(db: &impl ConnectionTrait) -> Result<Option<Rules>> {
+    Ok(read(db, 0)
+        .await?
+        .and_then(|p| rules_from_proto(p.rules.as_ref()).ok()))
 }
 
 /// The policy version account writes tier by, read under a shared lock
@@ -512,7 +518,7 @@ fn policy_row(
     }
 }
 
-fn decode_policy(row: tier_policy::Model) -> Result<pb::TierPolicy> {
+pub(crate) fn decode_policy(row: tier_policy::Model) -> Result<pb::TierPolicy> {
     pb::TierPolicy::decode(row.body.as_slice()).map_err(|err| {
         Error::Api(ApiError::internal(anyhow::anyhow!(
             "tier_policies.body of version {} does not decode: {err}",

@@ -29,6 +29,7 @@ use crate::{
         touchpoint::{TouchpointFields, TouchpointKind, touchpoint_to_proto},
     },
     domain::{
+        access,
         account::{LifecycleStatus, Tier},
         coverage::{Covered, Target, is_covered},
         csm::{Membership, team_on},
@@ -85,7 +86,9 @@ impl Touchpoints {
         };
         let partners = partners(uow.tx(), &[fields.account_id.as_str()]).await?;
         let partner = match partners.get(&fields.account_id) {
-            Some(partner) if visible(principal, partner.as_deref()) => partner.clone(),
+            Some(partner) if access::can_see_partner(principal, partner.as_deref()) => {
+                partner.clone()
+            }
             _ => return Err(Error::AccountNotFound(fields.account_id.clone())),
         };
         if let Some(csm) = &fields.csm_id
@@ -390,12 +393,6 @@ pub fn uncovered_to_proto(c: &Customer, as_of: DateTime<Utc>) -> pb::UncoveredAc
             i32::try_from((as_of - t).num_days()).unwrap_or(i32::MAX)
         }),
     }
-}
-
-fn visible(principal: &Principal, partner: Option<&str>) -> bool {
-    principal
-        .partner_scope()
-        .is_none_or(|own| partner == Some(own))
 }
 
 /// The partner of each account among `ids` that exists.

@@ -55,18 +55,7 @@ async fn fifty_high_touch(client: &mut Client) -> Vec<pb::Account> {
         .map(|r| r.account.expect("account"))
         .collect();
     client
-        .apply_tier_policy(pb::ApplyTierPolicyRequest {
-            rules: Some(pb::TierPolicyRules {
-                cutoffs: Some(pb::tier_policy_rules::Cutoffs::Thresholds(
-                    pb::TierThresholds {
-                        high_touch_above: jpy(0),
-                        low_touch_above: jpy(0),
-                    },
-                )),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+        .apply_tier_policy(by_money(0, 0))
         .await
         .expect("apply");
     accounts

@@ -280,18 +280,7 @@ async fn accounts_are_assigned_in_bulk_and_the_books_report_capacity_with_moves(
     };
     // Everything above 1M is high-touch.
     admin
-        .apply_tier_policy(pb::ApplyTierPolicyRequest {
-            rules: Some(pb::TierPolicyRules {
-                cutoffs: Some(pb::tier_policy_rules::Cutoffs::Thresholds(
-                    pb::TierThresholds {
-                        high_touch_above: jpy(1_000_000),
-                        low_touch_above: jpy(0),
-                    },
-                )),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+        .apply_tier_policy(by_money(1_000_000, 0))
         .await
         .expect("apply");
     let small = Some(pb::CapacityRange {

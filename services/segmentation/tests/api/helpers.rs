@@ -215,6 +215,38 @@ pub fn update(patch: pb::Account, paths: &[&str]) -> pb::UpdateAccountRequest {
     }
 }
 
+/// Money thresholds: above `high` yen high-touch, above `low` low-touch.
+pub fn thresholds(high: i64, low: i64) -> Option<pb::TierPolicyRules> {
+    Some(pb::TierPolicyRules {
+        cutoffs: Some(pb::tier_policy_rules::Cutoffs::Thresholds(
+            pb::TierThresholds {
+                high_touch_above: jpy(high),
+                low_touch_above: jpy(low),
+            },
+        )),
+        ..Default::default()
+    })
+}
+
+/// An apply of money thresholds, without an idempotency key.
+pub fn by_money(high: i64, low: i64) -> pb::ApplyTierPolicyRequest {
+    pb::ApplyTierPolicyRequest {
+        rules: thresholds(high, low),
+        ..Default::default()
+    }
+}
+
+/// Updates the `paths` of `patch` (which carries the id); returns the account.
+pub async fn update_ok(client: &mut Client, patch: pb::Account, paths: &[&str]) -> pb::Account {
+    client
+        .update_account(update(patch, paths))
+        .await
+        .expect("update")
+        .into_inner()
+        .account
+        .expect("account")
+}
+
 pub async fn create_ok(client: &mut Client, account: pb::Account) -> pb::Account {
     client
         .create_account(create(account))

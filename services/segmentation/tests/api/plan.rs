@@ -3,21 +3,6 @@ use themodel_proto::{common::Date, segmentation as pb};
 
 use crate::helpers::*;
 
-fn by_money(high: i64, low: i64) -> pb::ApplyTierPolicyRequest {
-    pb::ApplyTierPolicyRequest {
-        rules: Some(pb::TierPolicyRules {
-            cutoffs: Some(pb::tier_policy_rules::Cutoffs::Thresholds(
-                pb::TierThresholds {
-                    high_touch_above: jpy(high),
-                    low_touch_above: jpy(low),
-                },
-            )),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 fn workload(tier: pb::Tier, new: i32, minutes: i32) -> pb::TierWorkload {
     pb::TierWorkload {
         tier: tier as i32,

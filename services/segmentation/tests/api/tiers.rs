@@ -61,16 +61,6 @@ fn counts(policy: &pb::TierPolicy) -> Vec<i32> {
     policy.tiers.iter().map(|t| t.account_count).collect()
 }
 
-fn thresholds(high: i64, low: i64) -> Option<pb::TierPolicyRules> {
-    Some(pb::TierPolicyRules {
-        cutoffs: Some(Cutoffs::Thresholds(pb::TierThresholds {
-            high_touch_above: jpy(high),
-            low_touch_above: jpy(low),
-        })),
-        ..Default::default()
-    })
-}
-
 async fn tier_of(client: &mut Client, id: &str) -> i32 {
     client
         .get_account(pb::GetAccountRequest { id: id.into() })
@@ -365,13 +355,7 @@ async fn accounts_written_between_re_baselines_are_tiered_at_once() {
         potential_acv: jpy(0),
         ..Default::default()
     };
-    let updated = client
-        .update_account(update(patch, &["potential_acv"]))
-        .await
-        .expect("update")
-        .into_inner()
-        .account
-        .expect("account");
+    let updated = update_ok(&mut client, patch, &["potential_acv"]).await;
     assert_eq!(updated.tier, pb::Tier::LowTouch as i32);
     let updates = events_of_type(&app, "themodel.segmentation.v1.AccountUpdated").await;
     let last = pb::AccountUpdated::decode(
@@ -388,20 +372,16 @@ async fn accounts_written_between_re_baselines_are_tiered_at_once() {
     assert_eq!(last.changed_fields, ["potential_acv", "tier"]);
 
     // A renamed account keeps its tier: only the amount decides.
-    let renamed = client
-        .update_account(update(
-            pb::Account {
-                id: big.id.clone(),
-                name: "Big KK".into(),
-                ..Default::default()
-            },
-            &["name"],
-        ))
-        .await
-        .expect("rename")
-        .into_inner()
-        .account
-        .expect("account");
+    let renamed = update_ok(
+        &mut client,
+        pb::Account {
+            id: big.id.clone(),
+            name: "Big KK".into(),
+            ..Default::default()
+        },
+        &["name"],
+    )
+    .await;
     assert_eq!(renamed.tier, pb::Tier::LowTouch as i32);
 
     // Another currency cannot be tiered by yen thresholds: refused, nothing written.
@@ -450,20 +430,16 @@ async fn churned_accounts_are_not_ranked() {
     let app = spawn_app().await;
     let mut client = app.admin();
     let accounts = import(&mut client, 1..=10).await;
-    let churned = client
-        .update_account(update(
-            pb::Account {
-                id: accounts[9].id.clone(),
-                lifecycle_status: pb::LifecycleStatus::Churned as i32,
-                ..Default::default()
-            },
-            &["lifecycle_status"],
-        ))
-        .await
-        .expect("churn")
-        .into_inner()
-        .account
-        .expect("account");
+    let churned = update_ok(
+        &mut client,
+        pb::Account {
+            id: accounts[9].id.clone(),
+            lifecycle_status: pb::LifecycleStatus::Churned as i32,
+            ..Default::default()
+        },
+        &["lifecycle_status"],
+    )
+    .await;
     let policy = client
         .apply_tier_policy(apply(None, ""))
         .await
@@ -711,20 +687,16 @@ async fn an_override_is_an_audited_exception_until_the_next_re_baseline() {
     );
 
     // The override holds when the amount changes.
-    let grown = admin
-        .update_account(update(
-            pb::Account {
-                id: small.id.clone(),
-                acv: jpy(2_000_000),
-                ..Default::default()
-            },
-            &["acv"],
-        ))
-        .await
-        .expect("update")
-        .into_inner()
-        .account
-        .expect("account");
+    let grown = update_ok(
+        &mut admin,
+        pb::Account {
+            id: small.id.clone(),
+            acv: jpy(2_000_000),
+            ..Default::default()
+        },
+        &["acv"],
+    )
+    .await;
     assert_eq!(grown.tier, pb::Tier::HighTouch as i32);
 
     // A newer override replaces it.
