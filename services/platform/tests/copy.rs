@@ -12,7 +12,8 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use themodel_platform::{
     auth::{Principal, Role},
     store::{
-        self, Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Store, Tx, is_unique_violation,
+        self, Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Scan, Store, Tx,
+        is_unique_violation,
     },
     testing::TestDatabase,
 };
@@ -219,4 +220,88 @@ async fn appends_commit_with_their_events_and_idempotency_record() {
         Begun::Replay(replayed) => assert_eq!(replayed, response),
         Begun::Fresh(_) => panic!("the key was used"),
     }
+}
+
+#[tokio::test]
+async fn events_flushed_early_commit_in_order_or_roll_back_with_the_change() {
+    let (_db, store) = store().await;
+    let event = |id: &str| themodel_proto::events::Event {
+        event_id: id.into(),
+        ..Default::default()
+    };
+    let work = async || {
+        let Begun::Fresh(mut uow) = store
+            .begin::<themodel_proto::events::Event>(None)
+            .await
+            .expect("begin")
+        else {
+            panic!("no key");
+        };
+        for chunk in 0..3 {
+            for i in 0..4 {
+                uow.emit(&format!("acct-{chunk}-{i}"), &event("e"));
+            }
+            uow.flush_events().await.expect("flush");
+        }
+        uow.emit("acct-last", &event("e"));
+        uow
+    };
+
+    // Rolled back: the flushed events go with the change.
+    let watcher = store.outbox.subscribe();
+    drop(work().await);
+    assert_eq!(count(&store.db, "outbox_events").await, 0);
+
+    // Committed: all thirteen, in emission order, and watchers see the last.
+    work().await.commit(&event("done")).await.expect("commit");
+    let events = store.outbox.list(&store.db, 0, 100).await.expect("list");
+    let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=13).collect::<Vec<_>>());
+    assert_eq!(events[0].subject_id, "acct-0-0");
+    assert_eq!(events[12].subject_id, "acct-last");
+    assert_eq!(*watcher.borrow(), 13);
+}
+
+#[tokio::test]
+async fn a_scan_hands_over_every_row_and_stops_at_the_first_refusal() {
+    let (_db, store) = store().await;
+    let tx = Tx::begin(&store.db).await.expect("begin");
+    store::copy::append(&tx, &SAMPLES, (1..=5_000).map(|i| sample(i, 4)))
+        .await
+        .expect("append");
+    let select = || {
+        Statement::from_string(
+            store.db.get_database_backend(),
+            "SELECT id, seats FROM usage_samples",
+        )
+    };
+
+    // Inside the transaction, which sees its own rows.
+    let (mut rows, mut total) = (0, 0i64);
+    tx.scan(select(), &mut |row| {
+        rows += 1;
+        total += row.try_get_by_index::<i64>(0)?;
+        Ok(())
+    })
+    .await
+    .expect("scan in the transaction");
+    assert_eq!((rows, total), (5_000, 5_000 * 5_001 / 2));
+    tx.commit().await.expect("commit");
+
+    // On the pool; a refusal ends the scan and is what it returns.
+    let mut seen = 0;
+    let refused = store
+        .db
+        .scan(select(), &mut |_| {
+            seen += 1;
+            if seen == 10 {
+                return Err(sea_orm::DbErr::Custom("enough".into()));
+            }
+            Ok(())
+        })
+        .await;
+    assert_eq!(seen, 10);
+    assert!(matches!(refused, Err(sea_orm::DbErr::Custom(m)) if m == "enough"));
+    // The connection is fine afterwards.
+    assert_eq!(count(&store.db, "usage_samples").await, 5_000);
 }

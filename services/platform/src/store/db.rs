@@ -143,6 +143,23 @@ fn conn_err(err: sqlx::Error) -> DbErr {
     DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err)))
 }
 
+/// What a scan does with each row.
+pub type EachRow<'a> = dyn FnMut(QueryResult) -> Result<(), DbErr> + Send + 'a;
+
+/// Feeds the rows of `rows` to `visit` until it returns false or they end.
+async fn drain<R: Into<QueryResult>>(
+    mut rows: impl futures::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+    visit: &mut impl FnMut(QueryResult) -> bool,
+) -> Result<(), sqlx::Error> {
+    use futures::TryStreamExt as _;
+    while let Some(row) = rows.try_next().await? {
+        if !visit(row.into()) {
+            break;
+        }
+    }
+    Ok(())
+}
+
 fn split(stmt: Statement) -> (String, SqlxValues) {
     (
         stmt.sql,
@@ -234,6 +251,39 @@ impl Conn {
         .map_err(query_err)
     }
 
+    /// Runs `stmt` and hands its rows to `each` one at a time as the driver
+    /// delivers them; stops at the first error `each` returns.
+    pub(crate) async fn scan(
+        &mut self,
+        stmt: Statement,
+        each: &mut EachRow<'_>,
+    ) -> Result<(), DbErr> {
+        let (sql, args) = split(stmt);
+        let sql = sqlx::AssertSqlSafe(sql.as_str());
+        let mut refused = None;
+        let mut visit = |row: QueryResult| match each(row) {
+            Ok(()) => true,
+            Err(err) => {
+                refused = Some(err);
+                false
+            }
+        };
+        match self {
+            Conn::Postgres(lease) => {
+                let result =
+                    drain(sqlx::query_with(sql, args).fetch(lease.conn()), &mut visit).await;
+                lease.check(result)
+            }
+            Conn::Sqlite(lease) => {
+                let result =
+                    drain(sqlx::query_with(sql, args).fetch(lease.conn()), &mut visit).await;
+                lease.check(result)
+            }
+        }
+        .map_err(query_err)?;
+        refused.map_or(Ok(()), Err)
+    }
+
     /// The PostgreSQL connection, for what only it can do (COPY).
     pub(crate) fn postgres(&mut self) -> Option<&mut PgConnection> {
         match self {
@@ -278,6 +328,12 @@ impl Db {
             Inner::Postgres(reuse) => reuse.close().await,
             Inner::Sqlite(reuse) => reuse.close().await,
         }
+    }
+}
+
+impl super::Scan for Db {
+    async fn scan(&self, stmt: Statement, each: &mut EachRow<'_>) -> Result<(), DbErr> {
+        self.lease().await?.scan(stmt, each).await
     }
 }
 

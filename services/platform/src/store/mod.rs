@@ -19,7 +19,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::error::ApiError;
 pub use copy::{CopyRow, CopyTable, RowWriter};
-pub use db::Db;
+pub use db::{Db, EachRow};
 pub use idempotency::IdempotencyKey;
 pub use outbox::{NewEvent, Outbox};
 pub use tx::Tx;
@@ -251,6 +251,20 @@ pub enum Begun<R> {
     Replay(R),
 }
 
+/// Reads too large to hold whole, on the pool or inside a transaction: a
+/// statement's rows one at a time, so memory stays flat however many there
+/// are.
+pub trait Scan: sea_orm::ConnectionTrait + Sync {
+    /// Runs `stmt` and hands each row to `each` as the driver delivers it,
+    /// stopping at the first error `each` returns. The connection runs nothing
+    /// else until the rows end.
+    fn scan<'a>(
+        &'a self,
+        stmt: sea_orm::Statement,
+        each: &'a mut EachRow<'_>,
+    ) -> impl Future<Output = Result<(), DbErr>> + Send + 'a;
+}
+
 /// One database transaction holding a change, its events and its idempotency
 /// record; they commit together or not at all.
 pub struct UnitOfWork {
@@ -258,6 +272,8 @@ pub struct UnitOfWork {
     outbox: Arc<Outbox>,
     key: Option<IdempotencyKey>,
     events: Vec<NewEvent>,
+    /// The log's head after the events already flushed.
+    head: Option<i64>,
 }
 
 impl Store {
@@ -340,6 +356,7 @@ impl Store {
             outbox: self.outbox.clone(),
             key,
             events: Vec::new(),
+            head: None,
         }))
     }
 
@@ -375,12 +392,28 @@ impl UnitOfWork {
         self.events.push(NewEvent::new(subject_id, payload));
     }
 
+    /// Appends the events emitted so far to the log now, inside the
+    /// transaction: a change that emits very many events flushes them as it
+    /// goes instead of holding them all until it commits. Watchers still see
+    /// none of them before the commit.
+    pub async fn flush_events(&mut self) -> Result<(), DbErr> {
+        let events = std::mem::take(&mut self.events);
+        if let Some(head) = self.outbox.append(&self.tx, events).await? {
+            self.head = Some(head);
+        }
+        Ok(())
+    }
+
     /// Commits the change, its events and the response for the idempotency key.
     pub async fn commit<R: prost::Message>(self, response: &R) -> Result<(), ApiError> {
         if let Some(key) = &self.key {
             idempotency::complete(&self.tx, key, response).await?;
         }
-        let head = self.outbox.append(&self.tx, self.events).await?;
+        let head = self
+            .outbox
+            .append(&self.tx, self.events)
+            .await?
+            .or(self.head);
         self.tx.commit().await?;
         self.outbox.published(head);
         Ok(())

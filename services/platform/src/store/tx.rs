@@ -98,6 +98,12 @@ impl std::fmt::Debug for Tx {
     }
 }
 
+impl super::Scan for Tx {
+    async fn scan(&self, stmt: Statement, each: &mut super::EachRow<'_>) -> Result<(), DbErr> {
+        live(&mut *self.conn.lock().await)?.scan(stmt, each).await
+    }
+}
+
 #[tonic::async_trait]
 impl ConnectionTrait for Tx {
     fn get_database_backend(&self) -> DbBackend {

@@ -237,7 +237,7 @@ pub fn policy_to_proto(
             .zip(capacity.into_iter().zip(csms))
             .map(|(s, (capacity, available))| summary_to_proto(s, currency, capacity, available))
             .collect(),
-        moved_count: i32::try_from(plan.moves.len()).unwrap_or(i32::MAX),
+        moved_count: i32::try_from(plan.moved).unwrap_or(i32::MAX),
         mix: Some(mix_figures_to_proto(mix, &rules.target_mix)),
         ..Default::default()
     }

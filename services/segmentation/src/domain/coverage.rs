@@ -113,9 +113,38 @@ pub fn is_covered(account: &Covered, as_of: DateTime<Utc>, targets: &[Target; 3]
         .is_some_and(|t| t > window_start(as_of, target) && t <= as_of)
 }
 
-/// Coverage of `accounts` (customers at `as_of`, with their tier then).
-/// Accounts without a tier are not in any segment and are left out.
-pub fn coverage(accounts: &[Covered], as_of: DateTime<Utc>, targets: &[Target; 3]) -> Coverage {
+/// Accounts that count alike in coverage: of one tier, owner and team, and
+/// how many of them are covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// Their tier.
+    pub tier: Tier,
+    /// Their CSM.
+    pub owner: Option<String>,
+    /// The CSM's team.
+    pub team: Option<String>,
+    /// How many accounts.
+    pub accounts: u64,
+    /// How many of them are covered.
+    pub covered: u64,
+}
+
+impl Tally {
+    /// One account, covered at `as_of` or not.
+    pub fn of(account: &Covered, as_of: DateTime<Utc>, targets: &[Target; 3]) -> Self {
+        Self {
+            tier: account.tier,
+            owner: account.owner.clone(),
+            team: account.team.clone(),
+            accounts: 1,
+            covered: u64::from(is_covered(account, as_of, targets)),
+        }
+    }
+}
+
+/// Coverage from tallies of customers (at some instant, with their tier
+/// then); accounts without a tier are not in any segment and are left out.
+pub fn summarise(tallies: impl IntoIterator<Item = Tally>, targets: &[Target; 3]) -> Coverage {
     let slot = |tier: Tier| targets.iter().position(|t| t.tier == tier);
     let empty = |i: usize| Figure {
         tier: targets[i].tier,
@@ -126,21 +155,20 @@ pub fn coverage(accounts: &[Covered], as_of: DateTime<Utc>, targets: &[Target; 3
     let mut tiers: Vec<Figure> = (0..3).map(empty).collect();
     let mut csms: BTreeMap<(String, usize), Figure> = BTreeMap::new();
     let mut teams: BTreeMap<(String, usize), Figure> = BTreeMap::new();
-    for account in accounts {
-        let Some(i) = slot(account.tier) else {
+    for tally in tallies {
+        let Some(i) = slot(tally.tier) else {
             continue;
         };
-        let covered = u64::from(is_covered(account, as_of, targets));
         let count = |figure: &mut Figure| {
-            figure.accounts += 1;
-            figure.covered += covered;
+            figure.accounts += tally.accounts;
+            figure.covered += tally.covered;
         };
         count(&mut tiers[i]);
-        if let Some(owner) = &account.owner {
-            count(csms.entry((owner.clone(), i)).or_insert_with(|| empty(i)));
+        if let Some(owner) = tally.owner {
+            count(csms.entry((owner, i)).or_insert_with(|| empty(i)));
         }
-        if let Some(team) = &account.team {
-            count(teams.entry((team.clone(), i)).or_insert_with(|| empty(i)));
+        if let Some(team) = tally.team {
+            count(teams.entry((team, i)).or_insert_with(|| empty(i)));
         }
     }
     let flatten = |groups: BTreeMap<(String, usize), Figure>| {
@@ -159,6 +187,43 @@ pub fn coverage(accounts: &[Covered], as_of: DateTime<Utc>, targets: &[Target; 3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Coverage of single accounts.
+    fn coverage(accounts: &[Covered], as_of: DateTime<Utc>, targets: &[Target; 3]) -> Coverage {
+        summarise(
+            accounts.iter().map(|a| Tally::of(a, as_of, targets)),
+            targets,
+        )
+    }
+
+    #[test]
+    fn tallies_of_many_accounts_count_as_the_accounts_do() {
+        let as_of = at(30);
+        let accounts: Vec<Covered> = (0..20)
+            .map(|i| account(i, Tier::HighTouch, (i % 3 == 0).then(|| at(20))))
+            .collect();
+        let grouped = summarise(
+            ["even", "odd"].map(|owner| {
+                let mine: Vec<_> = accounts
+                    .iter()
+                    .filter(|a| a.owner.as_deref() == Some(owner))
+                    .collect();
+                Tally {
+                    tier: Tier::HighTouch,
+                    owner: Some(owner.into()),
+                    team: Some("enterprise".into()),
+                    accounts: mine.len() as u64,
+                    covered: mine
+                        .iter()
+                        .filter(|a| is_covered(a, as_of, &DEFAULT_TARGETS))
+                        .count() as u64,
+                }
+            }),
+            &DEFAULT_TARGETS,
+        );
+        assert_eq!(grouped, coverage(&accounts, as_of, &DEFAULT_TARGETS));
+        assert_eq!(grouped.tiers[0].covered, 7);
+    }
 
     fn at(day: u32) -> DateTime<Utc> {
         chrono::NaiveDate::from_ymd_opt(2026, 6, day)

@@ -110,6 +110,17 @@ pub struct MixCounts {
 }
 
 impl MixCounts {
+    /// The counts of accounts per tier (high, low, tech) by the rule of
+    /// [`mix`], given how many of the tech-touch ones a person touched.
+    pub fn of_tiers(tiers: [u64; 3], touched_tech: u64) -> Self {
+        let touched_tech = touched_tech.min(tiers[2]);
+        Self {
+            high: tiers[0],
+            hybrid: tiers[1] + touched_tech,
+            tech: tiers[2] - touched_tech,
+        }
+    }
+
     /// The shares in basis points, rounded down (all zero without accounts).
     pub fn mix(&self) -> Mix {
         let total = self.high + self.hybrid + self.tech;
@@ -147,6 +158,27 @@ pub fn mix(accounts: impl IntoIterator<Item = (Tier, bool)>) -> MixCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_per_tier_give_the_mix_the_accounts_give() {
+        let accounts = [
+            (Tier::HighTouch, false),
+            (Tier::LowTouch, true),
+            (Tier::LowTouch, false),
+            (Tier::TechTouch, true),
+            (Tier::TechTouch, false),
+            (Tier::TechTouch, false),
+        ];
+        assert_eq!(MixCounts::of_tiers([1, 2, 3], 1), mix(accounts));
+        assert_eq!(
+            MixCounts::of_tiers([1, 2, 3], 1),
+            MixCounts {
+                high: 1,
+                hybrid: 3,
+                tech: 2
+            }
+        );
+    }
 
     #[test]
     fn headcount_breaks_in_the_first_month_the_hours_outgrow_the_csms() {

@@ -216,11 +216,10 @@ pub fn rule_violations(rules: &Rules) -> Vec<(&'static str, String)> {
     violations
 }
 
-/// An account as the ranking sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An account as the ranking sees it: its amounts and tier, not its id, so a
+/// million of them fit in a few tens of MiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Member {
-    /// Account id.
-    pub id: String,
     /// ACV + potential ACV.
     pub basis: Amount,
     /// ACV alone, for the books' sizes.
@@ -275,9 +274,8 @@ pub struct Plan {
     pub ranked: u64,
     /// High-touch, low-touch, tech-touch.
     pub summaries: [Summary; 3],
-    /// Indexes into the population of the accounts that change tier, with
-    /// their new tier, in population order.
-    pub moves: Vec<(usize, Tier)>,
+    /// Accounts whose tier changes.
+    pub moved: u64,
 }
 
 /// What `rules` do to `population` (every account that is not churned),
@@ -309,15 +307,15 @@ pub fn plan(
 
     let mut counts = [0u64; 3];
     let mut acv = [Amount::default(); 3];
-    let mut moves = Vec::new();
-    for (index, member) in population.iter().enumerate() {
+    let mut moved = 0;
+    for member in population {
         let tier = thresholds.tier_of(member.basis);
         // `tier_of` always gives one of the three.
         let slot = tier_slot(tier).unwrap_or(2);
         counts[slot] += 1;
         acv[slot] = acv[slot].plus(member.acv);
         if tier != member.tier {
-            moves.push((index, tier));
+            moved += 1;
         }
     }
     let target = rules.target_arr_per_csm.as_ref().map(Amount::of);
@@ -355,7 +353,7 @@ pub fn plan(
             summary(1, Tier::LowTouch, Some(rules.low_capacity)),
             summary(2, Tier::TechTouch, None),
         ],
-        moves,
+        moved,
     })
 }
 
@@ -449,9 +447,7 @@ mod tests {
     fn members(amounts: &[i64]) -> Vec<Member> {
         amounts
             .iter()
-            .enumerate()
-            .map(|(i, &units)| Member {
-                id: format!("a{i:07}"),
+            .map(|&units| Member {
                 basis: yen(units),
                 acv: yen(units),
                 tier: Tier::Unspecified,
@@ -495,13 +491,10 @@ mod tests {
         // The floors are the first accounts outside each slot: rank 11 and 41.
         assert_eq!(plan.thresholds.high_above, Some(yen(90_000_000)));
         assert_eq!(plan.thresholds.low_above, Some(yen(60_000_000)));
-        assert_eq!(plan.moves.len(), 100);
+        assert_eq!(plan.moved, 100);
         // The top ten by amount are the high-touch ones.
-        let high: Vec<usize> = plan
-            .moves
-            .iter()
-            .filter(|(_, t)| *t == Tier::HighTouch)
-            .map(|(i, _)| *i)
+        let high: Vec<usize> = (0..amounts.len())
+            .filter(|&i| plan.thresholds.tier_of(yen(amounts[i])) == Tier::HighTouch)
             .collect();
         assert_eq!(high, (90..100).collect::<Vec<_>>());
     }
@@ -626,8 +619,8 @@ mod tests {
             &jpy(),
         )
         .expect("plan");
-        for (index, tier) in &first.moves {
-            population[*index].tier = *tier;
+        for member in &mut population {
+            member.tier = first.thresholds.tier_of(member.basis);
         }
         let again = plan(
             &rules(Cutoffs::Shares(Shares::DEFAULT)),
@@ -635,7 +628,8 @@ mod tests {
             &jpy(),
         )
         .expect("plan");
-        assert!(again.moves.is_empty());
+        assert_eq!(first.moved, 10);
+        assert_eq!(again.moved, 0);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::{
     domain::{
         access::{BULK_WRITERS, WRITERS},
         account::Tier,
-        coverage::coverage,
+        coverage::summarise,
     },
     error::{Error, Result},
     store::touchpoints::{TouchpointFilter, sort_key, uncovered, uncovered_to_proto},
@@ -164,15 +164,11 @@ impl Handler {
         let (Some(as_of), Some(targets), true) = (as_of, targets, v.is_empty()) else {
             return Err(Error::Invalid(v.into_vec()));
         };
-        let customers = self
+        let tallies = self
             .touchpoints
-            .customers(as_of, principal.partner_scope())
+            .tallies(as_of, principal.partner_scope(), &targets)
             .await?;
-        let covered: Vec<_> = customers.into_iter().map(|c| c.covered).collect();
-        Ok(coverage_to_proto(
-            &coverage(&covered, as_of, &targets),
-            as_of,
-        ))
+        Ok(coverage_to_proto(&summarise(tallies, &targets), as_of))
     }
 
     pub(super) async fn uncovered(

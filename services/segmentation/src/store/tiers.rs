@@ -2,19 +2,19 @@
 //! version in force that account writes tier by, and every account's tier
 //! history.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Months, Utc};
 use prost::Message;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
     sea_query::{Expr, ExprTrait, Query},
 };
 use themodel_platform::{
     ApiError,
     auth::Principal,
-    store::{Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Store, UnitOfWork},
+    store::{Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Scan, Store, UnitOfWork},
     validate,
 };
 use themodel_proto::segmentation as pb;
@@ -30,7 +30,7 @@ use crate::{
     },
     domain::{
         account::{Tier, tier_slot},
-        plan::{DEFAULT_MIX_WINDOW_MONTHS, Mix, MixCounts, mix},
+        plan::{DEFAULT_MIX_WINDOW_MONTHS, Mix, MixCounts},
         policy::{Amount, InForce, Member, Plan, PlanError, Rules, Thresholds, TierRule, plan},
     },
     error::{Error, Result},
@@ -42,12 +42,24 @@ pub struct Tiers {
     store: Store,
 }
 
-/// The accounts a policy ranks, with what each tier change event carries.
+/// The accounts a policy ranks.
 struct Population {
     members: Vec<Member>,
-    partners: Vec<Option<String>>,
     currencies: BTreeSet<String>,
 }
+
+/// An account whose tier a policy changes, with what its change event
+/// carries.
+struct Mover {
+    id: String,
+    tier: Tier,
+    basis: Amount,
+    partner_id: Option<String>,
+}
+
+/// Accounts whose tier changes, read per statement by an apply: what it
+/// holds in memory stays small whatever the number of accounts.
+const CHUNK: u64 = 20_000;
 
 impl Tiers {
     /// The repository over `store`.
@@ -68,22 +80,17 @@ impl Tiers {
         let version = next_version(db).await?;
         let population = population(db).await?;
         let plan = plan(rules, &population.members, &population.currencies).map_err(refusal)?;
-        let mix = mix_of(db, &population, &plan).await?;
+        let mix = mix_of(db, &plan).await?;
         let policy = policy_to_proto(version, rules, &plan, csms::count_by_tier(db).await?, &mix);
         let currency = &plan.thresholds.currency;
-        // The population is in id order, and so are the moves: only the
-        // page's are built.
-        let mut moves: Vec<pb::TierMove> = plan
-            .moves
-            .iter()
-            .map(|&(index, tier)| (&population.members[index], tier))
-            .filter(|(member, _)| after.is_none_or(|after| member.id.as_str() > after))
-            .take(limit + 1)
-            .map(|(member, tier)| pb::TierMove {
-                account_id: member.id.clone(),
-                basis: Some(member.basis.to_money(currency).to_proto()),
-                old_tier: member.tier as i32,
-                new_tier: tier as i32,
+        let mut moves: Vec<pb::TierMove> = movers(db, &plan.thresholds, after, limit as u64 + 1)
+            .await?
+            .into_iter()
+            .map(|m| pb::TierMove {
+                account_id: m.id,
+                basis: Some(m.basis.to_money(currency).to_proto()),
+                old_tier: m.tier as i32,
+                new_tier: plan.thresholds.tier_of(m.basis) as i32,
             })
             .collect();
         let more = moves.len() > limit;
@@ -115,7 +122,7 @@ impl Tiers {
         let population = population(tx).await?;
         let plan = plan(rules, &population.members, &population.currencies).map_err(refusal)?;
         let now = now();
-        let mix = mix_of(tx, &population, &plan).await?;
+        let mix = mix_of(tx, &plan).await?;
         let mut policy =
             policy_to_proto(version, rules, &plan, csms::count_by_tier(tx).await?, &mix);
         policy.apply_time = Some(timestamp(now));
@@ -126,29 +133,43 @@ impl Tiers {
             .checked_add_months(Months::new(rules.rebaseline_months))
             .map(validate::date_to_proto);
 
-        let moved = retier_all(tx, &plan.thresholds, now).await?;
-        if moved != plan.moves.len() as u64 {
-            // Both sides compare the same stored amounts under the lock.
+        // History rows and events go in chunks, read before the update
+        // changes the tiers they record.
+        let mut recorded = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let chunk = movers(uow.tx(), &plan.thresholds, after.as_deref(), CHUNK).await?;
+            let full = chunk.len() as u64 == CHUNK;
+            recorded += chunk.len() as u64;
+            after = chunk.last().map(|m| m.id.clone());
+            let changes = chunk.into_iter().map(|m| {
+                let change = pb::TierChange {
+                    new_tier: plan.thresholds.tier_of(m.basis) as i32,
+                    account_id: m.id,
+                    old_tier: m.tier as i32,
+                    policy_version: version,
+                    rule: rules.rule() as i32,
+                    change_time: Some(timestamp(now)),
+                    actor: principal.subject.clone(),
+                    reason: reason.clone(),
+                };
+                (change, m.partner_id)
+            });
+            record(&mut uow, changes).await?;
+            uow.flush_events().await?;
+            if !full {
+                break;
+            }
+        }
+        let moved = retier_all(uow.tx(), &plan.thresholds, now).await?;
+        if moved != plan.moved || recorded != plan.moved {
+            // All three count the same stored amounts under the lock.
             return Err(Error::Api(ApiError::internal(anyhow::anyhow!(
-                "policy {version} moved {moved} accounts in SQL but {} in the plan",
-                plan.moves.len()
+                "policy {version} moved {moved} accounts in SQL and recorded {recorded}, \
+                 but {} in the plan",
+                plan.moved
             ))));
         }
-        let changes = plan.moves.iter().map(|&(index, tier)| {
-            let member = &population.members[index];
-            let change = pb::TierChange {
-                account_id: member.id.clone(),
-                old_tier: member.tier as i32,
-                new_tier: tier as i32,
-                policy_version: version,
-                rule: rules.rule() as i32,
-                change_time: Some(timestamp(now)),
-                actor: principal.subject.clone(),
-                reason: reason.clone(),
-            };
-            (change, population.partners[index].clone())
-        });
-        record(&mut uow, changes).await?;
         // A re-baseline ends every override: each account now has its rank.
         super::overrides::expire_all(uow.tx(), now).await?;
         tier_policy::Entity::insert(policy_row(&policy, &plan.thresholds, now))
@@ -371,29 +392,36 @@ pub(crate) fn refusal(err: PlanError) -> Error {
 
 /// The mix the plan's tiers give the population: tech-touch accounts with a
 /// touchpoint in the default window count as hybrid.
-async fn mix_of(
-    db: &impl ConnectionTrait,
-    population: &Population,
-    plan: &Plan,
-) -> Result<MixCounts> {
+async fn mix_of(db: &impl ConnectionTrait, plan: &Plan) -> Result<MixCounts> {
+    use entity::Column as C;
     let now = Utc::now();
     let since = now
         .checked_sub_months(Months::new(DEFAULT_MIX_WINDOW_MONTHS))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let touched: HashSet<String> = touchpoint::Entity::find()
-        .select_only()
+    let touched = Query::select()
         .column(touchpoint::Column::AccountId)
-        .distinct()
-        .filter(touchpoint::Column::OccurTimeUs.gt(since.timestamp_micros()))
-        .filter(touchpoint::Column::OccurTimeUs.lte(now.timestamp_micros()))
+        .from(touchpoint::Entity)
+        .and_where(touchpoint::Column::OccurTimeUs.gt(since.timestamp_micros()))
+        .and_where(touchpoint::Column::OccurTimeUs.lte(now.timestamp_micros()))
+        .to_owned();
+    let amounts: Vec<(i64, i32)> = entity::Entity::find()
+        .select_only()
+        .columns([C::BasisUnits, C::BasisNanos])
+        .filter(C::LifecycleStatus.ne(CHURNED))
+        .filter(C::Id.in_subquery(touched))
         .into_tuple()
         .all(db)
-        .await?
+        .await?;
+    let touched_tech = amounts
         .into_iter()
-        .collect();
-    Ok(mix(population.members.iter().map(|m| {
-        (plan.thresholds.tier_of(m.basis), touched.contains(&m.id))
-    })))
+        .filter(|&(units, nanos)| {
+            plan.thresholds.tier_of(Amount::from_parts(units, nanos)) == Tier::TechTouch
+        })
+        .count() as u64;
+    Ok(MixCounts::of_tiers(
+        plan.summaries.each_ref().map(|s| s.count),
+        touched_tech,
+    ))
 }
 
 async fn next_version(db: &impl ConnectionTrait) -> Result<i32> {
@@ -409,8 +437,9 @@ async fn next_version(db: &impl ConnectionTrait) -> Result<i32> {
 
 const CHURNED: &str = "LIFECYCLE_STATUS_CHURNED";
 
-/// Every account that is not churned, as the ranking needs it, in id order.
-async fn population(db: &impl ConnectionTrait) -> Result<Population> {
+/// Every account that is not churned, as the ranking needs it, read in one
+/// pass with a row in memory at a time.
+async fn population(db: &impl Scan) -> Result<Population> {
     use entity::Column as C;
     let currencies: Vec<String> = entity::Entity::find()
         .select_only()
@@ -420,49 +449,75 @@ async fn population(db: &impl ConnectionTrait) -> Result<Population> {
         .into_tuple()
         .all(db)
         .await?;
-    type Row = (String, i64, i32, i64, i32, String, Option<String>);
-    let rows: Vec<Row> = entity::Entity::find()
+    let query = entity::Entity::find()
         .select_only()
         .columns([
-            C::Id,
             C::BasisUnits,
             C::BasisNanos,
             C::AcvUnits,
             C::AcvNanos,
             C::Tier,
-            C::PartnerId,
         ])
         .filter(C::LifecycleStatus.ne(CHURNED))
-        .order_by_asc(C::Id)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut members = Vec::with_capacity(rows.len());
-    let mut partners = Vec::with_capacity(rows.len());
-    for (id, basis_units, basis_nanos, acv_units, acv_nanos, tier, partner_id) in rows {
-        let tier = Tier::from_str_name(&tier).ok_or_else(|| corrupt("accounts.tier", &tier))?;
+        .build(db.get_database_backend());
+    let mut members = Vec::new();
+    db.scan(query, &mut |row| {
+        let tier: String = row.try_get_by_index(4)?;
         members.push(Member {
-            id,
-            basis: Amount::from_parts(basis_units, basis_nanos),
-            acv: Amount::from_parts(acv_units, acv_nanos),
-            tier,
+            basis: Amount::from_parts(row.try_get_by_index(0)?, row.try_get_by_index(1)?),
+            acv: Amount::from_parts(row.try_get_by_index(2)?, row.try_get_by_index(3)?),
+            tier: Tier::from_str_name(&tier).ok_or_else(|| {
+                DbErr::Custom(format!("accounts.tier holds unknown value {tier:?}"))
+            })?,
         });
-        partners.push(partner_id);
-    }
+        Ok(())
+    })
+    .await?;
     Ok(Population {
         members,
-        partners,
         currencies: currencies.into_iter().collect(),
     })
 }
 
-/// Sets every ranked account's tier by `thresholds` in one statement;
-/// returns how many changed.
-async fn retier_all(
+/// Up to `limit` accounts after id `after`, in id order, whose tier
+/// `thresholds` change.
+async fn movers(
     db: &impl ConnectionTrait,
     thresholds: &Thresholds,
-    now: DateTime<Utc>,
-) -> Result<u64> {
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Mover>> {
+    use entity::Column as C;
+    let mut query = entity::Entity::find()
+        .select_only()
+        .columns([C::Id, C::Tier, C::BasisUnits, C::BasisNanos, C::PartnerId])
+        .filter(C::LifecycleStatus.ne(CHURNED))
+        .filter(ExprTrait::ne(Expr::col(C::Tier), tier_by(thresholds)));
+    if let Some(after) = after {
+        query = query.filter(C::Id.gt(after));
+    }
+    type Row = (String, String, i64, i32, Option<String>);
+    let rows: Vec<Row> = query
+        .order_by_asc(C::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|(id, tier, units, nanos, partner_id)| {
+            Ok(Mover {
+                id,
+                tier: parse_tier("accounts.tier", &tier)?,
+                basis: Amount::from_parts(units, nanos),
+                partner_id,
+            })
+        })
+        .collect()
+}
+
+/// The tier `thresholds` give an account, as an SQL expression over its
+/// stored amount.
+fn tier_by(thresholds: &Thresholds) -> Expr {
     use entity::Column as C;
     let above = |floor: Option<Amount>| {
         floor.map(|f| {
@@ -475,7 +530,7 @@ async fn retier_all(
         })
     };
     let name = |tier: Tier| Expr::val(tier.as_str_name());
-    let tier: Expr = match (above(thresholds.high_above), above(thresholds.low_above)) {
+    match (above(thresholds.high_above), above(thresholds.low_above)) {
         (None, _) => name(Tier::HighTouch),
         (Some(high), None) => Expr::case(high, name(Tier::HighTouch))
             .finally(name(Tier::LowTouch))
@@ -484,7 +539,18 @@ async fn retier_all(
             .case(low, name(Tier::LowTouch))
             .finally(name(Tier::TechTouch))
             .into(),
-    };
+    }
+}
+
+/// Sets every ranked account's tier by `thresholds` in one statement;
+/// returns how many changed.
+async fn retier_all(
+    db: &impl ConnectionTrait,
+    thresholds: &Thresholds,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    use entity::Column as C;
+    let tier = tier_by(thresholds);
     let statement = Query::update()
         .table(entity::Entity)
         .value(C::Tier, tier.clone())
@@ -528,11 +594,7 @@ pub(crate) fn decode_policy(row: tier_policy::Model) -> Result<pb::TierPolicy> {
 }
 
 fn change_from_row(row: tier_change::Model) -> Result<pb::TierChange> {
-    let tier = |value: &str| {
-        Tier::from_str_name(value)
-            .map(|t| t as i32)
-            .ok_or_else(|| corrupt("tier_changes.tier", value))
-    };
+    let tier = |value: &str| parse_tier("tier_changes.tier", value).map(|t| t as i32);
     Ok(pb::TierChange {
         old_tier: tier(&row.old_tier)?,
         new_tier: tier(&row.new_tier)?,
@@ -544,6 +606,10 @@ fn change_from_row(row: tier_change::Model) -> Result<pb::TierChange> {
         reason: row.reason,
         account_id: row.account_id,
     })
+}
+
+fn parse_tier(column: &str, value: &str) -> Result<Tier> {
+    Tier::from_str_name(value).ok_or_else(|| corrupt(column, value))
 }
 
 fn corrupt(column: &str, value: &str) -> Error {

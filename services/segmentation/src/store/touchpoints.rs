@@ -4,9 +4,9 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait,
-    sea_query::{Expr, Func},
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
+    sea_query::{Expr, ExprTrait, Func, JoinType, Query, SelectStatement, UnionType},
 };
 use serde::Serialize;
 use themodel_platform::{
@@ -31,7 +31,7 @@ use crate::{
     domain::{
         access,
         account::{LifecycleStatus, Tier},
-        coverage::{Covered, Target, is_covered},
+        coverage::{Covered, Tally, Target, is_covered, window_start},
         csm::{Membership, team_on},
     },
     error::{Error, Result},
@@ -268,89 +268,219 @@ impl Touchpoints {
         as_of: DateTime<Utc>,
         partner: Option<&str>,
     ) -> Result<Vec<Customer>> {
+        customers(&self.store.db, as_of, partner, None).await
+    }
+
+    /// Coverage tallies of every customer at `as_of`, of `partner` when
+    /// given. Accounts whose tier and status have not changed since `as_of`
+    /// are as they are now and are counted in the database, grouped by tier
+    /// and owner; the others are rebuilt from their history one by one.
+    pub async fn tallies(
+        &self,
+        as_of: DateTime<Utc>,
+        partner: Option<&str>,
+        targets: &[Target; 3],
+    ) -> Result<Vec<Tally>> {
+        use entity::Column as A;
         let db = &self.store.db;
         let at = as_of.timestamp_micros();
-        use entity::Column as A;
-        let mut query = entity::Entity::find()
-            .select_only()
-            .columns([A::Id, A::Name, A::OwnerCsmId])
-            .filter(A::CreateTimeUs.lte(at));
-        if let Some(partner) = partner {
-            query = query.filter(A::PartnerId.eq(partner));
-        }
-        let accounts: Vec<(String, String, Option<String>)> = query.into_tuple().all(db).await?;
+        let later = changed_after(at);
+        let mut tallies: Vec<Tally> = customers(db, as_of, partner, Some(later.clone()))
+            .await?
+            .iter()
+            .map(|c| Tally::of(&c.covered, as_of, targets))
+            .collect();
 
-        let statuses = latest(
-            db,
-            lifecycle_change::Entity::find()
-                .select_only()
-                .columns([
-                    lifecycle_change::Column::AccountId,
-                    lifecycle_change::Column::ChangeTimeUs,
-                    lifecycle_change::Column::Status,
-                ])
-                .filter(lifecycle_change::Column::ChangeTimeUs.lte(at)),
-        )
-        .await?;
-        let tiers = latest(
-            db,
-            tier_change::Entity::find()
-                .select_only()
-                .columns([
-                    tier_change::Column::AccountId,
-                    tier_change::Column::ChangeTimeUs,
-                    tier_change::Column::NewTier,
-                ])
-                .filter(tier_change::Column::ChangeTimeUs.lte(at)),
-        )
-        .await?;
-        let last_touch: HashMap<String, i64> = touchpoint::Entity::find()
-            .select_only()
+        let last_touch = Query::select()
             .column(touchpoint::Column::AccountId)
-            .column_as(
-                Expr::from(Func::max(Expr::col(touchpoint::Column::OccurTimeUs))),
+            .expr_as(
+                Func::max(Expr::col(touchpoint::Column::OccurTimeUs)),
                 "last",
             )
-            .filter(touchpoint::Column::OccurTimeUs.lte(at))
-            .group_by(touchpoint::Column::AccountId)
-            .into_tuple::<(String, i64)>()
-            .all(db)
+            .from(touchpoint::Entity)
+            .and_where(touchpoint::Column::OccurTimeUs.lte(at))
+            .group_by_col(touchpoint::Column::AccountId)
+            .to_owned();
+        let account = |column: A| Expr::col((entity::Entity, column));
+        // Covered: touched within the tier's window (and by `as_of`, which
+        // the last-touch query already ensures).
+        let covers = |target: &Target| {
+            account(A::Tier)
+                .eq(target.tier.as_str_name())
+                .and(Expr::col(("t", "last")).gt(window_start(as_of, target).timestamp_micros()))
+        };
+        let covered = targets[1..]
+            .iter()
+            .fold(Expr::case(covers(&targets[0]), 1), |case, target| {
+                case.case(covers(target), 1)
+            })
+            .finally(0);
+        let mut query = Query::select();
+        query
+            .expr(account(A::Tier))
+            .expr(account(A::OwnerCsmId))
+            .expr_as(Expr::col(A::Id).count(), "n")
+            .expr_as(Func::sum(covered), "covered")
+            .from(entity::Entity)
+            .join_subquery(
+                JoinType::LeftJoin,
+                last_touch,
+                "t",
+                Expr::col(("t", touchpoint::Column::AccountId)).equals((entity::Entity, A::Id)),
+            )
+            .join_subquery(
+                JoinType::LeftJoin,
+                later,
+                "l",
+                Expr::col(("l", tier_change::Column::AccountId)).equals((entity::Entity, A::Id)),
+            )
+            .and_where(account(A::CreateTimeUs).lte(at))
+            .and_where(account(A::LifecycleStatus).ne(LifecycleStatus::Churned.as_str_name()))
+            .and_where(Expr::col(("l", tier_change::Column::AccountId)).is_null())
+            .group_by_columns([(entity::Entity, A::Tier), (entity::Entity, A::OwnerCsmId)]);
+        if let Some(partner) = partner {
+            query.and_where(account(A::PartnerId).eq(partner));
+        }
+        let groups: Vec<(String, Option<String>, i64, i64)> = db
+            .query_all(&query)
             .await?
-            .into_iter()
-            .collect();
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get_by_index(0)?,
+                    row.try_get_by_index(1)?,
+                    row.try_get_by_index(2)?,
+                    row.try_get_by_index(3)?,
+                ))
+            })
+            .collect::<std::result::Result<_, DbErr>>()?;
         let teams = memberships(db).await?;
         let day = as_of.date_naive();
-
-        let churned = LifecycleStatus::Churned.as_str_name();
-        Ok(accounts
-            .into_iter()
-            .filter(|(id, _, _)| statuses.get(id).is_some_and(|s| s != churned))
-            .map(|(id, name, owner)| {
-                let tier = tiers
-                    .get(&id)
-                    .and_then(|t| Tier::from_str_name(t))
-                    .unwrap_or_default();
-                let team = owner
-                    .as_ref()
-                    .and_then(|o| teams.get(o))
-                    .and_then(|history| team_on(history, day))
-                    .map(str::to_owned);
-                let last_touch = last_touch
-                    .get(&id)
-                    .and_then(|us| DateTime::from_timestamp_micros(*us));
-                Customer {
-                    covered: Covered {
-                        id,
-                        tier,
-                        owner,
-                        team,
-                        last_touch,
-                    },
-                    name,
-                }
-            })
-            .collect())
+        for (tier, owner, accounts, covered) in groups {
+            let team = owner
+                .as_ref()
+                .and_then(|o| teams.get(o))
+                .and_then(|history| team_on(history, day))
+                .map(str::to_owned);
+            tallies.push(Tally {
+                tier: Tier::from_str_name(&tier).unwrap_or_default(),
+                owner,
+                team,
+                accounts: u64::try_from(accounts).unwrap_or(0),
+                covered: u64::try_from(covered).unwrap_or(0),
+            });
+        }
+        Ok(tallies)
     }
+}
+
+/// The accounts whose tier or lifecycle status changed after `at`.
+fn changed_after(at: i64) -> SelectStatement {
+    Query::select()
+        .column(tier_change::Column::AccountId)
+        .from(tier_change::Entity)
+        .and_where(tier_change::Column::ChangeTimeUs.gt(at))
+        .union(
+            UnionType::Distinct,
+            Query::select()
+                .column(lifecycle_change::Column::AccountId)
+                .from(lifecycle_change::Entity)
+                .and_where(lifecycle_change::Column::ChangeTimeUs.gt(at))
+                .to_owned(),
+        )
+        .to_owned()
+}
+
+/// Every account that was a customer at `as_of`, of `partner` when given,
+/// and among `only` when given, with its tier then, its owner's team then
+/// and its last touchpoint by then, from the histories.
+async fn customers(
+    db: &impl ConnectionTrait,
+    as_of: DateTime<Utc>,
+    partner: Option<&str>,
+    only: Option<SelectStatement>,
+) -> Result<Vec<Customer>> {
+    let at = as_of.timestamp_micros();
+    use entity::Column as A;
+    let mut query = entity::Entity::find()
+        .select_only()
+        .columns([A::Id, A::Name, A::OwnerCsmId])
+        .filter(A::CreateTimeUs.lte(at));
+    if let Some(partner) = partner {
+        query = query.filter(A::PartnerId.eq(partner));
+    }
+    let mut statuses = lifecycle_change::Entity::find()
+        .select_only()
+        .columns([
+            lifecycle_change::Column::AccountId,
+            lifecycle_change::Column::ChangeTimeUs,
+            lifecycle_change::Column::Status,
+        ])
+        .filter(lifecycle_change::Column::ChangeTimeUs.lte(at));
+    let mut tiers = tier_change::Entity::find()
+        .select_only()
+        .columns([
+            tier_change::Column::AccountId,
+            tier_change::Column::ChangeTimeUs,
+            tier_change::Column::NewTier,
+        ])
+        .filter(tier_change::Column::ChangeTimeUs.lte(at));
+    let mut touches = touchpoint::Entity::find()
+        .select_only()
+        .column(touchpoint::Column::AccountId)
+        .column_as(
+            Expr::from(Func::max(Expr::col(touchpoint::Column::OccurTimeUs))),
+            "last",
+        )
+        .filter(touchpoint::Column::OccurTimeUs.lte(at))
+        .group_by(touchpoint::Column::AccountId);
+    if let Some(only) = only {
+        query = query.filter(A::Id.in_subquery(only.clone()));
+        statuses = statuses.filter(lifecycle_change::Column::AccountId.in_subquery(only.clone()));
+        tiers = tiers.filter(tier_change::Column::AccountId.in_subquery(only.clone()));
+        touches = touches.filter(touchpoint::Column::AccountId.in_subquery(only));
+    }
+    let accounts: Vec<(String, String, Option<String>)> = query.into_tuple().all(db).await?;
+    let statuses = latest(db, statuses).await?;
+    let tiers = latest(db, tiers).await?;
+    let last_touch: HashMap<String, i64> = touches
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let teams = memberships(db).await?;
+    let day = as_of.date_naive();
+
+    let churned = LifecycleStatus::Churned.as_str_name();
+    Ok(accounts
+        .into_iter()
+        .filter(|(id, _, _)| statuses.get(id).is_some_and(|s| s != churned))
+        .map(|(id, name, owner)| {
+            let tier = tiers
+                .get(&id)
+                .and_then(|t| Tier::from_str_name(t))
+                .unwrap_or_default();
+            let team = owner
+                .as_ref()
+                .and_then(|o| teams.get(o))
+                .and_then(|history| team_on(history, day))
+                .map(str::to_owned);
+            let last_touch = last_touch
+                .get(&id)
+                .and_then(|us| DateTime::from_timestamp_micros(*us));
+            Customer {
+                covered: Covered {
+                    id,
+                    tier,
+                    owner,
+                    team,
+                    last_touch,
+                },
+                name,
+            }
+        })
+        .collect())
 }
 
 /// The customers not covered at `as_of`, never touched first, then longest

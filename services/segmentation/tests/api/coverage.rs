@@ -203,16 +203,28 @@ async fn coverage_as_of_a_past_instant_counts_the_customers_and_tiers_of_then() 
         ))
         .await
         .expect("churn");
+    client
+        .override_tier(pb::OverrideTierRequest {
+            account_id: accounts[1].id.clone(),
+            tier: pb::Tier::LowTouch as i32,
+            reason: "moved down".into(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("override");
 
-    assert_eq!(
-        coverage_at(&mut client, None).await.tiers[0].account_count,
-        49
-    );
+    // Now: one churned, one low-touch (covered: touched a day ago).
+    let now = coverage_at(&mut client, None).await;
+    let counts = |c: &pb::GetCoverageResponse| {
+        c.tiers
+            .iter()
+            .map(|f| (f.account_count, f.covered_count))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(counts(&now), [(48, 48), (1, 1), (0, 0)]);
+    // Then: all fifty high-touch, from their histories.
     let then = coverage_at(&mut client, before_churn).await;
-    assert_eq!(
-        (then.tiers[0].account_count, then.tiers[0].covered_count),
-        (50, 50)
-    );
+    assert_eq!(counts(&then), [(50, 50), (0, 0), (0, 0)]);
     // Before the accounts existed there was nothing to cover.
     let empty = coverage_at(&mut client, before_any).await;
     assert!(empty.tiers.iter().all(|f| f.account_count == 0));
