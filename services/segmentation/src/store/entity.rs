@@ -1,4 +1,5 @@
-//! The service's tables: `accounts` and their `lifecycle_changes`; the
+//! The service's tables: `accounts` and their `lifecycle_changes` and
+//! `owner_changes`; the
 //! `tier_policies`, `tier_changes` and `tier_overrides` of the tier
 //! policies; `csms` and their `csm_team_memberships`; `touchpoints`.
 
@@ -294,6 +295,33 @@ pub mod lifecycle_change {
         pub account_id: String,
         /// Protobuf enum name of the status from then on.
         pub status: String,
+        /// Unix microseconds.
+        pub change_time_us: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `owner_changes` table: each account's owner since each change.
+pub mod owner_change {
+    use sea_orm::entity::prelude::*;
+
+    /// One change (the first is the creation with an owner, or the first
+    /// assignment).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "owner_changes")]
+    pub struct Model {
+        /// UUIDv7 (the account id for rows written by the migration).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The account.
+        pub account_id: String,
+        /// The CSM from then on; none when the account was left unowned.
+        pub owner_csm_id: Option<String>,
         /// Unix microseconds.
         pub change_time_us: i64,
     }

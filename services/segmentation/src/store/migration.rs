@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
         migrations.push(Box::new(m20261125_000004_tier_overrides::Migration));
         migrations.push(Box::new(m20261125_000005_csms::Migration));
         migrations.push(Box::new(m20261125_000006_touchpoints::Migration));
+        migrations.push(Box::new(m20261125_000007_owner_changes::Migration));
         migrations
     }
 }
@@ -576,6 +577,72 @@ mod m20261125_000006_touchpoints {
                 )
                 .await?;
             Ok(())
+        }
+    }
+}
+
+/// Each account's owner with the time it took over, so figures per CSM and
+/// team as of a date count an account where it was then.
+mod m20261125_000007_owner_changes {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum OwnerChanges {
+        Table,
+        Id,
+        AccountId,
+        OwnerCsmId,
+        ChangeTimeUs,
+    }
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261125_000007_owner_changes"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(OwnerChanges::Table)
+                        .col(string_len(OwnerChanges::Id, 36).primary_key())
+                        .col(string_len(OwnerChanges::AccountId, 36))
+                        .col(string_len_null(OwnerChanges::OwnerCsmId, 128))
+                        .col(big_integer(OwnerChanges::ChangeTimeUs))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_owner_changes_account")
+                        .table(OwnerChanges::Table)
+                        .col(OwnerChanges::AccountId)
+                        .col(OwnerChanges::ChangeTimeUs)
+                        .to_owned(),
+                )
+                .await?;
+            // Accounts that have an owner already: theirs since their creation.
+            manager
+                .get_connection()
+                .execute_unprepared(
+                    "INSERT INTO owner_changes (id, account_id, owner_csm_id, change_time_us) \
+                     SELECT id, id, owner_csm_id, create_time_us FROM accounts \
+                     WHERE owner_csm_id IS NOT NULL",
+                )
+                .await?;
+            Ok(())
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .drop_table(Table::drop().table(OwnerChanges::Table).to_owned())
+                .await
         }
     }
 }

@@ -621,7 +621,32 @@ async fn insert(uow: &UnitOfWork, accounts: &[Account]) -> Result<()> {
     uow.append(&ACCOUNTS, accounts).await.map_err(conflict)?;
     let rows: Vec<LifecycleRow> = accounts.iter().map(LifecycleRow).collect();
     uow.append(&LIFECYCLE_CHANGES, rows).await?;
+    let owned: Vec<OwnerRow> = accounts
+        .iter()
+        .filter(|a| a.fields.owner_csm_id.is_some())
+        .map(OwnerRow)
+        .collect();
+    uow.append(&OWNER_CHANGES, owned).await?;
     Ok(())
+}
+
+/// The columns an owner change is written with.
+const OWNER_CHANGES: CopyTable = CopyTable {
+    name: "owner_changes",
+    columns: &["id", "account_id", "owner_csm_id", "change_time_us"],
+};
+
+/// An account's owner from its last write on, as a row of [`OWNER_CHANGES`].
+struct OwnerRow<'a>(&'a Account);
+
+impl CopyRow for OwnerRow<'_> {
+    fn write(&self, row: &mut RowWriter) {
+        let mut id = uuid::Uuid::encode_buffer();
+        row.text(uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id));
+        row.text(&self.0.id);
+        row.opt(self.0.fields.owner_csm_id.as_deref(), RowWriter::text);
+        row.int8(self.0.update_time.timestamp_micros());
+    }
 }
 
 /// The columns a lifecycle change is written with.
@@ -728,6 +753,9 @@ async fn replace(
     if updated.fields.lifecycle_status != current.fields.lifecycle_status {
         uow.append(&LIFECYCLE_CHANGES, [LifecycleRow(&updated)])
             .await?;
+    }
+    if updated.fields.owner_csm_id != current.fields.owner_csm_id {
+        uow.append(&OWNER_CHANGES, [OwnerRow(&updated)]).await?;
     }
     let mut active = to_active(&updated);
     active.id = sea_orm::ActiveValue::Unchanged(updated.id.clone());

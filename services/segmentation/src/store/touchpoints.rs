@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    QuerySelect, QueryTrait, TryGetable,
     sea_query::{Expr, ExprTrait, Func, JoinType, Query, SelectStatement, UnionType},
 };
 use serde::Serialize;
@@ -20,7 +20,7 @@ use themodel_proto::{common, segmentation as pb};
 
 use super::{
     csms,
-    entity::{self, lifecycle_change, team_membership, tier_change, touchpoint},
+    entity::{self, lifecycle_change, owner_change, team_membership, tier_change, touchpoint},
     tiers::now,
 };
 use crate::{
@@ -261,7 +261,7 @@ impl Touchpoints {
     }
 
     /// Every account that was a customer at `as_of` (created by then and not
-    /// churned then), of `partner` when given, with its tier then, its
+    /// churned then), of `partner` when given, with its tier, owner and
     /// owner's team then and its last touchpoint by then.
     pub async fn customers(
         &self,
@@ -272,7 +272,7 @@ impl Touchpoints {
     }
 
     /// Coverage tallies of every customer at `as_of`, of `partner` when
-    /// given. Accounts whose tier and status have not changed since `as_of`
+    /// given. Accounts whose tier, status and owner have not changed since `as_of`
     /// are as they are now and are counted in the database, grouped by tier
     /// and owner; the others are rebuilt from their history one by one.
     pub async fn tallies(
@@ -374,7 +374,7 @@ impl Touchpoints {
     }
 }
 
-/// The accounts whose tier or lifecycle status changed after `at`.
+/// The accounts whose tier, lifecycle status or owner changed after `at`.
 fn changed_after(at: i64) -> SelectStatement {
     Query::select()
         .column(tier_change::Column::AccountId)
@@ -388,11 +388,19 @@ fn changed_after(at: i64) -> SelectStatement {
                 .and_where(lifecycle_change::Column::ChangeTimeUs.gt(at))
                 .to_owned(),
         )
+        .union(
+            UnionType::Distinct,
+            Query::select()
+                .column(owner_change::Column::AccountId)
+                .from(owner_change::Entity)
+                .and_where(owner_change::Column::ChangeTimeUs.gt(at))
+                .to_owned(),
+        )
         .to_owned()
 }
 
 /// Every account that was a customer at `as_of`, of `partner` when given,
-/// and among `only` when given, with its tier then, its owner's team then
+/// and among `only` when given, with its tier, owner and owner's team then
 /// and its last touchpoint by then, from the histories.
 async fn customers(
     db: &impl ConnectionTrait,
@@ -404,7 +412,7 @@ async fn customers(
     use entity::Column as A;
     let mut query = entity::Entity::find()
         .select_only()
-        .columns([A::Id, A::Name, A::OwnerCsmId])
+        .columns([A::Id, A::Name])
         .filter(A::CreateTimeUs.lte(at));
     if let Some(partner) = partner {
         query = query.filter(A::PartnerId.eq(partner));
@@ -417,6 +425,14 @@ async fn customers(
             lifecycle_change::Column::Status,
         ])
         .filter(lifecycle_change::Column::ChangeTimeUs.lte(at));
+    let mut owners = owner_change::Entity::find()
+        .select_only()
+        .columns([
+            owner_change::Column::AccountId,
+            owner_change::Column::ChangeTimeUs,
+            owner_change::Column::OwnerCsmId,
+        ])
+        .filter(owner_change::Column::ChangeTimeUs.lte(at));
     let mut tiers = tier_change::Entity::find()
         .select_only()
         .columns([
@@ -437,12 +453,14 @@ async fn customers(
     if let Some(only) = only {
         query = query.filter(A::Id.in_subquery(only.clone()));
         statuses = statuses.filter(lifecycle_change::Column::AccountId.in_subquery(only.clone()));
+        owners = owners.filter(owner_change::Column::AccountId.in_subquery(only.clone()));
         tiers = tiers.filter(tier_change::Column::AccountId.in_subquery(only.clone()));
         touches = touches.filter(touchpoint::Column::AccountId.in_subquery(only));
     }
-    let accounts: Vec<(String, String, Option<String>)> = query.into_tuple().all(db).await?;
-    let statuses = latest(db, statuses).await?;
-    let tiers = latest(db, tiers).await?;
+    let accounts: Vec<(String, String)> = query.into_tuple().all(db).await?;
+    let statuses: HashMap<String, String> = latest(db, statuses).await?;
+    let mut owners: HashMap<String, Option<String>> = latest(db, owners).await?;
+    let tiers: HashMap<String, String> = latest(db, tiers).await?;
     let last_touch: HashMap<String, i64> = touches
         .into_tuple::<(String, i64)>()
         .all(db)
@@ -455,8 +473,9 @@ async fn customers(
     let churned = LifecycleStatus::Churned.as_str_name();
     Ok(accounts
         .into_iter()
-        .filter(|(id, _, _)| statuses.get(id).is_some_and(|s| s != churned))
-        .map(|(id, name, owner)| {
+        .filter(|(id, _)| statuses.get(id).is_some_and(|s| s != churned))
+        .map(|(id, name)| {
+            let owner = owners.remove(&id).flatten();
             let tier = tiers
                 .get(&id)
                 .and_then(|t| Tier::from_str_name(t))
@@ -563,12 +582,12 @@ async fn known_external_ids(db: &impl ConnectionTrait, ids: &[&str]) -> Result<H
 
 /// The latest value per account of a history query selecting (account id,
 /// time, value).
-async fn latest<E: EntityTrait>(
+async fn latest<E: EntityTrait, V: TryGetable>(
     db: &impl ConnectionTrait,
     query: sea_orm::Select<E>,
-) -> Result<HashMap<String, String>> {
-    let rows: Vec<(String, i64, String)> = query.into_tuple().all(db).await?;
-    let mut latest: HashMap<String, (i64, String)> = HashMap::new();
+) -> Result<HashMap<String, V>> {
+    let rows: Vec<(String, i64, V)> = query.into_tuple().all(db).await?;
+    let mut latest: HashMap<String, (i64, V)> = HashMap::new();
     for (account, time, value) in rows {
         match latest.get(&account) {
             Some((seen, _)) if *seen > time => {}

@@ -231,6 +231,64 @@ async fn coverage_as_of_a_past_instant_counts_the_customers_and_tiers_of_then() 
 }
 
 #[tokio::test]
+async fn coverage_as_of_a_past_instant_counts_accounts_under_their_owner_then() {
+    let app = spawn_app().await;
+    let mut client = app.admin();
+    for (id, team) in [("ann", "east"), ("bob", "west")] {
+        client
+            .create_csm(pb::CreateCsmRequest {
+                csm: Some(pb::Csm {
+                    id: id.into(),
+                    display_name: id.into(),
+                    team_id: team.into(),
+                    tier: pb::Tier::HighTouch as i32,
+                    ..Default::default()
+                }),
+                team_start_date: None,
+                request_id: String::new(),
+            })
+            .await
+            .expect("create csm");
+    }
+    let accounts = fifty_high_touch(&mut client).await;
+    let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+    let assign = |csm: &str, ids: &[String]| pb::AssignAccountsRequest {
+        csm_id: csm.into(),
+        account_ids: ids.to_vec(),
+        request_id: String::new(),
+    };
+    client
+        .assign_accounts(assign("ann", &ids))
+        .await
+        .expect("assign to ann");
+    record_all(&mut client, ids.iter().map(|id| touch(id, 1)).collect()).await;
+    let before_move = Some(SystemTime::now().into());
+    client
+        .assign_accounts(assign("bob", &ids[..5]))
+        .await
+        .expect("move five to bob");
+
+    let per = |figures: &[pb::CoverageFigure], key: fn(&pb::CoverageFigure) -> &str| {
+        figures
+            .iter()
+            .map(|f| (key(f).to_owned(), f.account_count, f.covered_count))
+            .collect::<Vec<_>>()
+    };
+    let now = coverage_at(&mut client, None).await;
+    assert_eq!(
+        per(&now.csms, |f| &f.csm_id),
+        [("ann".into(), 45, 45), ("bob".into(), 5, 5)]
+    );
+    assert_eq!(
+        per(&now.teams, |f| &f.team_id),
+        [("east".into(), 45, 45), ("west".into(), 5, 5)]
+    );
+    let then = coverage_at(&mut client, before_move).await;
+    assert_eq!(per(&then.csms, |f| &f.csm_id), [("ann".into(), 50, 50)]);
+    assert_eq!(per(&then.teams, |f| &f.team_id), [("east".into(), 50, 50)]);
+}
+
+#[tokio::test]
 async fn bad_touchpoints_are_refused_and_duplicates_are_recognised() {
     let app = spawn_app().await;
     let mut client = app.admin();
