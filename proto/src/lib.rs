@@ -12,6 +12,11 @@ pub mod themodel {
             tonic::include_proto!("themodel.common.v1");
         }
     }
+    pub mod expansion {
+        pub mod v1 {
+            tonic::include_proto!("themodel.expansion.v1");
+        }
+    }
     pub mod events {
         pub mod v1 {
             tonic::include_proto!("themodel.events.v1");
@@ -30,6 +35,6 @@ pub mod themodel {
 }
 
 pub use themodel::{
-    common::v1 as common, events::v1 as events, operations::v1 as operations,
-    segmentation::v1 as segmentation,
+    common::v1 as common, events::v1 as events, expansion::v1 as expansion,
+    operations::v1 as operations, segmentation::v1 as segmentation,
 };

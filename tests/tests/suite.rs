@@ -8,6 +8,7 @@ use themodel_platform::{auth::Role, testing::Bearer};
 use themodel_proto::{
     common::Money,
     events::{self as ev, event_feed_service_client::EventFeedServiceClient},
+    expansion::{self as ex, expansion_service_client::ExpansionServiceClient},
     segmentation::{self as pb, segmentation_service_client::SegmentationServiceClient},
 };
 use tonic::{Code, Request};
@@ -77,6 +78,7 @@ async fn reflection_alone_is_enough_to_discover_the_gateway() {
     let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
     for expected in [
         "themodel.segmentation.v1.SegmentationService",
+        "themodel.expansion.v1.ExpansionService",
         "themodel.events.v1.EventFeedService",
         "grpc.health.v1.Health",
     ] {
@@ -416,6 +418,86 @@ async fn the_event_feed_is_read_through_the_gateway_by_source() {
         .await
         .expect_err("no source");
     assert_eq!(missing.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn the_product_catalogue_works_through_the_gateway() {
+    let suite = TestSuite::start().await;
+    let channel = suite.gateway_channel().await;
+    let mut bizops = ExpansionServiceClient::new(with_role(channel.clone(), Role::Bizops));
+    let product = ex::Product {
+        product_key: "analytics".into(),
+        display_name: "Analytics".into(),
+        plans: vec![ex::Plan {
+            plan_key: "pro-annual".into(),
+            display_name: "Pro, billed yearly".into(),
+            list_price: Some(Money {
+                currency_code: "USD".into(),
+                units: 2000,
+                nanos: 0,
+            }),
+            billing_period: ex::BillingPeriod::Annual as i32,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let created = bizops
+        .create_product(ex::CreateProductRequest {
+            product: Some(product.clone()),
+            request_id: "catalogue-1".into(),
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .product
+        .expect("product");
+    assert_eq!(
+        created.plans[0].list_mrr,
+        Some(Money {
+            currency_code: "USD".into(),
+            units: 166,
+            nanos: 670_000_000,
+        })
+    );
+
+    // A partner portal reads the catalogue; a CSM may not change it.
+    let mut partner = ExpansionServiceClient::new(as_partner(channel.clone(), "p-1"));
+    let listed = partner
+        .list_products(ex::ListProductsRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .products;
+    assert_eq!(listed, std::slice::from_ref(&created));
+    let refused = ExpansionServiceClient::new(with_role(channel.clone(), Role::Csm))
+        .create_product(ex::CreateProductRequest {
+            product: Some(ex::Product {
+                product_key: "other".into(),
+                ..product
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("csm");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    // The catalogue's events are served under its source.
+    let mut feed = EventFeedServiceClient::new(with_role(channel, Role::Service));
+    let mut request = Request::new(ev::ListEventsRequest::default());
+    request
+        .metadata_mut()
+        .insert("x-themodel-source", "expansion".parse().expect("ascii"));
+    let events = feed
+        .list_events(request)
+        .await
+        .expect("events")
+        .into_inner()
+        .events;
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| (e.source.as_str(), e.subject_id.as_str()))
+        .collect();
+    assert_eq!(seen, [("expansion", "analytics")]);
 }
 
 #[tokio::test]

@@ -29,8 +29,14 @@ pub const SEGMENTATION: ServiceInfo = ServiceInfo {
     port: 50052,
 };
 
+/// The expansion service.
+pub const EXPANSION: ServiceInfo = ServiceInfo {
+    name: "expansion",
+    port: 50053,
+};
+
 /// Every service of the suite.
-pub const SERVICES: &[ServiceInfo] = &[SEGMENTATION];
+pub const SERVICES: &[ServiceInfo] = &[SEGMENTATION, EXPANSION];
 
 impl ServiceInfo {
     /// Where it listens by default.

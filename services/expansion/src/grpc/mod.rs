@@ -1,0 +1,182 @@
+//! gRPC handlers: authorize, validate and convert, call the repository,
+//! convert back. Business rules live in `domain`, persistence in `store`.
+
+use themodel_platform::{
+    Violation, Violations, auth::Principal, page_token, store::IdempotencyKey, validate,
+};
+use themodel_proto::expansion::{self as pb, expansion_service_server::ExpansionService};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    convert::{apply_mask, key, mask_paths, product_fields_from_proto, product_to_proto},
+    domain::access::CATALOGUE_WRITERS,
+    error::{Error, Result},
+    store::Products,
+};
+
+/// The ExpansionService implementation.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    products: Products,
+}
+
+impl Handler {
+    /// Handlers over the service's repositories.
+    pub fn new(products: Products) -> Self {
+        Self { products }
+    }
+
+    async fn create_product(
+        &self,
+        request: Request<pb::CreateProductRequest>,
+    ) -> Result<pb::CreateProductResponse> {
+        let principal = principal(&request)?;
+        principal.require(CATALOGUE_WRITERS)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let request_id = request_id(&req.request_id, &mut v);
+        let (product_key, fields) = match &req.product {
+            Some(product) => (
+                v.check("product.product_key", key(&product.product_key)),
+                v.check("product", product_fields_from_proto(product)),
+            ),
+            None => {
+                v.add("product", "is required");
+                (None, None)
+            }
+        };
+        let (Some(product_key), Some(fields), true) = (product_key, fields, v.is_empty()) else {
+            return Err(Error::Invalid(v.into_vec()));
+        };
+        let idempotency = IdempotencyKey::new(&principal, request_id, "CreateProduct", &req);
+        self.products.create(idempotency, product_key, fields).await
+    }
+
+    async fn get_product(
+        &self,
+        request: Request<pb::GetProductRequest>,
+    ) -> Result<pb::GetProductResponse> {
+        principal(&request)?;
+        let mut v = Violations::new();
+        let product_key = v.check("product_key", key(&request.get_ref().product_key));
+        let product_key = v.finish(|| product_key.unwrap_or_default())?;
+        let product = self
+            .products
+            .get(&product_key)
+            .await?
+            .ok_or(Error::ProductNotFound(product_key))?;
+        Ok(pb::GetProductResponse {
+            product: Some(product_to_proto(&product)),
+        })
+    }
+
+    async fn list_products(
+        &self,
+        request: Request<pb::ListProductsRequest>,
+    ) -> Result<pb::ListProductsResponse> {
+        principal(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let page_size = v.check("page_size", validate::page_size(req.page_size));
+        let after = match page_token::decode::<String>(&req.page_token, &req.include_retired) {
+            Ok(after) => after,
+            Err(violations) => {
+                v.extend_prefixed("", violations);
+                None
+            }
+        };
+        let page_size = v.finish(|| page_size.unwrap_or_default())?;
+        let (products, more) = self
+            .products
+            .list(after.as_deref(), req.include_retired, page_size)
+            .await?;
+        let next_page_token = match products.last() {
+            Some(last) if more => page_token::encode(&last.key, &req.include_retired),
+            _ => String::new(),
+        };
+        Ok(pb::ListProductsResponse {
+            products: products.iter().map(product_to_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn update_product(
+        &self,
+        request: Request<pb::UpdateProductRequest>,
+    ) -> Result<pb::UpdateProductResponse> {
+        let principal = principal(&request)?;
+        principal.require(CATALOGUE_WRITERS)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let request_id = request_id(&req.request_id, &mut v);
+        let Some(patch) = &req.product else {
+            return Err(Error::Invalid(vec![Violation::new(
+                "product",
+                "is required",
+            )]));
+        };
+        let product_key = v.check("product.product_key", key(&patch.product_key));
+        let etag = v
+            .check("product.etag", validate::etag(&patch.etag))
+            .flatten();
+        let paths = v.check("", mask_paths(req.update_mask.as_ref()));
+        let (Some(product_key), Some(paths), true) = (product_key, paths, v.is_empty()) else {
+            return Err(Error::Invalid(v.into_vec()));
+        };
+        let idempotency = IdempotencyKey::new(&principal, request_id, "UpdateProduct", &req);
+        self.products
+            .update(idempotency, &product_key, etag, |current| {
+                let mut merged = product_to_proto(current);
+                apply_mask(&mut merged, patch, &paths);
+                product_fields_from_proto(&merged).map_err(|vs| {
+                    Error::Invalid(vs.into_iter().map(|v| v.prefixed("product")).collect())
+                })
+            })
+            .await
+    }
+}
+
+fn principal<T>(request: &Request<T>) -> Result<Principal> {
+    Ok(Principal::of(request)?.clone())
+}
+
+fn respond<T>(result: Result<T>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+fn request_id(value: &str, violations: &mut Violations) -> Option<String> {
+    violations
+        .check("request_id", validate::request_id(value))
+        .flatten()
+}
+
+#[tonic::async_trait]
+impl ExpansionService for Handler {
+    async fn create_product(
+        &self,
+        request: Request<pb::CreateProductRequest>,
+    ) -> Result<Response<pb::CreateProductResponse>, Status> {
+        respond(Handler::create_product(self, request).await)
+    }
+
+    async fn get_product(
+        &self,
+        request: Request<pb::GetProductRequest>,
+    ) -> Result<Response<pb::GetProductResponse>, Status> {
+        respond(Handler::get_product(self, request).await)
+    }
+
+    async fn list_products(
+        &self,
+        request: Request<pb::ListProductsRequest>,
+    ) -> Result<Response<pb::ListProductsResponse>, Status> {
+        respond(Handler::list_products(self, request).await)
+    }
+
+    async fn update_product(
+        &self,
+        request: Request<pb::UpdateProductRequest>,
+    ) -> Result<Response<pb::UpdateProductResponse>, Status> {
+        respond(Handler::update_product(self, request).await)
+    }
+}

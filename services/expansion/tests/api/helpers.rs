@@ -1,0 +1,228 @@
+use themodel_expansion::{Application, Config};
+use themodel_platform::{
+    auth::Role,
+    server::ServerConfig,
+    store::StoreConfig,
+    testing::{Bearer, TestDatabase, auth_config},
+};
+use themodel_proto::{
+    common::Money,
+    events as ev,
+    events::event_feed_service_client::EventFeedServiceClient,
+    expansion::{self as pb, expansion_service_client::ExpansionServiceClient},
+};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
+use tonic_types::StatusExt;
+
+pub type Client = ExpansionServiceClient<InterceptedService<Channel, Bearer>>;
+
+pub struct TestApp {
+    channel: Channel,
+    shutdown: CancellationToken,
+    _db: TestDatabase,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts the service on port 0 against a fresh database.
+pub async fn spawn_app() -> TestApp {
+    themodel_platform::telemetry::init_for_tests();
+    let db = TestDatabase::new().await;
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        database_url: db.url.clone(),
+        server: ServerConfig::default(),
+        store: StoreConfig::default(),
+        auth: auth_config(),
+    };
+    let shutdown = CancellationToken::new();
+    let running = Application::build(config, shutdown.clone())
+        .await
+        .expect("start expansion");
+    let addr = running.addr;
+    tokio::spawn(running.run);
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    TestApp {
+        channel,
+        shutdown,
+        _db: db,
+    }
+}
+
+impl TestApp {
+    /// A client acting as `role`; a partner user belongs to partner "p-1".
+    pub fn client(&self, role: Role) -> Client {
+        let partner = (role == Role::PartnerUser).then_some("p-1");
+        self.client_with(Bearer::new(role, partner))
+    }
+
+    pub fn client_with(&self, bearer: Bearer) -> Client {
+        ExpansionServiceClient::with_interceptor(self.channel.clone(), bearer)
+    }
+
+    pub fn admin(&self) -> Client {
+        self.client(Role::Admin)
+    }
+
+    /// Every product, retired ones included, across pages.
+    pub async fn all_products(&self) -> Vec<pb::Product> {
+        let mut client = self.admin();
+        let mut products = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = client
+                .list_products(pb::ListProductsRequest {
+                    page_size: 1000,
+                    page_token,
+                    include_retired: true,
+                })
+                .await
+                .expect("list")
+                .into_inner();
+            products.extend(page.products);
+            if page.next_page_token.is_empty() {
+                return products;
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// Every event in the service's log, oldest first.
+    pub async fn events(&self) -> Vec<ev::Event> {
+        let mut feed = EventFeedServiceClient::with_interceptor(
+            self.channel.clone(),
+            Bearer::new(Role::Bizops, None),
+        );
+        let mut events = Vec::new();
+        let mut after_sequence = 0;
+        loop {
+            let page = feed
+                .list_events(ev::ListEventsRequest {
+                    after_sequence,
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await
+                .expect("events")
+                .into_inner();
+            let Some(last) = page.events.last() else {
+                return events;
+            };
+            after_sequence = last.sequence;
+            events.extend(page.events);
+        }
+    }
+}
+
+pub fn money(currency_code: &str, units: i64, nanos: i32) -> Option<Money> {
+    Some(Money {
+        currency_code: currency_code.into(),
+        units,
+        nanos,
+    })
+}
+
+pub fn usd(units: i64) -> Option<Money> {
+    money("USD", units, 0)
+}
+
+pub fn plan(plan_key: &str, list_price: Option<Money>, period: pb::BillingPeriod) -> pb::Plan {
+    pb::Plan {
+        plan_key: plan_key.into(),
+        display_name: format!("Plan {plan_key}"),
+        list_price,
+        billing_period: period as i32,
+        ..Default::default()
+    }
+}
+
+/// A product with a monthly plan at 100 USD and an annual one at 2,000 USD.
+pub fn product(product_key: &str) -> pb::Product {
+    pb::Product {
+        product_key: product_key.into(),
+        display_name: format!("Product {product_key}"),
+        description: "Dashboards and reports".into(),
+        plans: vec![
+            plan("pro-monthly", usd(100), pb::BillingPeriod::Monthly),
+            plan("pro-annual", usd(2000), pb::BillingPeriod::Annual),
+        ],
+        ..Default::default()
+    }
+}
+
+pub fn create(product: pb::Product) -> pb::CreateProductRequest {
+    pb::CreateProductRequest {
+        product: Some(product),
+        request_id: String::new(),
+    }
+}
+
+pub async fn create_ok(client: &mut Client, product: pb::Product) -> pb::Product {
+    client
+        .create_product(create(product))
+        .await
+        .expect("create")
+        .into_inner()
+        .product
+        .expect("product")
+}
+
+/// An update of `patch` (which carries the key) naming `paths`, without an
+/// idempotency key.
+pub fn update(patch: pb::Product, paths: &[&str]) -> pb::UpdateProductRequest {
+    pb::UpdateProductRequest {
+        product: Some(patch),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }),
+        request_id: String::new(),
+    }
+}
+
+pub async fn update_ok(client: &mut Client, patch: pb::Product, paths: &[&str]) -> pb::Product {
+    client
+        .update_product(update(patch, paths))
+        .await
+        .expect("update")
+        .into_inner()
+        .product
+        .expect("product")
+}
+
+pub async fn get_ok(client: &mut Client, product_key: &str) -> pb::Product {
+    client
+        .get_product(pb::GetProductRequest {
+            product_key: product_key.into(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .product
+        .expect("product")
+}
+
+/// The field paths of an INVALID_ARGUMENT status.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("bad request details")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &Status) -> String {
+    status.get_details_error_info().expect("error info").reason
+}
