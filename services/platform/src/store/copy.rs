@@ -160,12 +160,17 @@ impl RowWriter {
 
 /// Appends `rows` to `table` inside `tx`; returns how many were written.
 /// A failure (a constraint violated, a row of the wrong shape) writes
-/// nothing and leaves the transaction to be rolled back.
+/// nothing and leaves the transaction to be rolled back. No rows cost no
+/// statement (an empty `COPY` would still be two round trips).
 pub async fn append<R: CopyRow>(
     tx: &Tx,
     table: &CopyTable,
     rows: impl IntoIterator<Item = R>,
 ) -> Result<u64, DbErr> {
+    let mut rows = rows.into_iter().peekable();
+    if rows.peek().is_none() {
+        return Ok(0);
+    }
     match tx.get_database_backend() {
         DbBackend::Postgres => copy_postgres(tx, table, rows).await,
         _ => insert_sqlite(tx, table, rows).await,
