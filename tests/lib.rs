@@ -153,3 +153,14 @@ pub fn closed_address() -> SocketAddr {
         .and_then(|l| l.local_addr())
         .expect("a free port")
 }
+
+/// A request the gateway routes to `source`'s copy of a contract every
+/// service serves (event feed, operations).
+pub fn to_source<T>(message: T, source: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "x-themodel-source",
+        source.parse().expect("a service name is ASCII"),
+    );
+    request
+}

@@ -160,11 +160,7 @@ async fn malformed_and_oversized_messages_are_the_callers_error_through_either_d
 }
 
 fn watch_segmentation(after_sequence: i64) -> Request<ev::WatchEventsRequest> {
-    let mut request = Request::new(ev::WatchEventsRequest { after_sequence });
-    request
-        .metadata_mut()
-        .insert("x-themodel-source", "segmentation".parse().expect("ascii"));
-    request
+    themodel_e2e::to_source(ev::WatchEventsRequest { after_sequence }, "segmentation")
 }
 
 #[tokio::test]

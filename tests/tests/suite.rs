@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use themodel_e2e::{TestSuite, as_partner, with_role};
+use themodel_e2e::{TestSuite, as_partner, to_source, with_role};
 use themodel_platform::{auth::Role, testing::Bearer};
 use themodel_proto::{
     common::Money,
@@ -376,10 +376,7 @@ async fn the_event_feed_is_read_through_the_gateway_by_source() {
         .expect("b");
 
     let mut feed = EventFeedServiceClient::new(with_role(channel, Role::Bizops));
-    let mut request = Request::new(ev::ListEventsRequest::default());
-    request
-        .metadata_mut()
-        .insert("x-themodel-source", "segmentation".parse().expect("ascii"));
+    let request = to_source(ev::ListEventsRequest::default(), "segmentation");
     let events = feed
         .list_events(request)
         .await
@@ -393,10 +390,7 @@ async fn the_event_feed_is_read_through_the_gateway_by_source() {
     assert_eq!(seen, [(1, a.id.clone()), (2, b.id.clone())]);
 
     // Watching through the gateway streams new events as they commit.
-    let mut watch = Request::new(ev::WatchEventsRequest { after_sequence: 2 });
-    watch
-        .metadata_mut()
-        .insert("x-themodel-source", "segmentation".parse().expect("ascii"));
+    let watch = to_source(ev::WatchEventsRequest { after_sequence: 2 }, "segmentation");
     let mut stream = feed.watch_events(watch).await.expect("watch").into_inner();
     let c = client
         .create_account(create(account("C", ""), ""))
@@ -483,10 +477,7 @@ async fn the_product_catalogue_works_through_the_gateway() {
 
     // The catalogue's events are served under its source.
     let mut feed = EventFeedServiceClient::new(with_role(channel, Role::Service));
-    let mut request = Request::new(ev::ListEventsRequest::default());
-    request
-        .metadata_mut()
-        .insert("x-themodel-source", "expansion".parse().expect("ascii"));
+    let request = to_source(ev::ListEventsRequest::default(), "expansion");
     let events = feed
         .list_events(request)
         .await
@@ -587,10 +578,7 @@ async fn a_services_jobs_are_listed_through_the_gateway_by_source() {
     let suite = TestSuite::start().await;
     let mut ops =
         OperationsServiceClient::new(with_role(suite.gateway_channel().await, Role::Admin));
-    let mut request = Request::new(ListJobsRequest::default());
-    request
-        .metadata_mut()
-        .insert("x-themodel-source", "segmentation".parse().expect("ascii"));
+    let request = to_source(ListJobsRequest::default(), "segmentation");
     let jobs = ops
         .list_jobs(request)
         .await

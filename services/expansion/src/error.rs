@@ -1,6 +1,6 @@
 //! The expansion service's errors and their one mapping to gRPC status.
 
-use themodel_platform::{ApiError, Violation, error::reason};
+use themodel_platform::{ApiError, Violation};
 
 /// ErrorInfo domain of this service.
 pub const DOMAIN: &str = "expansion.themodel";
@@ -68,13 +68,7 @@ impl From<Error> for ApiError {
                 resource,
                 id,
                 current,
-            } => ApiError::FailedPrecondition {
-                reason: reason::ETAG_MISMATCH,
-                message: format!(
-                    "{resource} {id} changed since it was read (current etag {current}); read it again and retry"
-                ),
-                metadata: vec![("id", id), ("current_etag", current)],
-            },
+            } => ApiError::etag_mismatch(resource, id, current),
             Error::PlanChangeRefused(message) => ApiError::FailedPrecondition {
                 reason: PLAN_CHANGE_REFUSED,
                 message,

@@ -190,6 +190,18 @@ impl ApiError {
         Self::Internal(err.into())
     }
 
+    /// The etag a caller sent for `resource` `id` is stale; `current` is the
+    /// one to read again.
+    pub fn etag_mismatch(resource: &str, id: String, current: String) -> Self {
+        Self::FailedPrecondition {
+            reason: reason::ETAG_MISMATCH,
+            message: format!(
+                "{resource} {id} changed since it was read (current etag {current}); read it again and retry"
+            ),
+            metadata: vec![("id", id), ("current_etag", current)],
+        }
+    }
+
     /// The gRPC status for this error, with ErrorInfo in `domain`
     /// (e.g. `segmentation.themodel`). Internal causes are logged here.
     ///

@@ -110,6 +110,50 @@ impl Money {
     }
 }
 
+/// Resolves a required update mask against a resource's `updatable` fields:
+/// `*` is every one of them and any other path must name one. An empty mask
+/// is refused: such an update always says what it changes. Violation paths
+/// are relative to the request.
+pub fn update_mask(
+    mask: Option<&prost_types::FieldMask>,
+    updatable: &[&'static str],
+    resource: &str,
+) -> Result<Vec<&'static str>, Vec<Violation>> {
+    let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
+    if paths.is_empty() {
+        return Err(vec![Violation::new(
+            "update_mask",
+            format!(
+                "is required: name the fields to update ({})",
+                updatable.join(", ")
+            ),
+        )]);
+    }
+    let mut violations = Vec::new();
+    let mut fields = Vec::new();
+    for (i, path) in paths.iter().take(updatable.len() + 1).enumerate() {
+        if path == "*" {
+            fields.extend_from_slice(updatable);
+        } else if let Some(name) = updatable.iter().find(|f| **f == path) {
+            fields.push(*name);
+        } else {
+            violations.push(Violation::new(
+                format!("update_mask.paths[{i}]"),
+                format!("{} is not an updatable field of {resource}", echo(path)),
+            ));
+        }
+    }
+    if paths.len() > updatable.len() + 1 {
+        violations.push(Violation::new("update_mask.paths", "names too many fields"));
+    }
+    if !violations.is_empty() {
+        return Err(violations);
+    }
+    fields.sort_unstable();
+    fields.dedup();
+    Ok(fields)
+}
+
 /// Validates a calendar date.
 pub fn date(date: &common::Date) -> Result<NaiveDate, Vec<Violation>> {
     let valid = u32::try_from(date.month)

@@ -137,45 +137,11 @@ pub fn product_to_proto(product: &Product) -> pb::Product {
     }
 }
 
-/// Resolves an update mask: `*` is every updatable field; other paths must
-/// be updatable fields. An empty mask is refused: an update always says what
-/// it changes.
+/// Resolves a product update mask (required).
 pub fn mask_paths(
     mask: Option<&prost_types::FieldMask>,
 ) -> Result<Vec<&'static str>, Vec<Violation>> {
-    let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
-    if paths.is_empty() {
-        return Err(vec![Violation::new(
-            "update_mask",
-            format!(
-                "is required: name the fields to update ({})",
-                UPDATABLE_FIELDS.join(", ")
-            ),
-        )]);
-    }
-    let mut v = Violations::new();
-    let mut fields = Vec::new();
-    for (i, path) in paths.iter().take(UPDATABLE_FIELDS.len() + 1).enumerate() {
-        if path == "*" {
-            fields.extend_from_slice(UPDATABLE_FIELDS);
-        } else if let Some(name) = UPDATABLE_FIELDS.iter().find(|f| **f == path) {
-            fields.push(*name);
-        } else {
-            v.add(
-                format!("update_mask.paths[{i}]"),
-                format!(
-                    "{} is not an updatable field of Product",
-                    validate::echo(path)
-                ),
-            );
-        }
-    }
-    if paths.len() > UPDATABLE_FIELDS.len() + 1 {
-        v.add("update_mask.paths", "names too many fields");
-    }
-    fields.sort_unstable();
-    fields.dedup();
-    v.finish(|| fields)
+    validate::update_mask(mask, UPDATABLE_FIELDS, "Product")
 }
 
 /// Copies the masked fields of `patch` onto `current`.
