@@ -27,6 +27,11 @@ pub mod themodel {
             tonic::include_proto!("themodel.operations.v1");
         }
     }
+    pub mod partner_success {
+        pub mod v1 {
+            tonic::include_proto!("themodel.partner_success.v1");
+        }
+    }
     pub mod segmentation {
         pub mod v1 {
             tonic::include_proto!("themodel.segmentation.v1");
@@ -36,5 +41,6 @@ pub mod themodel {
 
 pub use themodel::{
     common::v1 as common, events::v1 as events, expansion::v1 as expansion,
-    operations::v1 as operations, segmentation::v1 as segmentation,
+    operations::v1 as operations, partner_success::v1 as partner_success,
+    segmentation::v1 as segmentation,
 };

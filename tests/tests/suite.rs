@@ -9,6 +9,7 @@ use themodel_proto::{
     common::Money,
     events::{self as ev, event_feed_service_client::EventFeedServiceClient},
     expansion::{self as ex, expansion_service_client::ExpansionServiceClient},
+    partner_success::{self as ps, partner_success_service_client::PartnerSuccessServiceClient},
     segmentation::{self as pb, segmentation_service_client::SegmentationServiceClient},
 };
 use tonic::{Code, Request};
@@ -79,6 +80,7 @@ async fn reflection_alone_is_enough_to_discover_the_gateway() {
     for expected in [
         "themodel.segmentation.v1.SegmentationService",
         "themodel.expansion.v1.ExpansionService",
+        "themodel.partner_success.v1.PartnerSuccessService",
         "themodel.events.v1.EventFeedService",
         "grpc.health.v1.Health",
     ] {
@@ -489,6 +491,75 @@ async fn the_product_catalogue_works_through_the_gateway() {
         .map(|e| (e.source.as_str(), e.subject_id.as_str()))
         .collect();
     assert_eq!(seen, [("expansion", "analytics")]);
+}
+
+#[tokio::test]
+async fn partners_work_through_the_gateway_and_a_partner_user_sees_only_its_own() {
+    let suite = TestSuite::start().await;
+    let channel = suite.gateway_channel().await;
+    let mut admin = PartnerSuccessServiceClient::new(with_role(channel.clone(), Role::Admin));
+    let mut created = Vec::new();
+    for id in ["p-1", "p-2"] {
+        let partner = admin
+            .create_partner(ps::CreatePartnerRequest {
+                partner: Some(ps::Partner {
+                    partner_id: id.into(),
+                    display_name: format!("Partner {id}"),
+                    contract_form: ps::ContractForm::Resale as i32,
+                    cs_model: ps::CsModel::PartnerLed as i32,
+                    ..Default::default()
+                }),
+                request_id: format!("partner-{id}"),
+            })
+            .await
+            .expect("create")
+            .into_inner()
+            .partner
+            .expect("partner");
+        assert_eq!(partner.status, ps::PartnerStatus::Onboarding as i32);
+        created.push(partner);
+    }
+
+    // The partner key of the token decides: its own partner, nothing else.
+    let mut portal = PartnerSuccessServiceClient::new(as_partner(channel.clone(), "p-1"));
+    let own = portal
+        .get_partner(ps::GetPartnerRequest {
+            partner_id: "p-1".into(),
+        })
+        .await
+        .expect("own partner")
+        .into_inner()
+        .partner;
+    assert_eq!(own.as_ref(), Some(&created[0]));
+    for other in ["p-2", "p-3"] {
+        let status = portal
+            .get_partner(ps::GetPartnerRequest {
+                partner_id: other.into(),
+            })
+            .await
+            .expect_err("another partner");
+        assert_eq!(status.code(), Code::NotFound, "{other}");
+    }
+    let listed = portal
+        .list_partners(ps::ListPartnersRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .partners;
+    assert_eq!(listed, std::slice::from_ref(&created[0]));
+
+    let mut feed = EventFeedServiceClient::new(with_role(channel, Role::Service));
+    let events = feed
+        .list_events(to_source(
+            ev::ListEventsRequest::default(),
+            "partner_success",
+        ))
+        .await
+        .expect("events")
+        .into_inner()
+        .events;
+    let seen: Vec<_> = events.iter().map(|e| e.subject_id.as_str()).collect();
+    assert_eq!(seen, ["p-1", "p-2"]);
 }
 
 #[tokio::test]

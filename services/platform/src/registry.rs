@@ -35,8 +35,14 @@ pub const EXPANSION: ServiceInfo = ServiceInfo {
     port: 50053,
 };
 
+/// The partner-success service.
+pub const PARTNER_SUCCESS: ServiceInfo = ServiceInfo {
+    name: "partner_success",
+    port: 50054,
+};
+
 /// Every service of the suite.
-pub const SERVICES: &[ServiceInfo] = &[SEGMENTATION, EXPANSION];
+pub const SERVICES: &[ServiceInfo] = &[SEGMENTATION, EXPANSION, PARTNER_SUCCESS];
 
 impl ServiceInfo {
     /// Where it listens by default.

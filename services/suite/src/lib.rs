@@ -15,7 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 /// Every service the suite runs: one entry per service of
 /// [`registry::SERVICES`], in the same order.
-pub const SERVICES: &[Entry] = &[themodel_segmentation::ENTRY, themodel_expansion::ENTRY];
+pub const SERVICES: &[Entry] = &[
+    themodel_segmentation::ENTRY,
+    themodel_expansion::ENTRY,
+    themodel_partner_success::ENTRY,
+];
 
 /// Where each part of the suite listens and keeps its data.
 #[derive(Debug, Clone, clap::Args)]

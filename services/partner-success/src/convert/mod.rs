@@ -1,0 +1,101 @@
+//! Conversions between the contract and the domain, with the validation of
+//! everything a caller sends. Violation paths are relative to the converted
+//! value; handlers prefix them.
+
+use chrono::{DateTime, Utc};
+use themodel_platform::{Violation, Violations, validate};
+use themodel_proto::partner_success as pb;
+
+use crate::domain::partner::{
+    ContractForm, CsModel, Partner, PartnerFields, PartnerStatus, UPDATABLE_FIELDS, etag,
+};
+
+/// Characters a partner id may hold besides letters and digits: the partner
+/// key accounts and tokens already carry.
+const PARTNER_ID_CHARS: &str = "-_.:@";
+
+/// Validates a partner id.
+pub fn partner_id(value: &str) -> Result<String, Vec<Violation>> {
+    validate::reference(value, PARTNER_ID_CHARS)
+}
+
+/// A known enum value other than the zero one.
+fn required<E: TryFrom<i32> + PartialEq + Default>(
+    value: i32,
+    field: &str,
+    v: &mut Violations,
+) -> Option<E> {
+    match validate::known_enum::<E>(value) {
+        Ok(e) if e == E::default() => {
+            v.add(field, "is required");
+            None
+        }
+        result => v.check(field, result),
+    }
+}
+
+/// Validates the caller-set fields of a partner; paths are relative to it.
+pub fn partner_fields_from_proto(partner: &pb::Partner) -> Result<PartnerFields, Vec<Violation>> {
+    let mut v = Violations::new();
+    let display_name = v.check(
+        "display_name",
+        validate::text(&partner.display_name, 1, 200),
+    );
+    let contract_form = required::<ContractForm>(partner.contract_form, "contract_form", &mut v);
+    let cs_model = required::<CsModel>(partner.cs_model, "cs_model", &mut v);
+    let status = required::<PartnerStatus>(partner.status, "status", &mut v);
+    let (Some(display_name), Some(contract_form), Some(cs_model), Some(status), true) =
+        (display_name, contract_form, cs_model, status, v.is_empty())
+    else {
+        return Err(v.into_vec());
+    };
+    Ok(PartnerFields {
+        display_name,
+        contract_form,
+        cs_model,
+        status,
+    })
+}
+
+/// The contract form of a partner.
+pub fn partner_to_proto(partner: &Partner) -> pb::Partner {
+    let f = &partner.fields;
+    pb::Partner {
+        partner_id: partner.id.clone(),
+        display_name: f.display_name.clone(),
+        contract_form: f.contract_form as i32,
+        cs_model: f.cs_model as i32,
+        status: f.status as i32,
+        create_time: Some(timestamp(partner.create_time)),
+        update_time: Some(timestamp(partner.update_time)),
+        etag: etag(partner.revision),
+    }
+}
+
+/// Resolves a partner update mask (required).
+pub fn mask_paths(
+    mask: Option<&prost_types::FieldMask>,
+) -> Result<Vec<&'static str>, Vec<Violation>> {
+    validate::update_mask(mask, UPDATABLE_FIELDS, "Partner")
+}
+
+/// Copies the masked fields of `patch` onto `current`.
+pub fn apply_mask(current: &mut pb::Partner, patch: &pb::Partner, fields: &[&str]) {
+    for field in fields {
+        match *field {
+            "display_name" => current.display_name.clone_from(&patch.display_name),
+            "contract_form" => current.contract_form = patch.contract_form,
+            "cs_model" => current.cs_model = patch.cs_model,
+            "status" => current.status = patch.status,
+            _ => {}
+        }
+    }
+}
+
+/// A protobuf timestamp.
+pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: time.timestamp_subsec_nanos() as i32,
+    }
+}

@@ -1,0 +1,209 @@
+//! gRPC handlers: authorize, validate and convert, call the repository,
+//! convert back. Business rules live in `domain`, persistence in `store`.
+
+use themodel_platform::{
+    Violation, Violations, auth::Principal, page_token, store::IdempotencyKey, validate,
+};
+use themodel_proto::partner_success::{
+    self as pb, partner_success_service_server::PartnerSuccessService,
+};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    convert::{apply_mask, mask_paths, partner_fields_from_proto, partner_id, partner_to_proto},
+    domain::{
+        access::{PARTNER_WRITERS, can_see},
+        partner::{ContractForm, PartnerStatus},
+    },
+    error::{Error, Result},
+    store::{PartnerFilter, Partners},
+};
+
+/// The PartnerSuccessService implementation.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    partners: Partners,
+}
+
+impl Handler {
+    /// Handlers over the service's repositories.
+    pub fn new(partners: Partners) -> Self {
+        Self { partners }
+    }
+
+    async fn create_partner(
+        &self,
+        request: Request<pb::CreatePartnerRequest>,
+    ) -> Result<pb::CreatePartnerResponse> {
+        let principal = principal(&request)?;
+        principal.require(PARTNER_WRITERS)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let request_id = request_id(&req.request_id, &mut v);
+        let (id, fields) = match &req.partner {
+            Some(partner) => {
+                // A new partner starts onboarding unless told otherwise.
+                let mut partner = partner.clone();
+                if partner.status == PartnerStatus::Unspecified as i32 {
+                    partner.status = PartnerStatus::Onboarding as i32;
+                }
+                (
+                    v.check("partner.partner_id", partner_id(&partner.partner_id)),
+                    v.check("partner", partner_fields_from_proto(&partner)),
+                )
+            }
+            None => {
+                v.add("partner", "is required");
+                (None, None)
+            }
+        };
+        let (Some(id), Some(fields), true) = (id, fields, v.is_empty()) else {
+            return Err(Error::Invalid(v.into_vec()));
+        };
+        let idempotency = IdempotencyKey::new(&principal, request_id, "CreatePartner", &req);
+        self.partners.create(idempotency, id, fields).await
+    }
+
+    async fn get_partner(
+        &self,
+        request: Request<pb::GetPartnerRequest>,
+    ) -> Result<pb::GetPartnerResponse> {
+        let principal = principal(&request)?;
+        let mut v = Violations::new();
+        let id = v.check("partner_id", partner_id(&request.get_ref().partner_id));
+        let id = v.finish(|| id.unwrap_or_default())?;
+        // Another partner's id is as unknown to a partner user as a missing one.
+        let partner = match can_see(&principal, &id) {
+            true => self.partners.get(&id).await?,
+            false => None,
+        };
+        let partner = partner.ok_or(Error::PartnerNotFound(id))?;
+        Ok(pb::GetPartnerResponse {
+            partner: Some(partner_to_proto(&partner)),
+        })
+    }
+
+    async fn list_partners(
+        &self,
+        request: Request<pb::ListPartnersRequest>,
+    ) -> Result<pb::ListPartnersResponse> {
+        let principal = principal(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let page_size = v.check("page_size", validate::page_size(req.page_size));
+        let status = v.check("status", validate::known_enum::<PartnerStatus>(req.status));
+        let form = v.check(
+            "contract_form",
+            validate::known_enum::<ContractForm>(req.contract_form),
+        );
+        let filter = PartnerFilter {
+            partner_id: principal.partner_scope().map(str::to_owned),
+            status: status
+                .filter(|s| *s != PartnerStatus::Unspecified)
+                .map(|s| s as i32),
+            contract_form: form
+                .filter(|f| *f != ContractForm::Unspecified)
+                .map(|f| f as i32),
+        };
+        let after = match page_token::decode::<String>(&req.page_token, &filter) {
+            Ok(after) => after,
+            Err(violations) => {
+                v.extend_prefixed("", violations);
+                None
+            }
+        };
+        let page_size = v.finish(|| page_size.unwrap_or_default())?;
+        let (partners, more) = self
+            .partners
+            .list(&filter, after.as_deref(), page_size)
+            .await?;
+        let next_page_token = match partners.last() {
+            Some(last) if more => page_token::encode(&last.id, &filter),
+            _ => String::new(),
+        };
+        Ok(pb::ListPartnersResponse {
+            partners: partners.iter().map(partner_to_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn update_partner(
+        &self,
+        request: Request<pb::UpdatePartnerRequest>,
+    ) -> Result<pb::UpdatePartnerResponse> {
+        let principal = principal(&request)?;
+        principal.require(PARTNER_WRITERS)?;
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let request_id = request_id(&req.request_id, &mut v);
+        let Some(patch) = &req.partner else {
+            return Err(Error::Invalid(vec![Violation::new(
+                "partner",
+                "is required",
+            )]));
+        };
+        let id = v.check("partner.partner_id", partner_id(&patch.partner_id));
+        let etag = v
+            .check("partner.etag", validate::etag(&patch.etag))
+            .flatten();
+        let paths = v.check("", mask_paths(req.update_mask.as_ref()));
+        let (Some(id), Some(paths), true) = (id, paths, v.is_empty()) else {
+            return Err(Error::Invalid(v.into_vec()));
+        };
+        let idempotency = IdempotencyKey::new(&principal, request_id, "UpdatePartner", &req);
+        self.partners
+            .update(idempotency, &id, etag, |current| {
+                let mut merged = partner_to_proto(current);
+                apply_mask(&mut merged, patch, &paths);
+                partner_fields_from_proto(&merged).map_err(|vs| {
+                    Error::Invalid(vs.into_iter().map(|v| v.prefixed("partner")).collect())
+                })
+            })
+            .await
+    }
+}
+
+fn principal<T>(request: &Request<T>) -> Result<Principal> {
+    Ok(Principal::of(request)?.clone())
+}
+
+fn respond<T>(result: Result<T>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+fn request_id(value: &str, violations: &mut Violations) -> Option<String> {
+    violations
+        .check("request_id", validate::request_id(value))
+        .flatten()
+}
+
+#[tonic::async_trait]
+impl PartnerSuccessService for Handler {
+    async fn create_partner(
+        &self,
+        request: Request<pb::CreatePartnerRequest>,
+    ) -> Result<Response<pb::CreatePartnerResponse>, Status> {
+        respond(Handler::create_partner(self, request).await)
+    }
+
+    async fn get_partner(
+        &self,
+        request: Request<pb::GetPartnerRequest>,
+    ) -> Result<Response<pb::GetPartnerResponse>, Status> {
+        respond(Handler::get_partner(self, request).await)
+    }
+
+    async fn list_partners(
+        &self,
+        request: Request<pb::ListPartnersRequest>,
+    ) -> Result<Response<pb::ListPartnersResponse>, Status> {
+        respond(Handler::list_partners(self, request).await)
+    }
+
+    async fn update_partner(
+        &self,
+        request: Request<pb::UpdatePartnerRequest>,
+    ) -> Result<Response<pb::UpdatePartnerResponse>, Status> {
+        respond(Handler::update_partner(self, request).await)
+    }
+}

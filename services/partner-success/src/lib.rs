@@ -1,0 +1,105 @@
+//! Partner-success service: customer success through resellers and referral
+//! partners.
+//!
+//! [`Application::build`] starts the service in-process (the binary, the suite
+//! and the tests all use it).
+
+pub mod convert;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod store;
+
+use std::net::SocketAddr;
+
+use themodel_platform::{
+    auth::{AuthConfig, Keys},
+    event_feed::EventFeed,
+    jobs::JobRunner,
+    registry,
+    server::{Running, Server, ServerConfig},
+    store::{Store, StoreConfig, migrate},
+};
+use themodel_proto::partner_success::partner_success_service_server::PartnerSuccessServiceServer;
+use tokio_util::sync::CancellationToken;
+
+/// Service name: events' `source`, metrics label, health and logs.
+pub const NAME: &str = registry::PARTNER_SUCCESS.name;
+
+/// How the `themodel` binary runs this service.
+pub const ENTRY: registry::Entry = registry::Entry {
+    info: registry::PARTNER_SUCCESS,
+    migrate: |url| Box::pin(async move { migrate::<store::migration::Migrator>(&url).await }),
+    start: |settings, shutdown| Box::pin(Application::build(settings.into(), shutdown)),
+};
+
+/// Configuration of the partner-success service; every flag also reads its
+/// environment variable.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "themodel-partner-success",
+    about = "Partner-success service of the THE MODEL suite",
+    version
+)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    #[arg(
+        long = "listen",
+        env = "LISTEN_ADDR",
+        default_value_t = registry::PARTNER_SUCCESS.default_listen()
+    )]
+    pub listen: SocketAddr,
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value_t = registry::PARTNER_SUCCESS.default_database_url()
+    )]
+    pub database_url: String,
+    /// Server settings.
+    #[command(flatten)]
+    pub server: ServerConfig,
+    /// Database maintenance settings.
+    #[command(flatten)]
+    pub store: StoreConfig,
+    /// Token verification.
+    #[command(flatten)]
+    pub auth: AuthConfig,
+}
+
+impl From<registry::Settings> for Config {
+    fn from(s: registry::Settings) -> Self {
+        Self {
+            listen: s.listen,
+            database_url: s.database_url,
+            server: s.server,
+            store: s.store,
+            auth: s.auth,
+        }
+    }
+}
+
+/// The partner-success service, started.
+pub struct Application;
+
+impl Application {
+    /// Connects and migrates the database, binds the server and returns it
+    /// running until `shutdown` is cancelled.
+    pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+        let keys = Keys::load(&config.auth)?;
+        let store =
+            Store::connect::<store::migration::Migrator>(NAME, &config.database_url, &config.store)
+                .await?;
+        let jobs = JobRunner::new(&store, NAME, shutdown.clone());
+        store.schedule_jobs(&jobs, &config.store);
+        let handler = grpc::Handler::new(store::Partners::new(store.clone()));
+        Server::new(NAME, error::DOMAIN, &config.server)
+            .service(PartnerSuccessServiceServer::new(handler))
+            .service(EventFeed::new(store.clone(), error::DOMAIN).into_server())
+            .service(jobs.into_server(error::DOMAIN))
+            .authenticate(keys.authenticator)
+            .check_database(store)
+            .start(config.listen, shutdown)
+            .await
+    }
+}

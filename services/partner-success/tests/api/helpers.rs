@@ -1,0 +1,203 @@
+use themodel_partner_success::{Application, Config};
+use themodel_platform::{
+    auth::Role,
+    server::ServerConfig,
+    store::StoreConfig,
+    testing::{Bearer, TestDatabase, auth_config},
+};
+use themodel_proto::{
+    events as ev,
+    events::event_feed_service_client::EventFeedServiceClient,
+    partner_success::{self as pb, partner_success_service_client::PartnerSuccessServiceClient},
+};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
+use tonic_types::StatusExt;
+
+pub type Client = PartnerSuccessServiceClient<InterceptedService<Channel, Bearer>>;
+
+pub struct TestApp {
+    channel: Channel,
+    shutdown: CancellationToken,
+    _db: TestDatabase,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts the service on port 0 against a fresh database.
+pub async fn spawn_app() -> TestApp {
+    themodel_platform::telemetry::init_for_tests();
+    let db = TestDatabase::new().await;
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        database_url: db.url.clone(),
+        server: ServerConfig::default(),
+        store: StoreConfig::default(),
+        auth: auth_config(),
+    };
+    let shutdown = CancellationToken::new();
+    let running = Application::build(config, shutdown.clone())
+        .await
+        .expect("start partner success");
+    let addr = running.addr;
+    tokio::spawn(running.run);
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    TestApp {
+        channel,
+        shutdown,
+        _db: db,
+    }
+}
+
+impl TestApp {
+    /// A client acting as `role`; a partner user belongs to partner "p-1".
+    pub fn client(&self, role: Role) -> Client {
+        let partner = (role == Role::PartnerUser).then_some("p-1");
+        self.client_with(Bearer::new(role, partner))
+    }
+
+    pub fn client_with(&self, bearer: Bearer) -> Client {
+        PartnerSuccessServiceClient::with_interceptor(self.channel.clone(), bearer)
+    }
+
+    pub fn admin(&self) -> Client {
+        self.client(Role::Admin)
+    }
+
+    /// Every partner, across pages, as an admin sees them.
+    pub async fn all_partners(&self) -> Vec<pb::Partner> {
+        let mut client = self.admin();
+        let mut partners = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = client
+                .list_partners(pb::ListPartnersRequest {
+                    page_size: 1000,
+                    page_token,
+                    ..Default::default()
+                })
+                .await
+                .expect("list")
+                .into_inner();
+            partners.extend(page.partners);
+            if page.next_page_token.is_empty() {
+                return partners;
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// Every event in the service's log, oldest first.
+    pub async fn events(&self) -> Vec<ev::Event> {
+        let mut feed = EventFeedServiceClient::with_interceptor(
+            self.channel.clone(),
+            Bearer::new(Role::Bizops, None),
+        );
+        let mut events = Vec::new();
+        let mut after_sequence = 0;
+        loop {
+            let page = feed
+                .list_events(ev::ListEventsRequest {
+                    after_sequence,
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await
+                .expect("events")
+                .into_inner();
+            let Some(last) = page.events.last() else {
+                return events;
+            };
+            after_sequence = last.sequence;
+            events.extend(page.events);
+        }
+    }
+}
+
+/// An active resale partner whose customers the partner itself serves.
+pub fn partner(partner_id: &str) -> pb::Partner {
+    pb::Partner {
+        partner_id: partner_id.into(),
+        display_name: format!("Partner {partner_id}"),
+        contract_form: pb::ContractForm::Resale as i32,
+        cs_model: pb::CsModel::PartnerLed as i32,
+        status: pb::PartnerStatus::Active as i32,
+        ..Default::default()
+    }
+}
+
+pub fn create(partner: pb::Partner) -> pb::CreatePartnerRequest {
+    pb::CreatePartnerRequest {
+        partner: Some(partner),
+        request_id: String::new(),
+    }
+}
+
+pub async fn create_ok(client: &mut Client, partner: pb::Partner) -> pb::Partner {
+    client
+        .create_partner(create(partner))
+        .await
+        .expect("create")
+        .into_inner()
+        .partner
+        .expect("partner")
+}
+
+/// An update of `patch` (which carries the id) naming `paths`, without an
+/// idempotency key.
+pub fn update(patch: pb::Partner, paths: &[&str]) -> pb::UpdatePartnerRequest {
+    pb::UpdatePartnerRequest {
+        partner: Some(patch),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }),
+        request_id: String::new(),
+    }
+}
+
+pub async fn update_ok(client: &mut Client, patch: pb::Partner, paths: &[&str]) -> pb::Partner {
+    client
+        .update_partner(update(patch, paths))
+        .await
+        .expect("update")
+        .into_inner()
+        .partner
+        .expect("partner")
+}
+
+pub async fn get_ok(client: &mut Client, partner_id: &str) -> pb::Partner {
+    client
+        .get_partner(pb::GetPartnerRequest {
+            partner_id: partner_id.into(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .partner
+        .expect("partner")
+}
+
+/// The field paths of an INVALID_ARGUMENT status.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("bad request details")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &Status) -> String {
+    status.get_details_error_info().expect("error info").reason
+}
