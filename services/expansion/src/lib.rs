@@ -10,15 +10,13 @@ pub mod error;
 pub mod grpc;
 pub mod store;
 
-use std::net::SocketAddr;
-
 use themodel_platform::{
-    auth::{AuthConfig, Keys},
+    auth::Keys,
     event_feed::EventFeed,
     jobs::JobRunner,
     registry,
-    server::{Running, Server, ServerConfig},
-    store::{Store, StoreConfig, migrate},
+    server::{Running, Server},
+    store::{Store, migrate},
 };
 use themodel_proto::expansion::expansion_service_server::ExpansionServiceServer;
 use tokio_util::sync::CancellationToken;
@@ -30,54 +28,12 @@ pub const NAME: &str = registry::EXPANSION.name;
 pub const ENTRY: registry::Entry = registry::Entry {
     info: registry::EXPANSION,
     migrate: |url| Box::pin(async move { migrate::<store::migration::Migrator>(&url).await }),
-    start: |settings, shutdown| Box::pin(Application::build(settings.into(), shutdown)),
+    start: |settings, shutdown| Box::pin(Application::build(settings, shutdown)),
 };
 
-/// Configuration of the expansion service; every flag also reads its
-/// environment variable.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "themodel-expansion",
-    about = "Expansion service of the THE MODEL suite",
-    version
-)]
-pub struct Config {
-    /// Address the gRPC server listens on.
-    #[arg(
-        long = "listen",
-        env = "LISTEN_ADDR",
-        default_value_t = registry::EXPANSION.default_listen()
-    )]
-    pub listen: SocketAddr,
-    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user@host/db`.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value_t = registry::EXPANSION.default_database_url()
-    )]
-    pub database_url: String,
-    /// Server settings.
-    #[command(flatten)]
-    pub server: ServerConfig,
-    /// Database maintenance settings.
-    #[command(flatten)]
-    pub store: StoreConfig,
-    /// Token verification.
-    #[command(flatten)]
-    pub auth: AuthConfig,
-}
-
-impl From<registry::Settings> for Config {
-    fn from(s: registry::Settings) -> Self {
-        Self {
-            listen: s.listen,
-            database_url: s.database_url,
-            server: s.server,
-            store: s.store,
-            auth: s.auth,
-        }
-    }
-}
+/// The service's settings (the suite's [`registry::Settings`]): its address,
+/// database, server, store and token settings.
+pub type Config = registry::Settings;
 
 /// The expansion service, started.
 pub struct Application;

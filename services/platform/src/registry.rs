@@ -135,7 +135,8 @@ pub fn check_names<T>(setting: &str, given: &[(String, T)]) -> anyhow::Result<()
     Ok(())
 }
 
-/// What the suite gives a service it starts in its process.
+/// A service's settings: what the suite gives each service it starts in its
+/// process, and what a service's own binary reads from its command line.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Where to listen.
@@ -148,6 +149,56 @@ pub struct Settings {
     pub store: StoreConfig,
     /// Token verification.
     pub auth: AuthConfig,
+}
+
+/// The command line of a service run as its own process; every flag also
+/// reads its environment variable.
+#[derive(Debug, Clone, clap::Parser)]
+struct ServiceArgs {
+    /// Address the gRPC server listens on [default: 127.0.0.1 at the service's port].
+    #[arg(long = "listen", env = "LISTEN_ADDR")]
+    listen: Option<SocketAddr>,
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user@host/db`
+    /// [default: sqlite://data/<service>.db?mode=rwc].
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Server settings.
+    #[command(flatten)]
+    server: ServerConfig,
+    /// Database maintenance settings.
+    #[command(flatten)]
+    store: StoreConfig,
+    /// Token verification.
+    #[command(flatten)]
+    auth: AuthConfig,
+}
+
+impl Settings {
+    /// The settings of `info`'s own binary `binary`, from the process's
+    /// command line and environment; exits with the usage on a bad flag or
+    /// `--help`.
+    pub fn from_command_line(
+        info: &ServiceInfo,
+        binary: &'static str,
+        about: &'static str,
+    ) -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = ServiceArgs::command()
+            .name(binary)
+            .about(about)
+            .version(env!("CARGO_PKG_VERSION"));
+        let args =
+            ServiceArgs::from_arg_matches(&command.get_matches()).unwrap_or_else(|err| err.exit());
+        Self {
+            listen: args.listen.unwrap_or_else(|| info.default_listen()),
+            database_url: args
+                .database_url
+                .unwrap_or_else(|| info.default_database_url()),
+            server: args.server,
+            store: args.store,
+            auth: args.auth,
+        }
+    }
 }
 
 /// How the `themodel` binary starts a service and migrates its database.
