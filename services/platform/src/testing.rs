@@ -109,6 +109,71 @@ pub fn auth_config() -> AuthConfig {
     config_at(test_key().path.clone())
 }
 
+/// A service started in-process on port 0 for its API tests, on a database of
+/// its own; it stops when dropped.
+pub struct TestService {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// A connected channel to it.
+    pub channel: tonic::transport::Channel,
+    /// Its database.
+    pub db: TestDatabase,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl TestService {
+    /// The settings a test service starts with on `db`: port 0, the test
+    /// keys, defaults otherwise.
+    pub fn settings(db: &TestDatabase) -> crate::registry::Settings {
+        crate::registry::Settings {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+            database_url: db.url.clone(),
+            server: crate::server::ServerConfig::default(),
+            store: crate::store::StoreConfig::default(),
+            auth: auth_config(),
+        }
+    }
+
+    /// Starts the service `build` makes (its `Application::build`) on `db`,
+    /// with its test settings changed by `configure`.
+    pub async fn start<F, Fut>(
+        db: TestDatabase,
+        configure: impl FnOnce(&mut crate::registry::Settings),
+        build: F,
+    ) -> TestService
+    where
+        F: FnOnce(crate::registry::Settings, tokio_util::sync::CancellationToken) -> Fut,
+        Fut: Future<Output = anyhow::Result<crate::server::Running>>,
+    {
+        crate::telemetry::init_for_tests();
+        let mut settings = Self::settings(&db);
+        configure(&mut settings);
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let running = build(settings, shutdown.clone())
+            .await
+            .expect("start the service");
+        let addr = running.addr;
+        tokio::spawn(running.run);
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        TestService {
+            addr,
+            channel,
+            db,
+            shutdown,
+        }
+    }
+}
+
+impl Drop for TestService {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
 /// Mints test tokens with the key of [`auth_config`].
 pub fn issuer() -> std::sync::Arc<TokenIssuer> {
     static ISSUER: OnceLock<std::sync::Arc<TokenIssuer>> = OnceLock::new();

@@ -73,9 +73,10 @@ impl Handler {
         let id = v.check("partner_id", partner_id(&request.get_ref().partner_id));
         let id = v.finish(|| id.unwrap_or_default())?;
         // Another partner's id is as unknown to a partner user as a missing one.
-        let partner = match can_see(&principal, &id) {
-            true => self.partners.get(&id).await?,
-            false => None,
+        let partner = if can_see(&principal, &id) {
+            self.partners.get(&id).await?
+        } else {
+            None
         };
         let partner = partner.ok_or(Error::PartnerNotFound(id))?;
         Ok(pb::GetPartnerResponse {

@@ -1,60 +1,23 @@
-use themodel_partner_success::{Application, Config};
+use themodel_partner_success::Application;
 use themodel_platform::{
     auth::Role,
-    server::ServerConfig,
-    store::StoreConfig,
-    testing::{Bearer, TestDatabase, auth_config},
+    testing::{Bearer, TestDatabase, TestService},
 };
 use themodel_proto::{
     events as ev,
     events::event_feed_service_client::EventFeedServiceClient,
     partner_success::{self as pb, partner_success_service_client::PartnerSuccessServiceClient},
 };
-use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 use tonic_types::StatusExt;
 
 pub type Client = PartnerSuccessServiceClient<InterceptedService<Channel, Bearer>>;
 
-pub struct TestApp {
-    channel: Channel,
-    shutdown: CancellationToken,
-    _db: TestDatabase,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
+pub struct TestApp(TestService);
 
 /// Starts the service on port 0 against a fresh database.
 pub async fn spawn_app() -> TestApp {
-    themodel_platform::telemetry::init_for_tests();
-    let db = TestDatabase::new().await;
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        database_url: db.url.clone(),
-        server: ServerConfig::default(),
-        store: StoreConfig::default(),
-        auth: auth_config(),
-    };
-    let shutdown = CancellationToken::new();
-    let running = Application::build(config, shutdown.clone())
-        .await
-        .expect("start partner success");
-    let addr = running.addr;
-    tokio::spawn(running.run);
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    TestApp {
-        channel,
-        shutdown,
-        _db: db,
-    }
+    TestApp(TestService::start(TestDatabase::new().await, |_| {}, Application::build).await)
 }
 
 impl TestApp {
@@ -65,7 +28,7 @@ impl TestApp {
     }
 
     pub fn client_with(&self, bearer: Bearer) -> Client {
-        PartnerSuccessServiceClient::with_interceptor(self.channel.clone(), bearer)
+        PartnerSuccessServiceClient::with_interceptor(self.0.channel.clone(), bearer)
     }
 
     pub fn admin(&self) -> Client {
@@ -98,7 +61,7 @@ impl TestApp {
     /// Every event in the service's log, oldest first.
     pub async fn events(&self) -> Vec<ev::Event> {
         let mut feed = EventFeedServiceClient::with_interceptor(
-            self.channel.clone(),
+            self.0.channel.clone(),
             Bearer::new(Role::Bizops, None),
         );
         let mut events = Vec::new();

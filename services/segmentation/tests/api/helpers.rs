@@ -1,8 +1,6 @@
 use themodel_platform::{
     auth::Role,
-    server::ServerConfig,
-    store::StoreConfig,
-    testing::{Bearer, TestDatabase, auth_config},
+    testing::{Bearer, TestDatabase, TestService},
 };
 use themodel_proto::{
     common::Money,
@@ -11,25 +9,13 @@ use themodel_proto::{
     segmentation::{self as pb, segmentation_service_client::SegmentationServiceClient},
 };
 use themodel_segmentation::{Application, Config};
-use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 use tonic_types::StatusExt;
 
 pub type Client = SegmentationServiceClient<InterceptedService<Channel, Bearer>>;
 pub type FeedClient = EventFeedServiceClient<InterceptedService<Channel, Bearer>>;
 
-pub struct TestApp {
-    addr: std::net::SocketAddr,
-    channel: Channel,
-    shutdown: CancellationToken,
-    _db: TestDatabase,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
+pub struct TestApp(TestService);
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -37,19 +23,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// The configuration a test app starts with, on a fresh database.
 pub fn test_config(db: &TestDatabase) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        database_url: db.url.clone(),
-        server: ServerConfig::default(),
-        store: StoreConfig::default(),
-        auth: auth_config(),
-    }
+    TestService::settings(db)
 }
 
 /// Starts the service with its test configuration changed by `configure`.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
-    themodel_platform::telemetry::init_for_tests();
-    start(TestDatabase::new().await, configure).await
+    spawn_app_on_with(TestDatabase::new().await, configure).await
 }
 
 /// Starts the service on a database the test prepared.
@@ -60,24 +39,7 @@ pub async fn spawn_app_on(db: TestDatabase) -> TestApp {
 /// Starts the service on a database the test prepared, its configuration
 /// changed by `configure`.
 pub async fn spawn_app_on_with(db: TestDatabase, configure: impl FnOnce(&mut Config)) -> TestApp {
-    start(db, configure).await
-}
-
-async fn start(db: TestDatabase, configure: impl FnOnce(&mut Config)) -> TestApp {
-    let mut config = test_config(&db);
-    configure(&mut config);
-    let shutdown = CancellationToken::new();
-    let running = Application::build(config, shutdown.clone())
-        .await
-        .expect("start segmentation");
-    let addr = running.addr;
-    tokio::spawn(running.run);
-    TestApp {
-        addr,
-        channel: connect(addr).await,
-        shutdown,
-        _db: db,
-    }
+    TestApp(TestService::start(db, configure, Application::build).await)
 }
 
 pub async fn connect(addr: std::net::SocketAddr) -> Channel {
@@ -90,18 +52,18 @@ pub async fn connect(addr: std::net::SocketAddr) -> Channel {
 
 impl TestApp {
     pub fn client(&self, role: Role) -> Client {
-        SegmentationServiceClient::with_interceptor(self.channel.clone(), Bearer::new(role, None))
+        SegmentationServiceClient::with_interceptor(self.0.channel.clone(), Bearer::new(role, None))
     }
 
     pub fn partner_client(&self, partner: &str) -> Client {
         SegmentationServiceClient::with_interceptor(
-            self.channel.clone(),
+            self.0.channel.clone(),
             Bearer::new(Role::PartnerUser, Some(partner)),
         )
     }
 
     pub fn client_with(&self, bearer: Bearer) -> Client {
-        SegmentationServiceClient::with_interceptor(self.channel.clone(), bearer)
+        SegmentationServiceClient::with_interceptor(self.0.channel.clone(), bearer)
     }
 
     pub fn admin(&self) -> Client {
@@ -109,20 +71,20 @@ impl TestApp {
     }
 
     pub fn feed(&self, role: Role) -> FeedClient {
-        EventFeedServiceClient::with_interceptor(self.channel.clone(), Bearer::new(role, None))
+        EventFeedServiceClient::with_interceptor(self.0.channel.clone(), Bearer::new(role, None))
     }
 
     /// The service's database, for tests that work on its store directly.
     pub fn database_url(&self) -> &str {
-        &self._db.url
+        &self.0.db.url
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {
-        self.addr
+        self.0.addr
     }
 
     pub fn channel(&self) -> Channel {
-        self.channel.clone()
+        self.0.channel.clone()
     }
 
     /// Every account visible to an admin, across pages.
