@@ -174,6 +174,25 @@ impl Drop for TestService {
     }
 }
 
+/// The field paths of an INVALID_ARGUMENT status.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("bad request details")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status.get_details_error_info().expect("error info").reason
+}
+
 /// Mints test tokens with the key of [`auth_config`].
 pub fn issuer() -> std::sync::Arc<TokenIssuer> {
     static ISSUER: OnceLock<std::sync::Arc<TokenIssuer>> = OnceLock::new();

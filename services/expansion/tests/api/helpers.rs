@@ -1,4 +1,5 @@
 use themodel_expansion::Application;
+pub use themodel_platform::testing::{reason, violated_fields};
 use themodel_platform::{
     auth::Role,
     testing::{Bearer, TestDatabase, TestService},
@@ -9,8 +10,7 @@ use themodel_proto::{
     events::event_feed_service_client::EventFeedServiceClient,
     expansion::{self as pb, expansion_service_client::ExpansionServiceClient},
 };
-use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
-use tonic_types::StatusExt;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 pub type Client = ExpansionServiceClient<InterceptedService<Channel, Bearer>>;
 
@@ -171,21 +171,4 @@ pub async fn get_ok(client: &mut Client, product_key: &str) -> pb::Product {
         .into_inner()
         .product
         .expect("product")
-}
-
-/// The field paths of an INVALID_ARGUMENT status.
-pub fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("bad request details")
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect()
-}
-
-/// The ErrorInfo reason of a status.
-pub fn reason(status: &Status) -> String {
-    status.get_details_error_info().expect("error info").reason
 }

@@ -1,4 +1,5 @@
 use themodel_partner_success::Application;
+pub use themodel_platform::testing::{reason, violated_fields};
 use themodel_platform::{
     auth::Role,
     testing::{Bearer, TestDatabase, TestService},
@@ -8,8 +9,7 @@ use themodel_proto::{
     events::event_feed_service_client::EventFeedServiceClient,
     partner_success::{self as pb, partner_success_service_client::PartnerSuccessServiceClient},
 };
-use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
-use tonic_types::StatusExt;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 pub type Client = PartnerSuccessServiceClient<InterceptedService<Channel, Bearer>>;
 
@@ -146,21 +146,4 @@ pub async fn get_ok(client: &mut Client, partner_id: &str) -> pb::Partner {
         .into_inner()
         .partner
         .expect("partner")
-}
-
-/// The field paths of an INVALID_ARGUMENT status.
-pub fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("bad request details")
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect()
-}
-
-/// The ErrorInfo reason of a status.
-pub fn reason(status: &Status) -> String {
-    status.get_details_error_info().expect("error info").reason
 }

@@ -1,3 +1,4 @@
+pub use themodel_platform::testing::{reason, violated_fields};
 use themodel_platform::{
     auth::Role,
     testing::{Bearer, TestDatabase, TestService},
@@ -9,8 +10,7 @@ use themodel_proto::{
     segmentation::{self as pb, segmentation_service_client::SegmentationServiceClient},
 };
 use themodel_segmentation::{Application, Config};
-use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
-use tonic_types::StatusExt;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 pub type Client = SegmentationServiceClient<InterceptedService<Channel, Bearer>>;
 pub type FeedClient = EventFeedServiceClient<InterceptedService<Channel, Bearer>>;
@@ -217,21 +217,4 @@ pub async fn create_ok(client: &mut Client, account: pb::Account) -> pb::Account
         .into_inner()
         .account
         .expect("account")
-}
-
-/// The field paths of an INVALID_ARGUMENT status.
-pub fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("bad request details")
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect()
-}
-
-/// The ErrorInfo reason of a status.
-pub fn reason(status: &Status) -> String {
-    status.get_details_error_info().expect("error info").reason
 }
