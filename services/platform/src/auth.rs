@@ -746,6 +746,11 @@ impl crate::gate::Gate for Authenticate {
     }
 }
 
+/// The caller of `request`, owned, for a handler that keeps it across awaits.
+pub fn principal<T>(request: &tonic::Request<T>) -> Result<Principal, ApiError> {
+    Principal::of(request).cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

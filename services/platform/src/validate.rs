@@ -255,6 +255,12 @@ pub fn text(value: &str, min: usize, max: usize) -> Result<String, Vec<Violation
     Ok(value.to_owned())
 }
 
+/// A request's idempotency key from its `request_id` field, its violations
+/// (if any) added to `violations`; `None` when absent or invalid.
+pub fn request_id_field(value: &str, violations: &mut crate::Violations) -> Option<String> {
+    violations.check("request_id", request_id(value)).flatten()
+}
+
 /// Validates an idempotency key; `None` when the caller sent none.
 pub fn request_id(value: &str) -> Result<Option<String>, Vec<Violation>> {
     if value.is_empty() {

@@ -2,7 +2,11 @@
 //! convert back. Business rules live in `domain`, persistence in `store`.
 
 use themodel_platform::{
-    Violation, Violations, auth::Principal, page_token, store::IdempotencyKey, validate,
+    Violation, Violations,
+    auth::principal,
+    page_token,
+    store::IdempotencyKey,
+    validate::{self, request_id_field},
 };
 use themodel_proto::expansion::{self as pb, expansion_service_server::ExpansionService};
 use tonic::{Request, Response, Status};
@@ -34,7 +38,7 @@ impl Handler {
         principal.require(CATALOGUE_WRITERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         let (product_key, fields) = match &req.product {
             Some(product) => (
                 v.check("product.product_key", key(&product.product_key)),
@@ -108,7 +112,7 @@ impl Handler {
         principal.require(CATALOGUE_WRITERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         let Some(patch) = &req.product else {
             return Err(Error::Invalid(vec![Violation::new(
                 "product",
@@ -136,18 +140,8 @@ impl Handler {
     }
 }
 
-fn principal<T>(request: &Request<T>) -> Result<Principal> {
-    Ok(Principal::of(request)?.clone())
-}
-
 fn respond<T>(result: Result<T>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(Status::from)
-}
-
-fn request_id(value: &str, violations: &mut Violations) -> Option<String> {
-    violations
-        .check("request_id", validate::request_id(value))
-        .flatten()
 }
 
 #[tonic::async_trait]

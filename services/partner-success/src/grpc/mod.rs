@@ -2,7 +2,11 @@
 //! convert back. Business rules live in `domain`, persistence in `store`.
 
 use themodel_platform::{
-    Violation, Violations, auth::Principal, page_token, store::IdempotencyKey, validate,
+    Violation, Violations,
+    auth::principal,
+    page_token,
+    store::IdempotencyKey,
+    validate::{self, request_id_field},
 };
 use themodel_proto::partner_success::{
     self as pb, partner_success_service_server::PartnerSuccessService,
@@ -39,7 +43,7 @@ impl Handler {
         principal.require(PARTNER_WRITERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         let (id, fields) = match &req.partner {
             Some(partner) => {
                 // A new partner starts onboarding unless told otherwise.
@@ -136,7 +140,7 @@ impl Handler {
         principal.require(PARTNER_WRITERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         let Some(patch) = &req.partner else {
             return Err(Error::Invalid(vec![Violation::new(
                 "partner",
@@ -164,18 +168,8 @@ impl Handler {
     }
 }
 
-fn principal<T>(request: &Request<T>) -> Result<Principal> {
-    Ok(Principal::of(request)?.clone())
-}
-
 fn respond<T>(result: Result<T>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(Status::from)
-}
-
-fn request_id(value: &str, violations: &mut Violations) -> Option<String> {
-    violations
-        .check("request_id", validate::request_id(value))
-        .flatten()
 }
 
 #[tonic::async_trait]

@@ -1,10 +1,16 @@
 //! Handlers of the CSM and book-of-business RPCs.
 
-use themodel_platform::{Violations, page_token, store::IdempotencyKey, validate};
+use themodel_platform::{
+    Violations,
+    auth::principal,
+    page_token,
+    store::IdempotencyKey,
+    validate::{self, request_id_field},
+};
 use themodel_proto::segmentation as pb;
 use tonic::Request;
 
-use super::{Handler, principal, request_id};
+use super::Handler;
 use crate::{
     convert::{
         REFERENCE_CHARS,
@@ -50,7 +56,7 @@ impl Handler {
         principal.require(CSM_WRITERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         let (id, fields) = match &req.csm {
             Some(csm) => (
                 csm_id(&csm.id, "csm.id", &mut v),
@@ -132,7 +138,7 @@ impl Handler {
         principal.require(CSM_WRITERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         let Some(patch) = &req.csm else {
             return Err(Error::Invalid(vec![themodel_platform::Violation::new(
                 "csm",
@@ -166,7 +172,7 @@ impl Handler {
         principal.require(ASSIGNERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         let csm = csm_id(&req.csm_id, "csm_id", &mut v);
         if req.account_ids.is_empty() || req.account_ids.len() > MAX_BATCH {
             v.add(

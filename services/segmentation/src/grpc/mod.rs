@@ -2,7 +2,11 @@
 //! back. Business rules live in `domain`, persistence in `store`.
 
 use themodel_platform::{
-    Violation, Violations, auth::Principal, page_token, store::IdempotencyKey, validate,
+    Violation, Violations,
+    auth::principal,
+    page_token,
+    store::IdempotencyKey,
+    validate::{self, request_id_field},
 };
 use themodel_proto::segmentation::{self as pb, segmentation_service_server::SegmentationService};
 use tonic::{Request, Response, Status};
@@ -57,18 +61,8 @@ impl Handler {
     }
 }
 
-fn principal<T>(request: &Request<T>) -> Result<Principal> {
-    Ok(Principal::of(request)?.clone())
-}
-
 fn respond<T>(result: Result<T>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(Status::from)
-}
-
-fn request_id(value: &str, violations: &mut Violations) -> Option<String> {
-    violations
-        .check("request_id", validate::request_id(value))
-        .flatten()
 }
 
 fn optional_filter(value: &str, field: &str, violations: &mut Violations) -> Option<String> {
@@ -88,7 +82,7 @@ impl Handler {
         principal.require(WRITERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         let fields = match &req.account {
             Some(account) => v.check("account", fields_from_proto(account)),
             None => {
@@ -191,7 +185,7 @@ impl Handler {
         principal.require(WRITERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         let Some(patch) = &req.account else {
             return Err(Error::Invalid(vec![Violation::new(
                 "account",
@@ -226,7 +220,7 @@ impl Handler {
         principal.require(BULK_WRITERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         if req.accounts.is_empty() || req.accounts.len() > MAX_BATCH {
             v.add(
                 "accounts",

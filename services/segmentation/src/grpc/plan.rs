@@ -1,11 +1,11 @@
 //! Handlers of the headcount plan and the mix report.
 
 use chrono::{Datelike, Months, NaiveDate, Utc};
-use themodel_platform::{Violations, validate};
+use themodel_platform::{Violations, auth::principal, validate};
 use themodel_proto::segmentation as pb;
 use tonic::Request;
 
-use super::{Handler, principal};
+use super::Handler;
 use crate::{
     convert::{
         plan::{mix_from_proto, mix_to_proto, tier_month_to_proto, workloads_from_proto},

@@ -1,11 +1,17 @@
 //! Handlers of the tier policy RPCs.
 
 use prost::Message;
-use themodel_platform::{Violations, page_token, store::IdempotencyKey, validate};
+use themodel_platform::{
+    Violations,
+    auth::principal,
+    page_token,
+    store::IdempotencyKey,
+    validate::{self, request_id_field},
+};
 use themodel_proto::segmentation as pb;
 use tonic::Request;
 
-use super::{Handler, principal, request_id};
+use super::Handler;
 use crate::{
     convert::policy::{rules_from_proto, rules_to_proto},
     domain::{
@@ -66,7 +72,7 @@ impl Handler {
         principal.require(POLICY_APPLIERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         let rules = v.check("", rules_from_proto(req.rules.as_ref()));
         let reason = v.check("reason", validate::text(&req.reason, 0, MAX_REASON_LEN));
         let (Some(rules), Some(reason), true) = (rules, reason, v.is_empty()) else {
@@ -202,7 +208,7 @@ impl Handler {
         principal.require(OVERRIDE_APPROVERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         let account_id = v.check("account_id", validate::resource_id(&req.account_id));
         let tier = match validate::known_enum::<Tier>(req.tier) {
             Ok(Tier::Unspecified) => {

@@ -3,11 +3,18 @@
 use chrono::{DateTime, Utc};
 use prost::Message;
 use serde::Serialize;
-use themodel_platform::{Violations, auth::Principal, page_token, store::IdempotencyKey, validate};
+use themodel_platform::{
+    Violations,
+    auth::Principal,
+    auth::principal,
+    page_token,
+    store::IdempotencyKey,
+    validate::{self, request_id_field},
+};
 use themodel_proto::segmentation as pb;
 use tonic::Request;
 
-use super::{Handler, MAX_BATCH, principal, request_id};
+use super::{Handler, MAX_BATCH};
 use crate::{
     convert::{
         REFERENCE_CHARS,
@@ -73,7 +80,7 @@ impl Handler {
         principal.require(WRITERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         let fields = match &req.touchpoint {
             Some(t) => v.check("touchpoint", touchpoint_from_proto(t, Utc::now())),
             None => {
@@ -96,7 +103,7 @@ impl Handler {
         principal.require(BULK_WRITERS)?;
         let req = request.into_inner();
         let mut v = Violations::new();
-        let request_id = request_id(&req.request_id, &mut v);
+        let request_id = request_id_field(&req.request_id, &mut v);
         if req.touchpoints.is_empty() || req.touchpoints.len() > MAX_BATCH {
             v.add(
                 "touchpoints",

@@ -285,11 +285,17 @@ impl Touchpoints {
         let db = &self.store.db;
         let at = as_of.timestamp_micros();
         let later = changed_after(at);
-        let mut tallies: Vec<Tally> = customers(db, as_of, partner, Some(later.clone()))
-            .await?
-            .iter()
-            .map(|c| Tally::of(&c.covered, as_of, targets))
-            .collect();
+        // As of now nothing has changed since: skip the history reads.
+        let any_later = db.query_one(&later.clone().limit(1).to_owned()).await?;
+        let mut tallies: Vec<Tally> = if any_later.is_some() {
+            customers(db, as_of, partner, Some(later.clone()))
+                .await?
+                .iter()
+                .map(|c| Tally::of(&c.covered, as_of, targets))
+                .collect()
+        } else {
+            Vec::new()
+        };
 
         let last_touch = Query::select()
             .column(touchpoint::Column::AccountId)
