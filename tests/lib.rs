@@ -60,6 +60,7 @@ impl TestSuite {
                 ..ServerConfig::default()
             },
             store: StoreConfig::default(),
+            client: Default::default(),
             auth: auth_config(),
         };
         configure(&mut config);

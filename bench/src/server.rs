@@ -126,8 +126,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Kind::Segmentation => {
             let running = themodel_segmentation::Application::build(
                 themodel_segmentation::Config {
-                    listen: any,
+                    listen: any.into(),
                     database_url: required(&args.database_url, "--database-url")?,
+                    peers: Vec::new(),
+                    client: Default::default(),
                     server: ServerConfig::default(),
                     store: StoreConfig::default(),
                     auth: auth(&args)?,
@@ -162,6 +164,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     )],
                     server: ServerConfig::default(),
                     store: StoreConfig::default(),
+                    client: Default::default(),
                     auth: auth(&args)?,
                 },
                 shutdown.clone(),

@@ -220,26 +220,6 @@ impl Clients {
         })
     }
 
-    /// Clients of `service` to the services of the suite called `targets`, at
-    /// their `<NAME>_ADDR` (else their default address).
-    pub fn to_services(
-        service: &'static str,
-        identity: Arc<ServiceIdentity>,
-        config: &ClientConfig,
-        targets: &[&str],
-    ) -> anyhow::Result<Self> {
-        let mut addresses = Vec::new();
-        for name in targets {
-            let info = registry::find(name)
-                .ok_or_else(|| anyhow::anyhow!("{name:?} is not a service of the suite"))?;
-            addresses.push((
-                info.name.to_owned(),
-                info.setting(&[], "ADDR", || info.default_address())?,
-            ));
-        }
-        Self::new(service, identity, config, &addresses)
-    }
-
     /// Calls `method` of `target` with `request` through `send` (which makes
     /// the typed call on the channel it is given), for `ctx`.
     pub async fn call<Req, Res, F, Fut>(

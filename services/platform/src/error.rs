@@ -190,6 +190,24 @@ impl ApiError {
         Self::Internal(err.into())
     }
 
+    /// A call to another service of the suite failed with `status`: the
+    /// caller may retry when the peer is out of reach, may not when the peer
+    /// refused the caller, and anything else is this service's fault.
+    pub fn from_peer(peer: &str, status: tonic::Status) -> Self {
+        match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted => {
+                Self::Unavailable(status.message().to_owned())
+            }
+            Code::PermissionDenied | Code::Unauthenticated => {
+                Self::PermissionDenied(format!("the {peer} service refused the call"))
+            }
+            code => Self::internal(anyhow::anyhow!(
+                "the {peer} service answered {code:?}: {}",
+                status.message()
+            )),
+        }
+    }
+
     /// The etag a caller sent for `resource` `id` is stale; `current` is the
     /// one to read again.
     pub fn etag_mismatch(resource: &str, id: String, current: String) -> Self {

@@ -3,6 +3,7 @@
 //! telemetry, server bootstrap, authentication, errors, validation, page
 //! tokens, persistence with idempotency and the outbox, and the event feed.
 
+pub mod accounts;
 pub mod auth;
 pub mod calls;
 pub mod client;

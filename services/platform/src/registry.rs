@@ -8,7 +8,12 @@ use std::{fmt, net::SocketAddr, str::FromStr};
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use crate::{auth::AuthConfig, server::Running, server::ServerConfig, store::StoreConfig};
+use crate::{
+    auth::{AuthConfig, Keys},
+    client::{ClientConfig, Clients},
+    server::{Listen, Running, ServerConfig},
+    store::StoreConfig,
+};
 
 /// A service of the suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,12 +142,17 @@ pub fn check_names<T>(setting: &str, given: &[(String, T)]) -> anyhow::Result<()
 
 /// A service's settings: what the suite gives each service it starts in its
 /// process, and what a service's own binary reads from its command line.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Settings {
     /// Where to listen.
-    pub listen: SocketAddr,
+    pub listen: Listen,
     /// The service's own database.
     pub database_url: String,
+    /// The URL of every other service of the suite, by name: where this one
+    /// calls them and follows their events.
+    pub peers: Vec<(String, String)>,
+    /// How calls to those services behave.
+    pub client: ClientConfig,
     /// Server settings.
     pub server: ServerConfig,
     /// Database settings.
@@ -162,6 +172,14 @@ struct ServiceArgs {
     /// [default: sqlite://data/<service>.db?mode=rwc].
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// Another service's URL, as NAME=URL (repeatable). A service not named
+    /// here is reached at its `<NAME>_ADDR` (e.g. `SEGMENTATION_ADDR`), else
+    /// at 127.0.0.1 on its own port.
+    #[arg(long = "peer", value_parser = named::<String>)]
+    peers: Vec<(String, String)>,
+    /// Calls to other services.
+    #[command(flatten)]
+    client: ClientConfig,
     /// Server settings.
     #[command(flatten)]
     server: ServerConfig,
@@ -183,22 +201,54 @@ impl Settings {
         about: &'static str,
     ) -> Self {
         use clap::{CommandFactory, FromArgMatches};
-        let command = ServiceArgs::command()
+        let mut command = ServiceArgs::command()
             .name(binary)
             .about(about)
             .version(env!("CARGO_PKG_VERSION"));
-        let args =
-            ServiceArgs::from_arg_matches(&command.get_matches()).unwrap_or_else(|err| err.exit());
+        let args = ServiceArgs::from_arg_matches(&command.clone().get_matches())
+            .unwrap_or_else(|err| err.exit());
+        let peers = check_names("--peer", &args.peers)
+            .and_then(|()| peer_addresses(info, &args.peers))
+            .unwrap_or_else(|err| {
+                command
+                    .error(clap::error::ErrorKind::ValueValidation, format!("{err:#}"))
+                    .exit()
+            });
         Self {
-            listen: args.listen.unwrap_or_else(|| info.default_listen()),
+            listen: args.listen.unwrap_or_else(|| info.default_listen()).into(),
             database_url: args
                 .database_url
                 .unwrap_or_else(|| info.default_database_url()),
+            peers,
+            client: args.client,
             server: args.server,
             store: args.store,
             auth: args.auth,
         }
     }
+
+    /// Clients of the service `name` to its peers, calling as `name` with
+    /// the service key in `keys`.
+    pub fn peer_clients(&self, name: &'static str, keys: &Keys) -> anyhow::Result<Clients> {
+        let identity = std::sync::Arc::new(keys.service_identity(name)?);
+        Clients::new(name, identity, &self.client, &self.peers)
+    }
+}
+
+/// The URL of every service of the suite but `info`: the one `given`, else
+/// its `<NAME>_ADDR`, else its default address.
+pub fn peer_addresses(
+    info: &ServiceInfo,
+    given: &[(String, String)],
+) -> anyhow::Result<Vec<(String, String)>> {
+    SERVICES
+        .iter()
+        .filter(|peer| peer.name != info.name)
+        .map(|peer| {
+            let url = peer.setting(given, "ADDR", || peer.default_address())?;
+            Ok((peer.name.to_owned(), url))
+        })
+        .collect()
 }
 
 /// How the `themodel` binary starts a service and migrates its database.

@@ -56,6 +56,58 @@ impl Default for ServerConfig {
     }
 }
 
+/// Where a server listens: an address to bind, or a socket bound already, so
+/// that whoever starts several services knows every address (port 0
+/// included) before any of them starts calling its peers.
+#[derive(Debug)]
+pub enum Listen {
+    /// Bind this address at start.
+    Addr(SocketAddr),
+    /// Serve on this bound socket.
+    Bound(std::net::TcpListener),
+}
+
+impl Listen {
+    /// Binds `addr` now.
+    pub fn bind(addr: SocketAddr) -> anyhow::Result<Listen> {
+        let listener =
+            std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+        listener.set_nonblocking(true)?;
+        Ok(Listen::Bound(listener))
+    }
+
+    /// The address callers reach: the bound one, with an unspecified IP
+    /// (0.0.0.0, ::) read as the loopback address; `None` before binding.
+    pub fn reachable(&self) -> Option<SocketAddr> {
+        let Listen::Bound(listener) = self else {
+            return None;
+        };
+        let mut addr = listener.local_addr().ok()?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        Some(addr)
+    }
+
+    async fn into_listener(self) -> anyhow::Result<tokio::net::TcpListener> {
+        match self {
+            Listen::Addr(addr) => tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}")),
+            Listen::Bound(listener) => Ok(tokio::net::TcpListener::from_std(listener)?),
+        }
+    }
+}
+
+impl From<SocketAddr> for Listen {
+    fn from(addr: SocketAddr) -> Self {
+        Listen::Addr(addr)
+    }
+}
+
 /// A server that is listening; `run` serves until the shutdown token is
 /// cancelled and in-flight calls have drained.
 pub struct Running {
@@ -168,10 +220,10 @@ impl Server {
         self
     }
 
-    /// Binds `listen` and returns the running server.
+    /// Listens on `listen` and returns the running server.
     pub async fn start(
         self,
-        listen: SocketAddr,
+        listen: impl Into<Listen>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Running> {
         let Server {
@@ -186,9 +238,11 @@ impl Server {
             health: (reporter, health_server),
         } = self;
 
-        let listener = tokio::net::TcpListener::bind(listen)
+        let listener = listen
+            .into()
+            .into_listener()
             .await
-            .with_context(|| format!("{name}: binding {listen}"))?;
+            .with_context(|| format!("{name}: listening"))?;
         let addr = listener.local_addr()?;
         let metrics_addr = match config.metrics_listen {
             Some(metrics_listen) => Some(serve_metrics(metrics_listen, shutdown.clone()).await?),

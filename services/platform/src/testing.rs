@@ -126,8 +126,10 @@ impl TestService {
     /// keys, defaults otherwise.
     pub fn settings(db: &TestDatabase) -> crate::registry::Settings {
         crate::registry::Settings {
-            listen: "127.0.0.1:0".parse().expect("an address"),
+            listen: crate::server::Listen::Addr("127.0.0.1:0".parse().expect("an address")),
             database_url: db.url.clone(),
+            peers: Vec::new(),
+            client: crate::client::ClientConfig::default(),
             server: crate::server::ServerConfig::default(),
             store: crate::store::StoreConfig::default(),
             auth: auth_config(),

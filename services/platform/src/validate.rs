@@ -54,6 +54,18 @@ const ISO_4217: &[&str] = &[
     "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
 ];
 
+/// Validates an ISO 4217 currency code (upper case, e.g. "USD").
+pub fn currency(code: &str) -> Result<String, Vec<Violation>> {
+    if ISO_4217.contains(&code) {
+        Ok(code.to_owned())
+    } else {
+        Err(vec![Violation::new(
+            "",
+            format!("{} is not an ISO 4217 currency code", echo(code)),
+        )])
+    }
+}
+
 /// A validated, non-negative amount of money.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Money {
@@ -69,14 +81,8 @@ impl Money {
     /// Validates a non-negative amount.
     pub fn non_negative(money: &common::Money) -> Result<Money, Vec<Violation>> {
         let mut violations = Vec::new();
-        if !ISO_4217.contains(&money.currency_code.as_str()) {
-            violations.push(Violation::new(
-                "currency_code",
-                format!(
-                    "{} is not an ISO 4217 currency code",
-                    echo(&money.currency_code)
-                ),
-            ));
+        if let Err(invalid) = currency(&money.currency_code) {
+            violations.extend(invalid.into_iter().map(|v| v.prefixed("currency_code")));
         }
         if !(-999_999_999..=999_999_999).contains(&money.nanos) {
             violations.push(Violation::new(
@@ -201,6 +207,15 @@ pub fn resource_id(id: &str) -> Result<String, Vec<Violation>> {
                 format!("{} is not a valid id (a UUID)", echo(id)),
             )]
         })
+}
+
+/// Punctuation a partner id may hold besides letters and digits.
+pub const PARTNER_ID_CHARS: &str = "-_.:@";
+
+/// Validates a partner id: the partner key accounts, tokens and the
+/// partner-success service share.
+pub fn partner_id(value: &str) -> Result<String, Vec<Violation>> {
+    reference(value, PARTNER_ID_CHARS)
 }
 
 /// Validates an opaque reference to something outside this service (a CSM's

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use futures::future::BoxFuture;
 use themodel_platform::{
     auth::{AuthConfig, Keys},
+    client::ClientConfig,
     registry::{self, Entry, Settings},
-    server::{Running, ServerConfig},
+    server::{Listen, Running, ServerConfig},
     store::StoreConfig,
 };
 use tokio_util::sync::CancellationToken;
@@ -40,6 +41,9 @@ pub struct SuiteConfig {
     /// is one for the whole process).
     #[command(flatten)]
     pub server: ServerConfig,
+    /// Calls between the services.
+    #[command(flatten)]
+    pub client: ClientConfig,
     /// Database maintenance settings.
     #[command(flatten)]
     pub store: StoreConfig,
@@ -49,14 +53,27 @@ pub struct SuiteConfig {
 }
 
 impl SuiteConfig {
-    /// The settings of one service.
-    fn settings(&self, entry: &Entry, server: &ServerConfig) -> anyhow::Result<Settings> {
+    /// The settings of one service, listening on `listen`, its peers at the
+    /// addresses the suite bound for them.
+    fn settings(
+        &self,
+        entry: &Entry,
+        listen: Listen,
+        bound: &[(&'static str, SocketAddr)],
+        server: &ServerConfig,
+    ) -> anyhow::Result<Settings> {
         let info = entry.info;
         Ok(Settings {
-            listen: info.setting(&self.listen, "LISTEN_ADDR", || info.default_listen())?,
+            listen,
             database_url: info.setting(&self.database_urls, "DATABASE_URL", || {
                 info.default_database_url()
             })?,
+            peers: bound
+                .iter()
+                .filter(|(name, _)| *name != info.name)
+                .map(|(name, addr)| (name.to_string(), format!("http://{addr}")))
+                .collect(),
+            client: self.client.clone(),
             server: server.clone(),
             store: self.store.clone(),
             auth: self.auth.clone(),
@@ -99,10 +116,22 @@ impl Suite {
             ..config.server.clone()
         };
 
+        // Every service's socket is bound first, so each one starts knowing
+        // where its peers are (port 0 included).
+        let mut listeners = Vec::new();
+        let mut bound = Vec::new();
+        for entry in SERVICES {
+            let info = entry.info;
+            let addr = info.setting(&config.listen, "LISTEN_ADDR", || info.default_listen())?;
+            let listen = Listen::bind(addr).map_err(|e| e.context(info.name))?;
+            bound.push((info.name, listen.reachable().unwrap_or(addr)));
+            listeners.push(listen);
+        }
         let mut parts: Vec<Running> = Vec::new();
         let mut services = Vec::new();
-        for entry in SERVICES {
-            let running = (entry.start)(config.settings(entry, &server)?, shutdown.clone()).await?;
+        for (entry, listen) in SERVICES.iter().zip(listeners) {
+            let settings = config.settings(entry, listen, &bound, &server)?;
+            let running = (entry.start)(settings, shutdown.clone()).await?;
             services.push((entry.info.name, running.addr));
             parts.push(running);
         }

@@ -10,13 +10,9 @@ use crate::domain::partner::{
     ContractForm, CsModel, Partner, PartnerFields, PartnerStatus, UPDATABLE_FIELDS, etag,
 };
 
-/// Characters a partner id may hold besides letters and digits: the partner
-/// key accounts and tokens already carry.
-const PARTNER_ID_CHARS: &str = "-_.:@";
-
 /// Validates a partner id.
 pub fn partner_id(value: &str) -> Result<String, Vec<Violation>> {
-    validate::reference(value, PARTNER_ID_CHARS)
+    validate::partner_id(value)
 }
 
 /// A known enum value other than the zero one.

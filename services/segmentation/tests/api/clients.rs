@@ -56,7 +56,10 @@ impl Fake {
         let shutdown = CancellationToken::new();
         let running = Server::new("fake", "fake.themodel", &ServerConfig::default())
             .fallback(service)
-            .start("127.0.0.1:0".parse().expect("addr"), shutdown.clone())
+            .start(
+                "127.0.0.1:0".parse::<std::net::SocketAddr>().expect("addr"),
+                shutdown.clone(),
+            )
             .await
             .expect("fake");
         let url = format!("http://{}", running.addr);

@@ -210,7 +210,7 @@ async fn operations(
         .authenticate(keys.authenticator)
         .check_database(store.clone())
         .start(
-            "127.0.0.1:0".parse().expect("addr"),
+            "127.0.0.1:0".parse::<std::net::SocketAddr>().expect("addr"),
             CancellationToken::new(),
         )
         .await
