@@ -738,3 +738,168 @@ async fn the_gateway_reports_each_backends_health_and_serves_the_others_when_one
         status.message()
     );
 }
+
+/// Polls `read` until `done` holds of its value, for at most 30 seconds.
+async fn eventually<T, F, Fut>(what: &str, mut read: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let value = read().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn usd(units: i64) -> Option<Money> {
+    Some(Money {
+        currency_code: "USD".into(),
+        units,
+        nanos: 0,
+    })
+}
+
+fn day(year: i32, month: i32, day: i32) -> Option<themodel_proto::common::Date> {
+    Some(themodel_proto::common::Date { year, month, day })
+}
+
+#[tokio::test]
+async fn segmentation_follows_expansions_revenue_record() {
+    let suite = TestSuite::start().await;
+    let channel = suite.gateway_channel().await;
+    let mut segmentation = SegmentationServiceClient::new(with_role(channel.clone(), Role::Admin));
+    let mut expansion = ExpansionServiceClient::new(with_role(channel.clone(), Role::Admin));
+    expansion
+        .create_product(ex::CreateProductRequest {
+            product: Some(ex::Product {
+                product_key: "analytics".into(),
+                display_name: "Analytics".into(),
+                plans: vec![ex::Plan {
+                    plan_key: "seat".into(),
+                    display_name: "Per seat, monthly".into(),
+                    list_price: usd(100),
+                    billing_period: ex::BillingPeriod::Monthly as i32,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("product");
+    let account = segmentation
+        .create_account(create(
+            pb::Account {
+                acv: usd(1_000),
+                ..account("Acme", "p-1")
+            },
+            "",
+        ))
+        .await
+        .expect("account")
+        .into_inner()
+        .account
+        .expect("account");
+
+    // Ten seats at 100 a month from 2024, renewing on 2099-01-01.
+    let subscription = expansion
+        .create_subscription(ex::CreateSubscriptionRequest {
+            subscription: Some(ex::Subscription {
+                account_id: account.id.clone(),
+                product_key: "analytics".into(),
+                plan_key: "seat".into(),
+                terms: vec![ex::SubscriptionTerm {
+                    quantity: 10,
+                    start_date: day(2024, 1, 1),
+                    end_date: day(2099, 1, 1),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            request_id: "billing-sync-1".into(),
+        })
+        .await
+        .expect("subscription")
+        .into_inner()
+        .subscription
+        .expect("subscription");
+
+    let get = || {
+        let mut segmentation = segmentation.clone();
+        let id = account.id.clone();
+        async move {
+            segmentation
+                .get_account(pb::GetAccountRequest { id })
+                .await
+                .expect("get")
+                .into_inner()
+                .account
+                .expect("account")
+        }
+    };
+    // ACV follows the subscriptions (12 x 1,000) and the renewal date is the
+    // term's end.
+    let followed = eventually("ACV is 12 x MRR", get, |a| a.acv == usd(12_000)).await;
+    assert_eq!(followed.renewal_date, day(2099, 1, 1));
+
+    // The last subscription ends: the account is churned.
+    expansion
+        .end_subscription(ex::EndSubscriptionRequest {
+            id: subscription.id.clone(),
+            end_date: day(2025, 1, 1),
+            ..Default::default()
+        })
+        .await
+        .expect("end");
+    let churned = eventually("the account is churned", get, |a| {
+        a.lifecycle_status == pb::LifecycleStatus::Churned as i32
+    })
+    .await;
+    assert_eq!(churned.renewal_date, None);
+
+    // Back on a new term: active again, and audited as the expansion service's
+    // doing in segmentation's own event feed.
+    expansion
+        .change_subscription(ex::ChangeSubscriptionRequest {
+            id: subscription.id,
+            term: Some(ex::SubscriptionTerm {
+                quantity: 5,
+                start_date: day(2025, 6, 1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("change");
+    let back = eventually("the account is active again at 12 x 500", get, |a| {
+        a.lifecycle_status == pb::LifecycleStatus::Active as i32 && a.acv == usd(6_000)
+    })
+    .await;
+    assert_eq!(back.renewal_date, None);
+    let mut feed = EventFeedServiceClient::new(with_role(channel, Role::Service));
+    let events = feed
+        .list_events(to_source(
+            ev::ListEventsRequest {
+                page_size: 1000,
+                ..Default::default()
+            },
+            "segmentation",
+        ))
+        .await
+        .expect("events")
+        .into_inner()
+        .events;
+    let updates = events
+        .iter()
+        .filter(|e| e.r#type == <pb::AccountUpdated as prost::Name>::full_name())
+        .count();
+    assert!(updates >= 3, "each followed change is an AccountUpdated");
+}

@@ -9,6 +9,15 @@ pub const DOMAIN: &str = "expansion.themodel";
 /// period.
 pub const PLAN_CHANGE_REFUSED: &str = "PLAN_CHANGE_REFUSED";
 
+/// ErrorInfo reason: a term would overlap an earlier one.
+pub const TERM_OVERLAP: &str = "TERM_OVERLAP";
+/// ErrorInfo reason: the subscription ended before the day it would end.
+pub const ALREADY_ENDED: &str = "ALREADY_ENDED";
+/// ErrorInfo reason: a retired plan or product is not sold any more.
+pub const PLAN_RETIRED: &str = "PLAN_RETIRED";
+/// ErrorInfo reason: amounts in more than one currency would be summed.
+pub const MIXED_CURRENCIES: &str = "MIXED_CURRENCIES";
+
 /// What can go wrong in the expansion service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -21,6 +30,35 @@ pub enum Error {
     /// The product key is taken.
     #[error("product {0} exists")]
     ProductExists(String),
+    /// No such plan in the product.
+    #[error("plan {plan} of product {product} not found")]
+    PlanNotFound {
+        /// The product.
+        product: String,
+        /// The plan.
+        plan: String,
+    },
+    /// No such account, or not one the caller may see.
+    #[error("account {0} not found")]
+    AccountNotFound(String),
+    /// No such subscription, or not one the caller may see.
+    #[error("subscription {0} not found")]
+    SubscriptionNotFound(String),
+    /// The external id is taken.
+    #[error("subscription {0} exists")]
+    SubscriptionExists(String),
+    /// A term would overlap an earlier one.
+    #[error("{0}")]
+    TermOverlap(String),
+    /// The subscription ended before the day it would end.
+    #[error("{0}")]
+    AlreadyEnded(String),
+    /// New revenue on a plan no longer sold.
+    #[error("{0}")]
+    PlanRetired(String),
+    /// Amounts in several currencies would be summed.
+    #[error("amounts in {0} cannot be summed; name one currency")]
+    MixedCurrencies(String),
     /// The caller's etag is stale.
     #[error("etag mismatch")]
     EtagMismatch {
@@ -63,6 +101,45 @@ impl From<Error> for ApiError {
                 resource: "product",
                 field: "product_key",
                 value,
+            },
+            Error::PlanNotFound { product, plan } => ApiError::NotFound {
+                resource: "plan",
+                id: format!("{product}/{plan}"),
+            },
+            Error::AccountNotFound(id) => ApiError::NotFound {
+                resource: "account",
+                id,
+            },
+            Error::SubscriptionNotFound(id) => ApiError::NotFound {
+                resource: "subscription",
+                id,
+            },
+            Error::SubscriptionExists(value) => ApiError::AlreadyExists {
+                resource: "subscription",
+                field: "external_id",
+                value,
+            },
+            Error::TermOverlap(message) => ApiError::FailedPrecondition {
+                reason: TERM_OVERLAP,
+                message,
+                metadata: Vec::new(),
+            },
+            Error::AlreadyEnded(message) => ApiError::FailedPrecondition {
+                reason: ALREADY_ENDED,
+                message,
+                metadata: Vec::new(),
+            },
+            Error::PlanRetired(message) => ApiError::FailedPrecondition {
+                reason: PLAN_RETIRED,
+                message,
+                metadata: Vec::new(),
+            },
+            Error::MixedCurrencies(currencies) => ApiError::FailedPrecondition {
+                reason: MIXED_CURRENCIES,
+                message: format!(
+                    "amounts in {currencies} cannot be summed; set currency_code to one of them"
+                ),
+                metadata: vec![("currencies", currencies)],
             },
             Error::EtagMismatch {
                 resource,

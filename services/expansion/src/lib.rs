@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod store;
 
 use themodel_platform::{
+    accounts::AccountDirectory,
     auth::Keys,
     event_feed::EventFeed,
     jobs::JobRunner,
@@ -48,7 +49,16 @@ impl Application {
                 .await?;
         let jobs = JobRunner::new(&store, NAME, shutdown.clone());
         store.schedule_jobs(&jobs, &config.store);
-        let handler = grpc::Handler::new(store::Products::new(store.clone()));
+        let accounts = AccountDirectory::new(store.clone(), config.peer_clients(NAME, &keys)?);
+        accounts.follow(&jobs);
+        let subscriptions = store::subscriptions::Subscriptions::new(store.clone());
+        subscriptions.schedule(&jobs);
+        let handler = grpc::Handler::new(
+            store::Products::new(store.clone()),
+            subscriptions,
+            store::revenue::Revenue::new(store.clone()),
+            accounts,
+        );
         Server::new(NAME, error::DOMAIN, &config.server)
             .service(ExpansionServiceServer::new(handler))
             .service(EventFeed::new(store.clone(), error::DOMAIN).into_server())

@@ -25,7 +25,7 @@ use crate::{
     consumer::{Consumer, EventHandler},
     jobs::JobRunner,
     registry,
-    store::Store,
+    store::{Store, UnitOfWork},
 };
 
 /// The consumer's name, in `ListJobs` and dead letters.
@@ -142,7 +142,8 @@ struct Projection;
 
 #[tonic::async_trait]
 impl EventHandler for Projection {
-    async fn handle(&self, tx: &crate::store::Tx, event: &Event) -> anyhow::Result<()> {
+    async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> anyhow::Result<()> {
+        let tx = uow.tx();
         let payload = event
             .payload
             .as_ref()

@@ -31,7 +31,7 @@ use themodel_proto::{
 use crate::{
     client::{CallContext, Clients},
     jobs::{JobRunner, Schedule},
-    store::{Store, cursor},
+    store::{Begun, Store, UnitOfWork, cursor},
 };
 
 /// How far behind its source a consumer is, in events; labels `service`, `consumer`.
@@ -43,13 +43,14 @@ const ATTEMPTS: u32 = 3;
 /// How long one run follows the feed before it hands back to the job runner.
 const RUN_FOR: Duration = Duration::from_secs(30);
 
-/// What a consumer does with each event, inside its transaction: whatever it
-/// writes through `tx` commits with the cursor, or not at all. An error rolls
-/// it all back; the event is tried again, then parked.
+/// What a consumer does with each event, inside its unit of work: whatever
+/// it writes through `uow.tx()`, and the events it emits, commit with the
+/// cursor, or not at all. An error rolls it all back; the event is tried
+/// again, then parked.
 #[tonic::async_trait]
 pub trait EventHandler: Send + Sync + 'static {
     /// Applies `event`.
-    async fn handle(&self, tx: &crate::store::Tx, event: &Event) -> anyhow::Result<()>;
+    async fn handle(&self, uow: &mut UnitOfWork, event: &Event) -> anyhow::Result<()>;
 }
 
 /// The tables of consumed event ids and parked events.
@@ -244,7 +245,7 @@ impl Consumer {
         for attempt in 1..=ATTEMPTS {
             match self.try_apply(event).await {
                 Ok(()) => return Ok(()),
-                Err(Failure::Database(err)) => return Err(err.into()),
+                Err(Failure::Database(err)) => return Err(err),
                 Err(Failure::Handler(err)) => {
                     tracing::warn!(
                         consumer = self.name,
@@ -263,22 +264,38 @@ impl Consumer {
         Ok(())
     }
 
-    /// One try: the handler, the id record and the cursor in one transaction.
+    /// A unit of work with no idempotency key: the consumed-event record is
+    /// the consumer's.
+    async fn begin(&self) -> Result<UnitOfWork, Failure> {
+        match self.store.begin::<()>(None).await {
+            Ok(Begun::Fresh(uow)) => Ok(uow),
+            Ok(Begun::Replay(())) => {
+                Err(Failure::Database(anyhow::anyhow!("replay without a key")))
+            }
+            Err(err) => Err(Failure::Database(err.into())),
+        }
+    }
+
+    /// One try: the handler, its events, the id record and the cursor in one
+    /// transaction.
     async fn try_apply(&self, event: &Event) -> Result<(), Failure> {
-        let tx = self.store.begin_write().await?;
+        let mut uow = self.begin().await?;
         let seen = consumed::Entity::find_by_id((self.name.to_owned(), event.event_id.clone()))
-            .one(&tx)
+            .one(uow.tx())
             .await?
             .is_some();
         if !seen {
-            if let Err(err) = self.handler.handle(&tx, event).await {
-                let _ = tx.rollback().await;
-                return Err(Failure::Handler(err));
-            }
-            record_consumed(&tx, self.name, &event.event_id).await?;
+            // Dropping the unit of work rolls back whatever the handler wrote.
+            self.handler
+                .handle(&mut uow, event)
+                .await
+                .map_err(Failure::Handler)?;
+            record_consumed(uow.tx(), self.name, &event.event_id).await?;
         }
-        cursor::advance(&tx, self.name, event.sequence).await?;
-        tx.commit().await?;
+        cursor::advance(uow.tx(), self.name, event.sequence).await?;
+        uow.commit(&())
+            .await
+            .map_err(|err| Failure::Database(err.into()))?;
         Ok(())
     }
 
@@ -322,24 +339,27 @@ impl Consumer {
             resource: "dead letter",
             id: event_id.to_owned(),
         };
-        let tx = self.store.begin_write().await?;
+        let mut uow = match self.store.begin::<()>(None).await? {
+            Begun::Fresh(uow) => uow,
+            Begun::Replay(()) => return Err(not_found()),
+        };
         let letter = dead_letter::Entity::find_by_id((self.name.to_owned(), event_id.to_owned()))
-            .one(&tx)
+            .one(uow.tx())
             .await?
             .ok_or_else(not_found)?;
         let event = Event::decode(letter.event.as_slice()).map_err(crate::ApiError::internal)?;
-        match self.handler.handle(&tx, &event).await {
+        match self.handler.handle(&mut uow, &event).await {
             Ok(()) => {
-                record_consumed(&tx, self.name, event_id).await?;
+                record_consumed(uow.tx(), self.name, event_id).await?;
                 dead_letter::Entity::delete_by_id((self.name.to_owned(), event_id.to_owned()))
-                    .exec(&tx)
+                    .exec(uow.tx())
                     .await?;
-                tx.commit().await?;
+                uow.commit(&()).await?;
                 Ok(None)
             }
             Err(err) => {
                 // Nothing the handler wrote survives; the letter records the try.
-                let _ = tx.rollback().await;
+                drop(uow);
                 let error = crate::error::truncate(&format!("{err:#}"), 2000).into_owned();
                 let attempts = letter.attempts + 1;
                 dead_letter::Entity::update_many()
@@ -370,12 +390,12 @@ enum Failure {
     /// The handler refused the event: try again, then park it.
     Handler(anyhow::Error),
     /// The consumer's own database failed: stop this run.
-    Database(DbErr),
+    Database(anyhow::Error),
 }
 
 impl From<DbErr> for Failure {
     fn from(err: DbErr) -> Self {
-        Failure::Database(err)
+        Failure::Database(err.into())
     }
 }
 

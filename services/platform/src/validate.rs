@@ -209,6 +209,15 @@ pub fn resource_id(id: &str) -> Result<String, Vec<Violation>> {
         })
 }
 
+/// Punctuation an external (CRM or billing) id may hold besides letters and
+/// digits.
+pub const EXTERNAL_ID_CHARS: &str = "-_.:/";
+
+/// Validates an external id: the CRM's or billing system's id of a record.
+pub fn external_id(value: &str) -> Result<String, Vec<Violation>> {
+    reference(value, EXTERNAL_ID_CHARS)
+}
+
 /// Punctuation a partner id may hold besides letters and digits.
 pub const PARTNER_ID_CHARS: &str = "-_.:@";
 

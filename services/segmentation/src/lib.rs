@@ -49,6 +49,7 @@ impl Application {
         store.schedule_jobs(&jobs, &config.store);
         let overrides = store::overrides::Overrides::new(store.clone());
         store::overrides::schedule(&overrides, &jobs);
+        store::revenue::follow(&store, &jobs, config.peer_clients(NAME, &keys)?);
         let handler = grpc::Handler::new(
             store::Accounts::new(store.clone()),
             store::tiers::Tiers::new(store.clone()),

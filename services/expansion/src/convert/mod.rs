@@ -2,6 +2,8 @@
 //! everything a caller sends. Violation paths are relative to the converted
 //! value; handlers prefix them.
 
+pub mod subscription;
+
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};

@@ -2,3 +2,5 @@
 
 pub mod access;
 pub mod catalogue;
+pub mod revenue;
+pub mod subscription;

@@ -3,6 +3,7 @@
 
 use themodel_platform::{
     Violation, Violations,
+    accounts::AccountDirectory,
     auth::principal,
     page_token,
     store::IdempotencyKey,
@@ -11,23 +12,40 @@ use themodel_platform::{
 use themodel_proto::expansion::{self as pb, expansion_service_server::ExpansionService};
 use tonic::{Request, Response, Status};
 
+mod revenue;
+mod subscriptions;
+
 use crate::{
     convert::{apply_mask, key, mask_paths, product_fields_from_proto, product_to_proto},
     domain::access::CATALOGUE_WRITERS,
     error::{Error, Result},
-    store::Products,
+    store::{Products, revenue::Revenue, subscriptions::Subscriptions},
 };
 
 /// The ExpansionService implementation.
 #[derive(Debug, Clone)]
 pub struct Handler {
     products: Products,
+    subscriptions: Subscriptions,
+    revenue: Revenue,
+    accounts: AccountDirectory,
 }
 
 impl Handler {
-    /// Handlers over the service's repositories.
-    pub fn new(products: Products) -> Self {
-        Self { products }
+    /// Handlers over the service's repositories and its view of the
+    /// suite's accounts.
+    pub fn new(
+        products: Products,
+        subscriptions: Subscriptions,
+        revenue: Revenue,
+        accounts: AccountDirectory,
+    ) -> Self {
+        Self {
+            products,
+            subscriptions,
+            revenue,
+            accounts,
+        }
     }
 
     async fn create_product(
@@ -172,5 +190,54 @@ impl ExpansionService for Handler {
         request: Request<pb::UpdateProductRequest>,
     ) -> Result<Response<pb::UpdateProductResponse>, Status> {
         respond(Handler::update_product(self, request).await)
+    }
+
+    async fn create_subscription(
+        &self,
+        request: Request<pb::CreateSubscriptionRequest>,
+    ) -> Result<Response<pb::CreateSubscriptionResponse>, Status> {
+        respond(Handler::create_subscription(self, request).await)
+    }
+
+    async fn get_subscription(
+        &self,
+        request: Request<pb::GetSubscriptionRequest>,
+    ) -> Result<Response<pb::GetSubscriptionResponse>, Status> {
+        respond(Handler::get_subscription(self, request).await)
+    }
+
+    async fn list_subscriptions(
+        &self,
+        request: Request<pb::ListSubscriptionsRequest>,
+    ) -> Result<Response<pb::ListSubscriptionsResponse>, Status> {
+        respond(Handler::list_subscriptions(self, request).await)
+    }
+
+    async fn change_subscription(
+        &self,
+        request: Request<pb::ChangeSubscriptionRequest>,
+    ) -> Result<Response<pb::ChangeSubscriptionResponse>, Status> {
+        respond(Handler::change_subscription(self, request).await)
+    }
+
+    async fn end_subscription(
+        &self,
+        request: Request<pb::EndSubscriptionRequest>,
+    ) -> Result<Response<pb::EndSubscriptionResponse>, Status> {
+        respond(Handler::end_subscription(self, request).await)
+    }
+
+    async fn get_holdings(
+        &self,
+        request: Request<pb::GetHoldingsRequest>,
+    ) -> Result<Response<pb::GetHoldingsResponse>, Status> {
+        respond(Handler::get_holdings(self, request).await)
+    }
+
+    async fn get_revenue_report(
+        &self,
+        request: Request<pb::GetRevenueReportRequest>,
+    ) -> Result<Response<pb::GetRevenueReportResponse>, Status> {
+        respond(Handler::get_revenue_report(self, request).await)
     }
 }

@@ -1,4 +1,5 @@
-//! The service's tables: `products` and their `product_plans`.
+//! The service's tables: `products` and their `product_plans`;
+//! `subscriptions`, their `subscription_terms` and `revenue_accounts`.
 
 /// The `products` table.
 pub mod product {
@@ -60,6 +61,120 @@ pub mod plan {
         pub billing_period: String,
         /// No longer sold.
         pub retired: bool,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `subscriptions` table.
+pub mod subscription {
+    use sea_orm::entity::prelude::*;
+
+    /// One subscription.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "subscriptions")]
+    pub struct Model {
+        /// Its id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// Id in the billing system or CRM.
+        pub external_id: Option<String>,
+        /// The account.
+        pub account_id: String,
+        /// The product.
+        pub product_key: String,
+        /// The plan.
+        pub plan_key: String,
+        /// ISO 4217 code of every term's price.
+        pub currency_code: String,
+        /// Increases with every change.
+        pub revision: i64,
+        /// Unix microseconds.
+        pub create_time_us: i64,
+        /// Unix microseconds.
+        pub update_time_us: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `subscription_terms` table: each subscription's terms in order.
+pub mod term {
+    use sea_orm::entity::prelude::*;
+
+    /// One term.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "subscription_terms")]
+    pub struct Model {
+        /// The subscription.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub subscription_id: String,
+        /// Place in the subscription's terms, from 0.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub position: i32,
+        /// The subscription's account.
+        pub account_id: String,
+        /// The subscription's product.
+        pub product_key: String,
+        /// The price's currency.
+        pub currency_code: String,
+        /// Units bought.
+        pub quantity: i64,
+        /// Unit price whole units.
+        pub price_units: i64,
+        /// Unit price nano units.
+        pub price_nanos: i32,
+        /// Protobuf enum name of the billing period.
+        pub billing_period: String,
+        /// First day in force, `YYYY-MM-DD`.
+        pub start_date: String,
+        /// First day no longer in force, `YYYY-MM-DD`; none while open.
+        pub end_date: Option<String>,
+        /// The term's MRR in millionths of the currency unit (exact: MRR is
+        /// rounded to at most three decimals).
+        pub mrr_micros: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `revenue_accounts` table: whether each account with subscriptions
+/// pays, what and until when, so that churn, reactivation and revenue
+/// changes are announced once.
+pub mod revenue_account {
+    use sea_orm::entity::prelude::*;
+
+    /// One account's revenue state.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "revenue_accounts")]
+    pub struct Model {
+        /// The account.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: String,
+        /// `PENDING`, `ACTIVE` or `CHURNED`.
+        pub state: String,
+        /// Since when, `YYYY-MM-DD`.
+        pub since: String,
+        /// The next day the state may change by the calendar alone.
+        pub next_check: Option<String>,
+        /// The currency of `mrr_micros`.
+        pub currency_code: String,
+        /// MRR in force when last settled, millionths of the currency unit.
+        pub mrr_micros: i64,
+        /// Earliest end of a term in force when last settled, `YYYY-MM-DD`.
+        pub next_renewal: Option<String>,
     }
 
     /// No relations.

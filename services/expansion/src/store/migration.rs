@@ -9,6 +9,8 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = themodel_platform::store::migration::migrations();
         migrations.push(Box::new(m20261125_000002_products::Migration));
+        migrations.push(themodel_platform::accounts::migration());
+        migrations.push(Box::new(m20261202_000002_subscriptions::Migration));
         migrations
     }
 }
@@ -98,6 +100,169 @@ mod m20261125_000002_products {
 
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             for table in [ProductPlans::Table.into_iden(), Products::Table.into_iden()] {
+                manager
+                    .drop_table(Table::drop().table(table).to_owned())
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Subscriptions, their terms, and each account's revenue state.
+mod m20261202_000002_subscriptions {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum Subscriptions {
+        Table,
+        Id,
+        ExternalId,
+        AccountId,
+        ProductKey,
+        PlanKey,
+        CurrencyCode,
+        Revision,
+        CreateTimeUs,
+        UpdateTimeUs,
+    }
+
+    #[derive(DeriveIden)]
+    enum SubscriptionTerms {
+        Table,
+        SubscriptionId,
+        Position,
+        AccountId,
+        ProductKey,
+        CurrencyCode,
+        Quantity,
+        PriceUnits,
+        PriceNanos,
+        BillingPeriod,
+        StartDate,
+        EndDate,
+        MrrMicros,
+    }
+
+    #[derive(DeriveIden)]
+    enum RevenueAccounts {
+        Table,
+        AccountId,
+        State,
+        Since,
+        NextCheck,
+        CurrencyCode,
+        MrrMicros,
+        NextRenewal,
+    }
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000002_subscriptions"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Subscriptions::Table)
+                        .col(string_len(Subscriptions::Id, 36).primary_key())
+                        .col(string_len_null(Subscriptions::ExternalId, 128).unique_key())
+                        .col(string_len(Subscriptions::AccountId, 64))
+                        .col(string_len(Subscriptions::ProductKey, 64))
+                        .col(string_len(Subscriptions::PlanKey, 64))
+                        .col(string_len(Subscriptions::CurrencyCode, 3))
+                        .col(big_integer(Subscriptions::Revision))
+                        .col(big_integer(Subscriptions::CreateTimeUs))
+                        .col(big_integer(Subscriptions::UpdateTimeUs))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_subscriptions_account")
+                        .table(Subscriptions::Table)
+                        .col(Subscriptions::AccountId)
+                        .to_owned(),
+                )
+                .await?;
+            // Terms carry their subscription's account, product and currency
+            // so that revenue is read from this table alone.
+            manager
+                .create_table(
+                    Table::create()
+                        .table(SubscriptionTerms::Table)
+                        .col(string_len(SubscriptionTerms::SubscriptionId, 36))
+                        .col(integer(SubscriptionTerms::Position))
+                        .col(string_len(SubscriptionTerms::AccountId, 64))
+                        .col(string_len(SubscriptionTerms::ProductKey, 64))
+                        .col(string_len(SubscriptionTerms::CurrencyCode, 3))
+                        .col(big_integer(SubscriptionTerms::Quantity))
+                        .col(big_integer(SubscriptionTerms::PriceUnits))
+                        .col(integer(SubscriptionTerms::PriceNanos))
+                        .col(string_len(SubscriptionTerms::BillingPeriod, 40))
+                        .col(string_len(SubscriptionTerms::StartDate, 10))
+                        .col(string_len_null(SubscriptionTerms::EndDate, 10))
+                        .col(big_integer(SubscriptionTerms::MrrMicros))
+                        .primary_key(
+                            Index::create()
+                                .col(SubscriptionTerms::SubscriptionId)
+                                .col(SubscriptionTerms::Position),
+                        )
+                        .foreign_key(
+                            ForeignKey::create()
+                                .from(SubscriptionTerms::Table, SubscriptionTerms::SubscriptionId)
+                                .to(Subscriptions::Table, Subscriptions::Id),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_subscription_terms_account")
+                        .table(SubscriptionTerms::Table)
+                        .col(SubscriptionTerms::AccountId)
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(RevenueAccounts::Table)
+                        .col(string_len(RevenueAccounts::AccountId, 64).primary_key())
+                        .col(string_len(RevenueAccounts::State, 16))
+                        .col(string_len(RevenueAccounts::Since, 10))
+                        .col(string_len_null(RevenueAccounts::NextCheck, 10))
+                        .col(string_len(RevenueAccounts::CurrencyCode, 3))
+                        .col(big_integer(RevenueAccounts::MrrMicros))
+                        .col(string_len_null(RevenueAccounts::NextRenewal, 10))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_revenue_accounts_next_check")
+                        .table(RevenueAccounts::Table)
+                        .col(RevenueAccounts::NextCheck)
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for table in [
+                RevenueAccounts::Table.into_iden(),
+                SubscriptionTerms::Table.into_iden(),
+                Subscriptions::Table.into_iden(),
+            ] {
                 manager
                     .drop_table(Table::drop().table(table).to_owned())
                     .await?;

@@ -1,7 +1,10 @@
-//! The product catalogue in the service's database.
+//! The service's database: the product catalogue here, subscriptions and
+//! revenue in their modules.
 
 pub mod entity;
 pub mod migration;
+pub mod revenue;
+pub mod subscriptions;
 
 use std::collections::HashMap;
 
@@ -123,6 +126,18 @@ impl Products {
             })
             .collect();
         Ok((products, more))
+    }
+
+    /// The keys of the products on sale (not retired), in key order.
+    pub async fn on_sale(&self) -> Result<Vec<String>> {
+        Ok(product::Entity::find()
+            .select_only()
+            .column(product::Column::ProductKey)
+            .filter(product::Column::Retired.eq(false))
+            .order_by_asc(product::Column::ProductKey)
+            .into_tuple()
+            .all(&self.store.db)
+            .await?)
     }
 
     /// Updates product `key`: `change` turns it into its new fields (or
@@ -296,6 +311,6 @@ fn to_domain(row: product::Model, plans: Vec<Plan>) -> Product {
 }
 
 /// Microsecond precision, as stored, so a returned time equals a re-read one.
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default()
 }

@@ -9,16 +9,32 @@ use themodel_proto::{
     events as ev,
     events::event_feed_service_client::EventFeedServiceClient,
     expansion::{self as pb, expansion_service_client::ExpansionServiceClient},
+    segmentation::{self as seg, segmentation_service_client::SegmentationServiceClient},
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 pub type Client = ExpansionServiceClient<InterceptedService<Channel, Bearer>>;
 
-pub struct TestApp(TestService);
+/// The expansion service and the segmentation service it follows, each on
+/// port 0 against a fresh database.
+pub struct TestApp(TestService, TestService);
 
-/// Starts the service on port 0 against a fresh database.
+/// Starts segmentation, then the service with segmentation as its peer.
 pub async fn spawn_app() -> TestApp {
-    TestApp(TestService::start(TestDatabase::new().await, |_| {}, Application::build).await)
+    let segmentation = TestService::start(
+        TestDatabase::new().await,
+        |_| {},
+        themodel_segmentation::Application::build,
+    )
+    .await;
+    let peer = format!("http://{}", segmentation.addr);
+    let expansion = TestService::start(
+        TestDatabase::new().await,
+        |settings| settings.peers = vec![("segmentation".into(), peer)],
+        Application::build,
+    )
+    .await;
+    TestApp(expansion, segmentation)
 }
 
 impl TestApp {
@@ -34,6 +50,30 @@ impl TestApp {
 
     pub fn admin(&self) -> Client {
         self.client(Role::Admin)
+    }
+
+    /// Creates an account in segmentation, of `partner` when given; its id.
+    pub async fn account(&self, name: &str, partner: Option<&str>) -> String {
+        let mut segmentation = SegmentationServiceClient::with_interceptor(
+            self.1.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        );
+        segmentation
+            .create_account(seg::CreateAccountRequest {
+                account: Some(seg::Account {
+                    name: name.into(),
+                    partner_id: partner.unwrap_or_default().into(),
+                    acv: usd(12_000),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("create account")
+            .into_inner()
+            .account
+            .expect("account")
+            .id
     }
 
     /// Every product, retired ones included, across pages.
@@ -171,4 +211,94 @@ pub async fn get_ok(client: &mut Client, product_key: &str) -> pb::Product {
         .into_inner()
         .product
         .expect("product")
+}
+
+pub fn date(year: i32, month: i32, day: i32) -> Option<themodel_proto::common::Date> {
+    Some(themodel_proto::common::Date { year, month, day })
+}
+
+/// A monthly term of `quantity` units at `price` USD from `start` until `end`.
+pub fn term(
+    quantity: i64,
+    price: i64,
+    start: Option<themodel_proto::common::Date>,
+    end: Option<themodel_proto::common::Date>,
+) -> pb::SubscriptionTerm {
+    pb::SubscriptionTerm {
+        quantity,
+        unit_price: usd(price),
+        billing_period: pb::BillingPeriod::Monthly as i32,
+        start_date: start,
+        end_date: end,
+        ..Default::default()
+    }
+}
+
+/// A subscription of `account_id` to the "pro-monthly" plan of `product_key`.
+pub fn subscription(
+    account_id: &str,
+    product_key: &str,
+    terms: Vec<pb::SubscriptionTerm>,
+) -> pb::Subscription {
+    pb::Subscription {
+        account_id: account_id.into(),
+        product_key: product_key.into(),
+        plan_key: "pro-monthly".into(),
+        terms,
+        ..Default::default()
+    }
+}
+
+pub async fn subscribe(client: &mut Client, sub: pb::Subscription) -> pb::Subscription {
+    client
+        .create_subscription(pb::CreateSubscriptionRequest {
+            subscription: Some(sub),
+            request_id: String::new(),
+        })
+        .await
+        .expect("create subscription")
+        .into_inner()
+        .subscription
+        .expect("subscription")
+}
+
+pub async fn change(client: &mut Client, id: &str, term: pb::SubscriptionTerm) -> pb::Subscription {
+    client
+        .change_subscription(pb::ChangeSubscriptionRequest {
+            id: id.into(),
+            term: Some(term),
+            ..Default::default()
+        })
+        .await
+        .expect("change subscription")
+        .into_inner()
+        .subscription
+        .expect("subscription")
+}
+
+pub async fn end(
+    client: &mut Client,
+    id: &str,
+    end_date: Option<themodel_proto::common::Date>,
+) -> pb::Subscription {
+    client
+        .end_subscription(pb::EndSubscriptionRequest {
+            id: id.into(),
+            end_date,
+            ..Default::default()
+        })
+        .await
+        .expect("end subscription")
+        .into_inner()
+        .subscription
+        .expect("subscription")
+}
+
+/// The events of type `M` in the log, decoded.
+pub fn payloads<M: prost::Name + Default>(events: &[ev::Event]) -> Vec<M> {
+    events
+        .iter()
+        .filter(|e| e.r#type == M::full_name())
+        .map(|e| M::decode(e.payload.as_ref().expect("payload").value.as_slice()).expect("decode"))
+        .collect()
 }

@@ -16,7 +16,7 @@ use crate::domain::account::{
 };
 
 /// Characters allowed in a CRM external id besides letters and digits.
-pub(crate) const EXTERNAL_ID_CHARS: &str = "-_.:/";
+pub(crate) use themodel_platform::validate::EXTERNAL_ID_CHARS;
 /// Most paths an update mask may name (each field once, and `*`, leave room).
 const MAX_MASK_PATHS: usize = 32;
 /// Characters allowed in CSM, team and partner ids besides letters and digits.

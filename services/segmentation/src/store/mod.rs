@@ -5,6 +5,7 @@ pub mod csms;
 pub mod entity;
 pub mod migration;
 pub mod overrides;
+pub mod revenue;
 pub mod tiers;
 pub mod touchpoints;
 
@@ -190,48 +191,10 @@ impl Accounts {
             }
             Begun::Fresh(uow) => uow,
         };
-        let current = locked(uow.tx(), id)
-            .await?
-            .ok_or_else(|| Error::AccountNotFound(id.to_owned()))?;
-        access::ensure_visible(principal, &current)?;
-        let fields = change(&current)?;
-        if let Some(etag) = etag
-            && etag != current.etag()
-        {
-            return Err(Error::EtagMismatch {
-                resource: "account",
-                id: id.to_owned(),
-                current: current.etag(),
-            });
-        }
-        let policy = tiers::in_force(uow.tx()).await?;
-        let overridden = overrides::active_among(uow.tx(), &[id]).await?;
-        let before = Some((&current.fields, current.tier));
-        let decided = retier(policy.as_ref(), &fields, before, !overridden.is_empty())
-            .map_err(tiers::refusal)?;
-        let changed = fields.changed_fields(&current.fields);
-        if changed.is_empty() && decided.is_none() {
-            let response = pb::UpdateAccountResponse {
-                account: Some(account_to_proto(&current)),
-            };
-            uow.commit(&response).await?;
-            return Ok(response);
-        }
-        if let Some(external_id) = &fields.external_id
-            && changed.contains(&"external_id")
-            && external_id_owner(uow.tx(), external_id).await?.is_some()
-        {
-            return Err(Error::ExternalIdTaken(external_id.clone()));
-        }
-        if changed.contains(&"owner_csm_id") {
-            ensure_csm(uow.tx(), fields.owner_csm_id.as_deref()).await?;
-        }
-        let (updated, change) =
-            replace(&uow, &current, fields, decided, policy.as_ref(), principal).await?;
+        let account = change_account(&mut uow, principal, id, etag, change).await?;
         let response = pb::UpdateAccountResponse {
-            account: Some(emit_updated(&mut uow, &updated, &changed, change.is_some())),
+            account: Some(account),
         };
-        tiers::record(&mut uow, change).await?;
         uow.commit(&response).await?;
         Ok(response)
     }
@@ -864,4 +827,55 @@ fn to_domain(m: entity::Model) -> Result<Account> {
         id: m.id,
         fields,
     })
+}
+
+/// Changes account `id` in `uow` as `principal`: `change` turns the current
+/// account into its new fields (or refuses); `etag`, when given, must be
+/// current. The account is re-tiered by the policy in force when what it is
+/// tiered on changed, and `AccountUpdated` is emitted when anything did.
+/// Returns the account after the change.
+pub(crate) async fn change_account(
+    uow: &mut UnitOfWork,
+    principal: &Principal,
+    id: &str,
+    etag: Option<&str>,
+    change: impl FnOnce(&Account) -> Result<AccountFields>,
+) -> Result<pb::Account> {
+    let current = locked(uow.tx(), id)
+        .await?
+        .ok_or_else(|| Error::AccountNotFound(id.to_owned()))?;
+    access::ensure_visible(principal, &current)?;
+    let fields = change(&current)?;
+    if let Some(etag) = etag
+        && etag != current.etag()
+    {
+        return Err(Error::EtagMismatch {
+            resource: "account",
+            id: id.to_owned(),
+            current: current.etag(),
+        });
+    }
+    let policy = tiers::in_force(uow.tx()).await?;
+    let overridden = overrides::active_among(uow.tx(), &[id]).await?;
+    let before = Some((&current.fields, current.tier));
+    let decided =
+        retier(policy.as_ref(), &fields, before, !overridden.is_empty()).map_err(tiers::refusal)?;
+    let changed = fields.changed_fields(&current.fields);
+    if changed.is_empty() && decided.is_none() {
+        return Ok(account_to_proto(&current));
+    }
+    if let Some(external_id) = &fields.external_id
+        && changed.contains(&"external_id")
+        && external_id_owner(uow.tx(), external_id).await?.is_some()
+    {
+        return Err(Error::ExternalIdTaken(external_id.clone()));
+    }
+    if changed.contains(&"owner_csm_id") {
+        ensure_csm(uow.tx(), fields.owner_csm_id.as_deref()).await?;
+    }
+    let (updated, change) =
+        replace(uow, &current, fields, decided, policy.as_ref(), principal).await?;
+    let account = emit_updated(uow, &updated, &changed, change.is_some());
+    tiers::record(uow, change).await?;
+    Ok(account)
 }

@@ -44,7 +44,12 @@ struct Projection {
 
 #[tonic::async_trait]
 impl EventHandler for Projection {
-    async fn handle(&self, tx: &themodel_platform::store::Tx, event: &Event) -> anyhow::Result<()> {
+    async fn handle(
+        &self,
+        uow: &mut themodel_platform::store::UnitOfWork,
+        event: &Event,
+    ) -> anyhow::Result<()> {
+        let tx = uow.tx();
         tokio::time::sleep(self.pace).await;
         let payload = event
             .payload
