@@ -36,6 +36,10 @@ pub const CONSUMER: &str = "account-projection";
 pub struct Account {
     /// Its id in segmentation.
     pub id: String,
+    /// The company's name.
+    pub name: String,
+    /// Its web domain, normalised (lower case, no scheme or `www.`), if known.
+    pub domain: Option<String>,
     /// The partner that sourced or serves it; decides what a partner user sees.
     pub partner_id: Option<String>,
     /// Its CSM.
@@ -67,6 +71,10 @@ pub mod entity {
         /// The account's id.
         #[sea_orm(primary_key, auto_increment = false)]
         pub account_id: String,
+        /// The company's name.
+        pub name: String,
+        /// Its normalised web domain, empty when none.
+        pub domain: String,
         /// Its partner, empty when none.
         pub partner_id: String,
         /// Its CSM, empty when none.
@@ -95,6 +103,8 @@ fn to_account(row: entity::Model) -> Account {
             .unwrap_or_default(),
         partner_id: optional(row.partner_id),
         owner_csm_id: optional(row.owner_csm_id),
+        domain: optional(row.domain),
+        name: row.name,
         id: row.account_id,
     }
 }
@@ -110,6 +120,8 @@ async fn upsert(db: &impl ConnectionTrait, account: &seg::Account) -> Result<(),
     use entity::Column;
     let row = entity::ActiveModel {
         account_id: Set(account.id.clone()),
+        name: Set(account.name.clone()),
+        domain: Set(account.domain.clone()),
         partner_id: Set(account.partner_id.clone()),
         owner_csm_id: Set(account.owner_csm_id.clone()),
         tier: Set(account.tier().as_str_name().to_owned()),
@@ -120,6 +132,8 @@ async fn upsert(db: &impl ConnectionTrait, account: &seg::Account) -> Result<(),
         .on_conflict(
             OnConflict::column(Column::AccountId)
                 .update_columns([
+                    Column::Name,
+                    Column::Domain,
                     Column::PartnerId,
                     Column::OwnerCsmId,
                     Column::Tier,
@@ -249,6 +263,8 @@ impl AccountDirectory {
         upsert(&self.store.db, &account).await?;
         let account = Account {
             id: account.id.clone(),
+            name: account.name.clone(),
+            domain: (!account.domain.is_empty()).then(|| account.domain.clone()),
             partner_id: (!account.partner_id.is_empty()).then(|| account.partner_id.clone()),
             owner_csm_id: (!account.owner_csm_id.is_empty()).then(|| account.owner_csm_id.clone()),
             tier: account.tier(),
@@ -274,6 +290,8 @@ pub async fn projected(db: &impl ConnectionTrait, ids: &[&str]) -> Result<Vec<Ac
 enum ProjectedAccounts {
     Table,
     AccountId,
+    Name,
+    Domain,
     PartnerId,
     OwnerCsmId,
     Tier,
@@ -302,6 +320,8 @@ impl MigrationTrait for ProjectedAccountsTable {
                 Table::create()
                     .table(ProjectedAccounts::Table)
                     .col(string_len(ProjectedAccounts::AccountId, 64).primary_key())
+                    .col(string_len(ProjectedAccounts::Name, 200))
+                    .col(string_len(ProjectedAccounts::Domain, 300))
                     .col(string_len(ProjectedAccounts::PartnerId, 64))
                     .col(string_len(ProjectedAccounts::OwnerCsmId, 64))
                     .col(string_len(ProjectedAccounts::Tier, 40))
@@ -316,6 +336,15 @@ impl MigrationTrait for ProjectedAccountsTable {
                     .name("idx_projected_accounts_partner")
                     .table(ProjectedAccounts::Table)
                     .col(ProjectedAccounts::PartnerId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_projected_accounts_domain")
+                    .table(ProjectedAccounts::Table)
+                    .col(ProjectedAccounts::Domain)
                     .to_owned(),
             )
             .await

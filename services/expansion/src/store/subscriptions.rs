@@ -301,6 +301,8 @@ impl Subscriptions {
 fn unknown_account(id: &str) -> accounts::Account {
     accounts::Account {
         id: id.to_owned(),
+        name: String::new(),
+        domain: None,
         partner_id: None,
         owner_csm_id: None,
         tier: Default::default(),

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use themodel_platform::validate::Money;
+pub use themodel_platform::validate::normalise_domain;
 pub use themodel_proto::segmentation::{CloudLiteracy, LifecycleStatus, MigrationSource, Tier};
 
 /// Field names a caller may update, as they appear in the contract.
@@ -329,52 +330,6 @@ pub(crate) mod tests {
             let b = AccountFields { acv: Money { units, ..a.acv.clone() }, employee_count: count, name, ..a.clone() };
             prop_assert_eq!(a.changed_fields(&b).is_empty(), a == b);
             prop_assert_eq!(a.changed_fields(&b), b.changed_fields(&a));
-        }
-    }
-}
-
-/// Normalises a web domain: lower case, without scheme, "www.", port, path
-/// or trailing dot. `None` when what remains is not a host name with at least
-/// two labels of letters, digits and hyphens.
-pub fn normalise_domain(value: &str) -> Option<String> {
-    let lower = value.trim().to_ascii_lowercase();
-    let rest = lower.split_once("://").map_or(lower.as_str(), |(_, r)| r);
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let host = host.split(':').next().unwrap_or_default();
-    let host = host.trim_end_matches('.');
-    let host = host.strip_prefix("www.").unwrap_or(host);
-    let labels: Vec<&str> = host.split('.').collect();
-    let valid = host.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    valid.then(|| host.to_owned())
-}
-
-#[cfg(test)]
-mod domain_tests {
-    use super::normalise_domain;
-
-    #[test]
-    fn domains_are_normalised_or_refused() {
-        for (input, expected) in [
-            ("acme.co.jp", Some("acme.co.jp")),
-            ("https://www.Acme.co.jp/about?x=1", Some("acme.co.jp")),
-            ("HTTP://sales.acme.com:8080", Some("sales.acme.com")),
-            ("acme.com.", Some("acme.com")),
-            ("localhost", None),
-            ("acme..com", None),
-            ("-acme.com", None),
-            ("acme corp.com", None),
-            ("", None),
-        ] {
-            assert_eq!(normalise_domain(input).as_deref(), expected, "{input}");
         }
     }
 }
