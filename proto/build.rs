@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "themodel/operations/v1/operations.proto",
     "themodel/expansion/v1/resources.proto",
     "themodel/expansion/v1/events.proto",
+    "themodel/expansion/v1/pipeline.proto",
     "themodel/expansion/v1/expansion_service.proto",
     "themodel/partner_success/v1/resources.proto",
     "themodel/partner_success/v1/events.proto",

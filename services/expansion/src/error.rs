@@ -18,6 +18,21 @@ pub const PLAN_RETIRED: &str = "PLAN_RETIRED";
 /// ErrorInfo reason: amounts in more than one currency would be summed.
 pub const MIXED_CURRENCIES: &str = "MIXED_CURRENCIES";
 
+/// ErrorInfo reason: customer sales decides only handed-off CSQLs.
+pub const CSQL_NOT_HANDED_OFF: &str = "CSQL_NOT_HANDED_OFF";
+/// ErrorInfo reason: the CSQL was accepted or rejected already.
+pub const CSQL_ALREADY_DECIDED: &str = "CSQL_ALREADY_DECIDED";
+/// ErrorInfo reason: the CSQL was handed off already.
+pub const CSQL_NOT_OPEN: &str = "CSQL_NOT_OPEN";
+/// ErrorInfo reason: the opportunity was won or lost already.
+pub const OPPORTUNITY_CLOSED: &str = "OPPORTUNITY_CLOSED";
+/// ErrorInfo reason: a cross-sell of a product the account holds.
+pub const PRODUCT_HELD: &str = "PRODUCT_HELD";
+/// ErrorInfo reason: an upsell of a product the account does not hold.
+pub const PRODUCT_NOT_HELD: &str = "PRODUCT_NOT_HELD";
+/// ErrorInfo reason: a won opportunity must add MRR.
+pub const NO_MRR_GAINED: &str = "NO_MRR_GAINED";
+
 /// What can go wrong in the expansion service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -59,6 +74,18 @@ pub enum Error {
     /// Amounts in several currencies would be summed.
     #[error("amounts in {0} cannot be summed; name one currency")]
     MixedCurrencies(String),
+    /// No such CSQL, or not one the caller may see.
+    #[error("csql {0} not found")]
+    CsqlNotFound(String),
+    /// No such opportunity, or not one the caller may see.
+    #[error("opportunity {0} not found")]
+    OpportunityNotFound(String),
+    /// A step of the pipeline out of order.
+    #[error("{0:?}")]
+    Pipeline(crate::domain::pipeline::Refusal),
+    /// A won opportunity that adds no MRR.
+    #[error("{0}")]
+    NoMrrGained(String),
     /// The caller's etag is stale.
     #[error("etag mismatch")]
     EtagMismatch {
@@ -80,6 +107,12 @@ pub enum Error {
 impl From<sea_orm::DbErr> for Error {
     fn from(err: sea_orm::DbErr) -> Self {
         Error::Api(err.into())
+    }
+}
+
+impl From<crate::domain::pipeline::Refusal> for Error {
+    fn from(refusal: crate::domain::pipeline::Refusal) -> Self {
+        Error::Pipeline(refusal)
     }
 }
 
@@ -140,6 +173,35 @@ impl From<Error> for ApiError {
                     "amounts in {currencies} cannot be summed; set currency_code to one of them"
                 ),
                 metadata: vec![("currencies", currencies)],
+            },
+            Error::CsqlNotFound(id) => ApiError::NotFound {
+                resource: "csql",
+                id,
+            },
+            Error::OpportunityNotFound(id) => ApiError::NotFound {
+                resource: "opportunity",
+                id,
+            },
+            Error::Pipeline(refusal) => {
+                use crate::domain::pipeline::Refusal;
+                let (reason, message) = match refusal {
+                    Refusal::NotHandedOff(m) => (CSQL_NOT_HANDED_OFF, m),
+                    Refusal::AlreadyDecided(m) => (CSQL_ALREADY_DECIDED, m),
+                    Refusal::NotOpen(m) => (CSQL_NOT_OPEN, m),
+                    Refusal::Closed(m) => (OPPORTUNITY_CLOSED, m),
+                    Refusal::ProductHeld(m) => (PRODUCT_HELD, m),
+                    Refusal::ProductNotHeld(m) => (PRODUCT_NOT_HELD, m),
+                };
+                ApiError::FailedPrecondition {
+                    reason,
+                    message,
+                    metadata: Vec::new(),
+                }
+            }
+            Error::NoMrrGained(message) => ApiError::FailedPrecondition {
+                reason: NO_MRR_GAINED,
+                message,
+                metadata: Vec::new(),
             },
             Error::EtagMismatch {
                 resource,

@@ -57,6 +57,7 @@ impl Application {
             store::Products::new(store.clone()),
             subscriptions,
             store::revenue::Revenue::new(store.clone()),
+            store::pipeline::Pipeline::new(store.clone()),
             accounts,
         );
         Server::new(NAME, error::DOMAIN, &config.server)

@@ -274,6 +274,41 @@ impl AccountDirectory {
     }
 }
 
+impl AccountDirectory {
+    /// The team of CSM `csm_id` in segmentation, asked for the caller in
+    /// `ctx`: `None` when segmentation does not manage that CSM.
+    pub async fn csm_team(
+        &self,
+        ctx: &CallContext,
+        csm_id: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let fetched = self
+            .clients
+            .call(
+                ctx,
+                registry::SEGMENTATION.name,
+                "GetCsm",
+                Retry::Safe,
+                seg::GetCsmRequest {
+                    id: csm_id.to_owned(),
+                },
+                |channel, request| async move {
+                    SegmentationServiceClient::new(channel)
+                        .get_csm(request)
+                        .await
+                },
+            )
+            .await;
+        match fetched {
+            Ok(response) => Ok(response.csm.map(|csm| csm.team_id)),
+            Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
+                Ok(None)
+            }
+            Err(status) => Err(ApiError::from_peer(registry::SEGMENTATION.name, status)),
+        }
+    }
+}
+
 /// The projected accounts among `ids`, whatever their visibility.
 pub async fn projected(db: &impl ConnectionTrait, ids: &[&str]) -> Result<Vec<Account>, DbErr> {
     if ids.is_empty() {

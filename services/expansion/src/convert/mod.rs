@@ -2,6 +2,7 @@
 //! everything a caller sends. Violation paths are relative to the converted
 //! value; handlers prefix them.
 
+pub mod pipeline;
 pub mod subscription;
 
 use std::collections::HashSet;

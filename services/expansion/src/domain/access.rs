@@ -9,3 +9,10 @@ pub const CATALOGUE_WRITERS: &[Role] = &[Role::Admin, Role::Bizops];
 /// customer-sales team that closes deals. Every role may read them, a
 /// partner user only its own partner's.
 pub const SUBSCRIPTION_WRITERS: &[Role] = &[Role::Admin, Role::Bizops, Role::CustomerSales];
+
+/// May raise CSQLs and hand them off: CS.
+pub const CSQL_RAISERS: &[Role] = &[Role::Admin, Role::CsManager, Role::Csm];
+
+/// May accept or reject CSQLs and win or lose their opportunities: customer
+/// sales.
+pub const CSQL_DECIDERS: &[Role] = &[Role::Admin, Role::CustomerSales];

@@ -2,5 +2,6 @@
 
 pub mod access;
 pub mod catalogue;
+pub mod pipeline;
 pub mod revenue;
 pub mod subscription;

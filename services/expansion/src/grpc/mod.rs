@@ -12,6 +12,7 @@ use themodel_platform::{
 use themodel_proto::expansion::{self as pb, expansion_service_server::ExpansionService};
 use tonic::{Request, Response, Status};
 
+mod pipeline;
 mod revenue;
 mod subscriptions;
 
@@ -19,7 +20,7 @@ use crate::{
     convert::{apply_mask, key, mask_paths, product_fields_from_proto, product_to_proto},
     domain::access::CATALOGUE_WRITERS,
     error::{Error, Result},
-    store::{Products, revenue::Revenue, subscriptions::Subscriptions},
+    store::{Products, pipeline::Pipeline, revenue::Revenue, subscriptions::Subscriptions},
 };
 
 /// The ExpansionService implementation.
@@ -28,6 +29,7 @@ pub struct Handler {
     products: Products,
     subscriptions: Subscriptions,
     revenue: Revenue,
+    pipeline: Pipeline,
     accounts: AccountDirectory,
 }
 
@@ -38,12 +40,14 @@ impl Handler {
         products: Products,
         subscriptions: Subscriptions,
         revenue: Revenue,
+        pipeline: Pipeline,
         accounts: AccountDirectory,
     ) -> Self {
         Self {
             products,
             subscriptions,
             revenue,
+            pipeline,
             accounts,
         }
     }
@@ -239,5 +243,82 @@ impl ExpansionService for Handler {
         request: Request<pb::GetRevenueReportRequest>,
     ) -> Result<Response<pb::GetRevenueReportResponse>, Status> {
         respond(Handler::get_revenue_report(self, request).await)
+    }
+
+    async fn create_csql(
+        &self,
+        request: Request<pb::CreateCsqlRequest>,
+    ) -> Result<Response<pb::CreateCsqlResponse>, Status> {
+        respond(Handler::create_csql(self, request).await)
+    }
+
+    async fn get_csql(
+        &self,
+        request: Request<pb::GetCsqlRequest>,
+    ) -> Result<Response<pb::GetCsqlResponse>, Status> {
+        respond(Handler::get_csql(self, request).await)
+    }
+
+    async fn list_csqls(
+        &self,
+        request: Request<pb::ListCsqlsRequest>,
+    ) -> Result<Response<pb::ListCsqlsResponse>, Status> {
+        respond(Handler::list_csqls(self, request).await)
+    }
+
+    async fn hand_off_csql(
+        &self,
+        request: Request<pb::HandOffCsqlRequest>,
+    ) -> Result<Response<pb::HandOffCsqlResponse>, Status> {
+        respond(Handler::hand_off_csql(self, request).await)
+    }
+
+    async fn accept_csql(
+        &self,
+        request: Request<pb::AcceptCsqlRequest>,
+    ) -> Result<Response<pb::AcceptCsqlResponse>, Status> {
+        respond(Handler::accept_csql(self, request).await)
+    }
+
+    async fn reject_csql(
+        &self,
+        request: Request<pb::RejectCsqlRequest>,
+    ) -> Result<Response<pb::RejectCsqlResponse>, Status> {
+        respond(Handler::reject_csql(self, request).await)
+    }
+
+    async fn get_opportunity(
+        &self,
+        request: Request<pb::GetOpportunityRequest>,
+    ) -> Result<Response<pb::GetOpportunityResponse>, Status> {
+        respond(Handler::get_opportunity(self, request).await)
+    }
+
+    async fn list_opportunities(
+        &self,
+        request: Request<pb::ListOpportunitiesRequest>,
+    ) -> Result<Response<pb::ListOpportunitiesResponse>, Status> {
+        respond(Handler::list_opportunities(self, request).await)
+    }
+
+    async fn win_opportunity(
+        &self,
+        request: Request<pb::WinOpportunityRequest>,
+    ) -> Result<Response<pb::WinOpportunityResponse>, Status> {
+        respond(Handler::win_opportunity(self, request).await)
+    }
+
+    async fn lose_opportunity(
+        &self,
+        request: Request<pb::LoseOpportunityRequest>,
+    ) -> Result<Response<pb::LoseOpportunityResponse>, Status> {
+        respond(Handler::lose_opportunity(self, request).await)
+    }
+
+    async fn get_csql_report(
+        &self,
+        request: Request<pb::GetCsqlReportRequest>,
+    ) -> Result<Response<pb::GetCsqlReportResponse>, Status> {
+        respond(Handler::get_csql_report(self, request).await)
     }
 }

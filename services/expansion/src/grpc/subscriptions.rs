@@ -39,7 +39,7 @@ impl From<Refusal> for Error {
 
 impl Handler {
     /// The account `id` as the caller may see it; NOT_FOUND otherwise.
-    async fn visible_account<T>(
+    pub(super) async fn visible_account<T>(
         &self,
         request: &Request<T>,
         principal: &Principal,
@@ -53,7 +53,7 @@ impl Handler {
 
     /// The product `key` and its plan `plan_key`; NOT_FOUND when either is
     /// unknown.
-    async fn plan(&self, product_key: &str, plan_key: &str) -> Result<(Product, Plan)> {
+    pub(super) async fn plan(&self, product_key: &str, plan_key: &str) -> Result<(Product, Plan)> {
         let product = self
             .products
             .get(product_key)

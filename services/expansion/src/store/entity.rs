@@ -1,5 +1,6 @@
 //! The service's tables: `products` and their `product_plans`;
-//! `subscriptions`, their `subscription_terms` and `revenue_accounts`.
+//! `subscriptions`, their `subscription_terms` and `revenue_accounts`;
+//! `csqls` and their `opportunities`.
 
 /// The `products` table.
 pub mod product {
@@ -175,6 +176,114 @@ pub mod revenue_account {
         pub mrr_micros: i64,
         /// Earliest end of a term in force when last settled, `YYYY-MM-DD`.
         pub next_renewal: Option<String>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `csqls` table.
+pub mod csql {
+    use sea_orm::entity::prelude::*;
+
+    /// One CSQL.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "csqls")]
+    pub struct Model {
+        /// Its id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The account.
+        pub account_id: String,
+        /// Protobuf enum name of its kind.
+        pub kind: String,
+        /// The product.
+        pub product_key: String,
+        /// The estimate's currency.
+        pub currency_code: String,
+        /// The estimate's whole units.
+        pub estimated_units: i64,
+        /// The estimate's nano units.
+        pub estimated_nanos: i32,
+        /// Why.
+        pub reason: String,
+        /// Who raised it.
+        pub csm_id: String,
+        /// The CSM's team then; empty when unknown.
+        pub team_id: String,
+        /// The account's tier then.
+        pub tier: String,
+        /// The QBR it came out of.
+        pub qbr_id: Option<String>,
+        /// Protobuf enum name of its status.
+        pub status: String,
+        /// Why it was rejected.
+        pub rejection_reason: Option<String>,
+        /// The opportunity opened for it.
+        pub opportunity_id: Option<String>,
+        /// Unix microseconds.
+        pub create_time_us: i64,
+        /// Unix microseconds.
+        pub hand_off_time_us: Option<i64>,
+        /// Unix microseconds.
+        pub decision_time_us: Option<i64>,
+        /// Increases with every change.
+        pub revision: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `opportunities` table.
+pub mod opportunity {
+    use sea_orm::entity::prelude::*;
+
+    /// One opportunity.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "opportunities")]
+    pub struct Model {
+        /// Its id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The CSQL it came from.
+        pub csql_id: String,
+        /// The account.
+        pub account_id: String,
+        /// The product.
+        pub product_key: String,
+        /// The amounts' currency.
+        pub currency_code: String,
+        /// The estimate's whole units.
+        pub estimated_units: i64,
+        /// The estimate's nano units.
+        pub estimated_nanos: i32,
+        /// Who accepted the CSQL.
+        pub owner_id: String,
+        /// Protobuf enum name of its stage.
+        pub stage: String,
+        /// MRR the win added, whole units.
+        pub won_units: Option<i64>,
+        /// MRR the win added, nano units.
+        pub won_nanos: Option<i32>,
+        /// The subscription the win created or changed.
+        pub subscription_id: Option<String>,
+        /// Why it was lost.
+        pub lost_reason: Option<String>,
+        /// Won or lost on, `YYYY-MM-DD`.
+        pub close_date: Option<String>,
+        /// Unix microseconds.
+        pub create_time_us: i64,
+        /// Unix microseconds.
+        pub update_time_us: i64,
+        /// Increases with every change.
+        pub revision: i64,
     }
 
     /// No relations.

@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
         migrations.push(Box::new(m20261125_000002_products::Migration));
         migrations.push(themodel_platform::accounts::migration());
         migrations.push(Box::new(m20261202_000002_subscriptions::Migration));
+        migrations.push(Box::new(m20261202_000003_pipeline::Migration));
         migrations
     }
 }
@@ -263,6 +264,154 @@ mod m20261202_000002_subscriptions {
                 SubscriptionTerms::Table.into_iden(),
                 Subscriptions::Table.into_iden(),
             ] {
+                manager
+                    .drop_table(Table::drop().table(table).to_owned())
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// CSQLs and the opportunities accepted CSQLs open.
+mod m20261202_000003_pipeline {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum Csqls {
+        Table,
+        Id,
+        AccountId,
+        Kind,
+        ProductKey,
+        CurrencyCode,
+        EstimatedUnits,
+        EstimatedNanos,
+        Reason,
+        CsmId,
+        TeamId,
+        Tier,
+        QbrId,
+        Status,
+        RejectionReason,
+        OpportunityId,
+        CreateTimeUs,
+        HandOffTimeUs,
+        DecisionTimeUs,
+        Revision,
+    }
+
+    #[derive(DeriveIden)]
+    enum Opportunities {
+        Table,
+        Id,
+        CsqlId,
+        AccountId,
+        ProductKey,
+        CurrencyCode,
+        EstimatedUnits,
+        EstimatedNanos,
+        OwnerId,
+        Stage,
+        WonUnits,
+        WonNanos,
+        SubscriptionId,
+        LostReason,
+        CloseDate,
+        CreateTimeUs,
+        UpdateTimeUs,
+        Revision,
+    }
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000003_pipeline"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Csqls::Table)
+                        .col(string_len(Csqls::Id, 36).primary_key())
+                        .col(string_len(Csqls::AccountId, 64))
+                        .col(string_len(Csqls::Kind, 40))
+                        .col(string_len(Csqls::ProductKey, 64))
+                        .col(string_len(Csqls::CurrencyCode, 3))
+                        .col(big_integer(Csqls::EstimatedUnits))
+                        .col(integer(Csqls::EstimatedNanos))
+                        .col(text(Csqls::Reason))
+                        .col(string_len(Csqls::CsmId, 128))
+                        .col(string_len(Csqls::TeamId, 128))
+                        .col(string_len(Csqls::Tier, 40))
+                        .col(string_len_null(Csqls::QbrId, 36))
+                        .col(string_len(Csqls::Status, 40))
+                        .col(text_null(Csqls::RejectionReason))
+                        .col(string_len_null(Csqls::OpportunityId, 36))
+                        .col(big_integer(Csqls::CreateTimeUs))
+                        .col(big_integer_null(Csqls::HandOffTimeUs))
+                        .col(big_integer_null(Csqls::DecisionTimeUs))
+                        .col(big_integer(Csqls::Revision))
+                        .to_owned(),
+                )
+                .await?;
+            for (name, column) in [
+                ("idx_csqls_account", Csqls::AccountId),
+                ("idx_csqls_create_time", Csqls::CreateTimeUs),
+                ("idx_csqls_qbr", Csqls::QbrId),
+            ] {
+                manager
+                    .create_index(
+                        Index::create()
+                            .name(name)
+                            .table(Csqls::Table)
+                            .col(column)
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Opportunities::Table)
+                        .col(string_len(Opportunities::Id, 36).primary_key())
+                        .col(string_len(Opportunities::CsqlId, 36).unique_key())
+                        .col(string_len(Opportunities::AccountId, 64))
+                        .col(string_len(Opportunities::ProductKey, 64))
+                        .col(string_len(Opportunities::CurrencyCode, 3))
+                        .col(big_integer(Opportunities::EstimatedUnits))
+                        .col(integer(Opportunities::EstimatedNanos))
+                        .col(string_len(Opportunities::OwnerId, 128))
+                        .col(string_len(Opportunities::Stage, 40))
+                        .col(big_integer_null(Opportunities::WonUnits))
+                        .col(integer_null(Opportunities::WonNanos))
+                        .col(string_len_null(Opportunities::SubscriptionId, 36))
+                        .col(text_null(Opportunities::LostReason))
+                        .col(string_len_null(Opportunities::CloseDate, 10))
+                        .col(big_integer(Opportunities::CreateTimeUs))
+                        .col(big_integer(Opportunities::UpdateTimeUs))
+                        .col(big_integer(Opportunities::Revision))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_opportunities_account")
+                        .table(Opportunities::Table)
+                        .col(Opportunities::AccountId)
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for table in [Opportunities::Table.into_iden(), Csqls::Table.into_iden()] {
                 manager
                     .drop_table(Table::drop().table(table).to_owned())
                     .await?;

@@ -3,6 +3,7 @@
 
 pub mod entity;
 pub mod migration;
+pub mod pipeline;
 pub mod revenue;
 pub mod subscriptions;
 

@@ -71,36 +71,9 @@ impl Subscriptions {
             Begun::Replay(response) => return Ok(response),
             Begun::Fresh(uow) => uow,
         };
-        let today = today();
-        let before = account_subscriptions(uow.tx(), &account.id).await?;
-        if let Some(external_id) = &new.external_id
-            && subscription::Entity::find()
-                .filter(subscription::Column::ExternalId.eq(external_id.as_str()))
-                .one(uow.tx())
-                .await?
-                .is_some()
-        {
-            return Err(Error::SubscriptionExists(external_id.clone()));
-        }
-        let now = now();
-        let created = Subscription {
-            id: uuid::Uuid::now_v7().to_string(),
-            fields: new,
-            create_time: now,
-            update_time: now,
-            revision: 1,
-        };
-        subscription::Entity::insert(subscription_row(&created))
-            .exec_without_returning(uow.tx())
-            .await
-            .map_err(|err| taken(err, &created))?;
-        insert_terms(uow.tx(), &created).await?;
-        let proto = subscription_to_proto(&created, today);
-        let mut after = before.clone();
-        after.push(created);
-        announce(&mut uow, account, &before, &after, proto.clone(), today).await?;
+        let created = create_in(&mut uow, new, account).await?;
         let response = pb::CreateSubscriptionResponse {
-            subscription: Some(proto),
+            subscription: Some(created),
         };
         uow.commit(&response).await?;
         Ok(response)
@@ -171,55 +144,9 @@ impl Subscriptions {
             Begun::Replay(response) => return Ok(response),
             Begun::Fresh(uow) => uow,
         };
-        let today = today();
-        let before = account_subscriptions(uow.tx(), &account.id).await?;
-        let current = before
-            .iter()
-            .find(|s| s.id == id)
-            .cloned()
-            .ok_or_else(|| Error::SubscriptionNotFound(id.to_owned()))?;
-        let current_etag = etag(current.revision);
-        if let Some(sent) = etag_sent
-            && sent != current_etag
-        {
-            return Err(Error::EtagMismatch {
-                resource: "subscription",
-                id: id.to_owned(),
-                current: current_etag,
-            });
-        }
-        let terms = change(&current)?;
-        let changed = Subscription {
-            fields: NewSubscription {
-                terms,
-                ..current.fields
-            },
-            update_time: now(),
-            revision: current.revision + 1,
-            ..current
-        };
-        let mut row = subscription_row(&changed);
-        row.create_time_us = sea_orm::ActiveValue::NotSet;
-        subscription::Entity::update(row).exec(uow.tx()).await?;
-        term::Entity::delete_many()
-            .filter(term::Column::SubscriptionId.eq(id))
-            .exec(uow.tx())
-            .await?;
-        insert_terms(uow.tx(), &changed).await?;
-        let proto = subscription_to_proto(&changed, today);
-        let after: Vec<Subscription> = before
-            .iter()
-            .map(|s| {
-                if s.id == id {
-                    changed.clone()
-                } else {
-                    s.clone()
-                }
-            })
-            .collect();
-        announce(&mut uow, account, &before, &after, proto.clone(), today).await?;
-        uow.commit(&proto).await?;
-        Ok(proto)
+        let changed = change_in(&mut uow, account, id, etag_sent, change).await?;
+        uow.commit(&changed).await?;
+        Ok(changed)
     }
 
     /// The subscriptions of `account_id` in force on `day`, by product.
@@ -295,6 +222,104 @@ impl Subscriptions {
             }
         }
     }
+}
+
+/// Records `new` for `account` in `uow`; ALREADY_EXISTS when its external id
+/// is taken. The subscription as created.
+pub async fn create_in(
+    uow: &mut UnitOfWork,
+    new: NewSubscription,
+    account: &accounts::Account,
+) -> Result<pb::Subscription> {
+    let today = today();
+    let before = account_subscriptions(uow.tx(), &account.id).await?;
+    if let Some(external_id) = &new.external_id
+        && subscription::Entity::find()
+            .filter(subscription::Column::ExternalId.eq(external_id.as_str()))
+            .one(uow.tx())
+            .await?
+            .is_some()
+    {
+        return Err(Error::SubscriptionExists(external_id.clone()));
+    }
+    let now = now();
+    let created = Subscription {
+        id: uuid::Uuid::now_v7().to_string(),
+        fields: new,
+        create_time: now,
+        update_time: now,
+        revision: 1,
+    };
+    subscription::Entity::insert(subscription_row(&created))
+        .exec_without_returning(uow.tx())
+        .await
+        .map_err(|err| taken(err, &created))?;
+    insert_terms(uow.tx(), &created).await?;
+    let proto = subscription_to_proto(&created, today);
+    let mut after = before.clone();
+    after.push(created);
+    announce(uow, account, &before, &after, proto.clone(), today).await?;
+    Ok(proto)
+}
+
+/// Replaces the terms of subscription `id` of `account` in `uow` with what
+/// `change` makes of them; `etag_sent`, when given, must be current. The
+/// subscription after the change.
+pub async fn change_in(
+    uow: &mut UnitOfWork,
+    account: &accounts::Account,
+    id: &str,
+    etag_sent: Option<&str>,
+    change: impl FnOnce(&Subscription) -> Result<Vec<Term>>,
+) -> Result<pb::Subscription> {
+    let today = today();
+    let before = account_subscriptions(uow.tx(), &account.id).await?;
+    let current = before
+        .iter()
+        .find(|s| s.id == id)
+        .cloned()
+        .ok_or_else(|| Error::SubscriptionNotFound(id.to_owned()))?;
+    let current_etag = etag(current.revision);
+    if let Some(sent) = etag_sent
+        && sent != current_etag
+    {
+        return Err(Error::EtagMismatch {
+            resource: "subscription",
+            id: id.to_owned(),
+            current: current_etag,
+        });
+    }
+    let terms = change(&current)?;
+    let changed = Subscription {
+        fields: NewSubscription {
+            terms,
+            ..current.fields
+        },
+        update_time: now(),
+        revision: current.revision + 1,
+        ..current
+    };
+    let mut row = subscription_row(&changed);
+    row.create_time_us = sea_orm::ActiveValue::NotSet;
+    subscription::Entity::update(row).exec(uow.tx()).await?;
+    term::Entity::delete_many()
+        .filter(term::Column::SubscriptionId.eq(id))
+        .exec(uow.tx())
+        .await?;
+    insert_terms(uow.tx(), &changed).await?;
+    let proto = subscription_to_proto(&changed, today);
+    let after: Vec<Subscription> = before
+        .iter()
+        .map(|s| {
+            if s.id == id {
+                changed.clone()
+            } else {
+                s.clone()
+            }
+        })
+        .collect();
+    announce(uow, account, &before, &after, proto.clone(), today).await?;
+    Ok(proto)
 }
 
 /// An account the projection has lost track of: no partner, no CSM.

@@ -52,6 +52,28 @@ impl TestApp {
         self.client(Role::Admin)
     }
 
+    /// Registers CSM `id` of team `team` in segmentation.
+    pub async fn csm(&self, id: &str, team: &str) {
+        let mut segmentation = SegmentationServiceClient::with_interceptor(
+            self.1.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        );
+        segmentation
+            .create_csm(seg::CreateCsmRequest {
+                csm: Some(seg::Csm {
+                    id: id.into(),
+                    display_name: format!("CSM {id}"),
+                    team_id: team.into(),
+                    tier: seg::Tier::HighTouch as i32,
+                    ..Default::default()
+                }),
+                team_start_date: None,
+                request_id: String::new(),
+            })
+            .await
+            .expect("create csm");
+    }
+
     /// Creates an account in segmentation, of `partner` when given; its id.
     pub async fn account(&self, name: &str, partner: Option<&str>) -> String {
         let mut segmentation = SegmentationServiceClient::with_interceptor(

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod pipeline;
 mod products;
 mod revenue;
 mod subscriptions;
