@@ -13,6 +13,8 @@ const PROTOS: &[&str] = &[
     "themodel/expansion/v1/resources.proto",
     "themodel/expansion/v1/events.proto",
     "themodel/expansion/v1/pipeline.proto",
+    "themodel/expansion/v1/qbrs.proto",
+    "themodel/expansion/v1/renewals.proto",
     "themodel/expansion/v1/expansion_service.proto",
     "themodel/partner_success/v1/resources.proto",
     "themodel/partner_success/v1/events.proto",

@@ -33,6 +33,13 @@ pub const PRODUCT_NOT_HELD: &str = "PRODUCT_NOT_HELD";
 /// ErrorInfo reason: a won opportunity must add MRR.
 pub const NO_MRR_GAINED: &str = "NO_MRR_GAINED";
 
+/// ErrorInfo reason: the subscription's last term runs until ended.
+pub const NO_RENEWAL_DUE: &str = "NO_RENEWAL_DUE";
+/// ErrorInfo reason: the renewal's outcome is known already.
+pub const RENEWAL_ALREADY_RECORDED: &str = "RENEWAL_ALREADY_RECORDED";
+/// ErrorInfo reason: only a scheduled QBR is recorded as held.
+pub const QBR_ALREADY_HELD: &str = "QBR_ALREADY_HELD";
+
 /// What can go wrong in the expansion service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -81,11 +88,23 @@ pub enum Error {
     #[error("opportunity {0} not found")]
     OpportunityNotFound(String),
     /// A step of the pipeline out of order.
-    #[error("{0:?}")]
+    #[error("pipeline step refused: {0:?}")]
     Pipeline(crate::domain::pipeline::Refusal),
     /// A won opportunity that adds no MRR.
     #[error("{0}")]
     NoMrrGained(String),
+    /// No renewal is due on the subscription.
+    #[error("{0}")]
+    NoRenewalDue(String),
+    /// The renewal is decided already.
+    #[error("{0}")]
+    RenewalRecorded(String),
+    /// No such QBR, or not one the caller may see.
+    #[error("qbr {0} not found")]
+    QbrNotFound(String),
+    /// The QBR was recorded as held already.
+    #[error("{0}")]
+    QbrHeld(String),
     /// The caller's etag is stale.
     #[error("etag mismatch")]
     EtagMismatch {
@@ -200,6 +219,25 @@ impl From<Error> for ApiError {
             }
             Error::NoMrrGained(message) => ApiError::FailedPrecondition {
                 reason: NO_MRR_GAINED,
+                message,
+                metadata: Vec::new(),
+            },
+            Error::NoRenewalDue(message) => ApiError::FailedPrecondition {
+                reason: NO_RENEWAL_DUE,
+                message,
+                metadata: Vec::new(),
+            },
+            Error::RenewalRecorded(message) => ApiError::FailedPrecondition {
+                reason: RENEWAL_ALREADY_RECORDED,
+                message,
+                metadata: Vec::new(),
+            },
+            Error::QbrNotFound(id) => ApiError::NotFound {
+                resource: "qbr",
+                id,
+            },
+            Error::QbrHeld(message) => ApiError::FailedPrecondition {
+                reason: QBR_ALREADY_HELD,
                 message,
                 metadata: Vec::new(),
             },

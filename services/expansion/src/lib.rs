@@ -58,6 +58,8 @@ impl Application {
             subscriptions,
             store::revenue::Revenue::new(store.clone()),
             store::pipeline::Pipeline::new(store.clone()),
+            store::renewals::Renewals::new(store.clone()),
+            store::qbrs::Qbrs::new(store.clone()),
             accounts,
         );
         Server::new(NAME, error::DOMAIN, &config.server)

@@ -16,3 +16,10 @@ pub const CSQL_RAISERS: &[Role] = &[Role::Admin, Role::CsManager, Role::Csm];
 /// May accept or reject CSQLs and win or lose their opportunities: customer
 /// sales.
 pub const CSQL_DECIDERS: &[Role] = &[Role::Admin, Role::CustomerSales];
+
+/// May plan renewals, mark closing steps done and record outcomes: CS and
+/// customer sales.
+pub const RENEWAL_OWNERS: &[Role] = &[Role::Admin, Role::CsManager, Role::Csm, Role::CustomerSales];
+
+/// May review a renewal's closing plan: managers.
+pub const RENEWAL_REVIEWERS: &[Role] = &[Role::Admin, Role::CsManager];

@@ -3,5 +3,6 @@
 pub mod access;
 pub mod catalogue;
 pub mod pipeline;
+pub mod renewal;
 pub mod revenue;
 pub mod subscription;

@@ -13,6 +13,7 @@ use themodel_proto::expansion::{self as pb, expansion_service_server::ExpansionS
 use tonic::{Request, Response, Status};
 
 mod pipeline;
+mod renewals;
 mod revenue;
 mod subscriptions;
 
@@ -20,7 +21,10 @@ use crate::{
     convert::{apply_mask, key, mask_paths, product_fields_from_proto, product_to_proto},
     domain::access::CATALOGUE_WRITERS,
     error::{Error, Result},
-    store::{Products, pipeline::Pipeline, revenue::Revenue, subscriptions::Subscriptions},
+    store::{
+        Products, pipeline::Pipeline, qbrs::Qbrs, renewals::Renewals, revenue::Revenue,
+        subscriptions::Subscriptions,
+    },
 };
 
 /// The ExpansionService implementation.
@@ -30,6 +34,8 @@ pub struct Handler {
     subscriptions: Subscriptions,
     revenue: Revenue,
     pipeline: Pipeline,
+    renewals: Renewals,
+    qbrs: Qbrs,
     accounts: AccountDirectory,
 }
 
@@ -41,6 +47,8 @@ impl Handler {
         subscriptions: Subscriptions,
         revenue: Revenue,
         pipeline: Pipeline,
+        renewals: Renewals,
+        qbrs: Qbrs,
         accounts: AccountDirectory,
     ) -> Self {
         Self {
@@ -48,6 +56,8 @@ impl Handler {
             subscriptions,
             revenue,
             pipeline,
+            renewals,
+            qbrs,
             accounts,
         }
     }
@@ -320,5 +330,75 @@ impl ExpansionService for Handler {
         request: Request<pb::GetCsqlReportRequest>,
     ) -> Result<Response<pb::GetCsqlReportResponse>, Status> {
         respond(Handler::get_csql_report(self, request).await)
+    }
+
+    async fn list_renewals(
+        &self,
+        request: Request<pb::ListRenewalsRequest>,
+    ) -> Result<Response<pb::ListRenewalsResponse>, Status> {
+        respond(Handler::list_renewals(self, request).await)
+    }
+
+    async fn get_renewal(
+        &self,
+        request: Request<pb::GetRenewalRequest>,
+    ) -> Result<Response<pb::GetRenewalResponse>, Status> {
+        respond(Handler::get_renewal(self, request).await)
+    }
+
+    async fn set_closing_plan(
+        &self,
+        request: Request<pb::SetClosingPlanRequest>,
+    ) -> Result<Response<pb::SetClosingPlanResponse>, Status> {
+        respond(Handler::set_closing_plan(self, request).await)
+    }
+
+    async fn complete_closing_step(
+        &self,
+        request: Request<pb::CompleteClosingStepRequest>,
+    ) -> Result<Response<pb::CompleteClosingStepResponse>, Status> {
+        respond(Handler::complete_closing_step(self, request).await)
+    }
+
+    async fn review_renewal(
+        &self,
+        request: Request<pb::ReviewRenewalRequest>,
+    ) -> Result<Response<pb::ReviewRenewalResponse>, Status> {
+        respond(Handler::review_renewal(self, request).await)
+    }
+
+    async fn record_renewal_outcome(
+        &self,
+        request: Request<pb::RecordRenewalOutcomeRequest>,
+    ) -> Result<Response<pb::RecordRenewalOutcomeResponse>, Status> {
+        respond(Handler::record_renewal_outcome(self, request).await)
+    }
+
+    async fn schedule_qbr(
+        &self,
+        request: Request<pb::ScheduleQbrRequest>,
+    ) -> Result<Response<pb::ScheduleQbrResponse>, Status> {
+        respond(Handler::schedule_qbr(self, request).await)
+    }
+
+    async fn record_qbr(
+        &self,
+        request: Request<pb::RecordQbrRequest>,
+    ) -> Result<Response<pb::RecordQbrResponse>, Status> {
+        respond(Handler::record_qbr(self, request).await)
+    }
+
+    async fn get_qbr(
+        &self,
+        request: Request<pb::GetQbrRequest>,
+    ) -> Result<Response<pb::GetQbrResponse>, Status> {
+        respond(Handler::get_qbr(self, request).await)
+    }
+
+    async fn list_qbrs(
+        &self,
+        request: Request<pb::ListQbrsRequest>,
+    ) -> Result<Response<pb::ListQbrsResponse>, Status> {
+        respond(Handler::list_qbrs(self, request).await)
     }
 }

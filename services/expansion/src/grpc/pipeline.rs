@@ -105,6 +105,15 @@ impl Handler {
         let account = self
             .visible_account(&request, &principal, &new.account_id)
             .await?;
+        if let Some(qbr_id) = &new.qbr_id
+            && self
+                .qbrs
+                .get(qbr_id)
+                .await?
+                .is_none_or(|q| q.account_id != account.id)
+        {
+            return Err(Error::QbrNotFound(qbr_id.clone()));
+        }
         let team_id = self
             .accounts
             .csm_team(&CallContext::of(&request), &csm_id)

@@ -73,7 +73,7 @@ impl Handler {
     }
 
     /// Subscription `id` and its account, as the caller may see them.
-    async fn visible_subscription<T>(
+    pub(super) async fn visible_subscription<T>(
         &self,
         request: &Request<T>,
         principal: &Principal,

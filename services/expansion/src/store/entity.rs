@@ -1,6 +1,6 @@
 //! The service's tables: `products` and their `product_plans`;
 //! `subscriptions`, their `subscription_terms` and `revenue_accounts`;
-//! `csqls` and their `opportunities`.
+//! `csqls` and their `opportunities`; `renewal_plans`; `qbrs`.
 
 /// The `products` table.
 pub mod product {
@@ -278,6 +278,92 @@ pub mod opportunity {
         pub lost_reason: Option<String>,
         /// Won or lost on, `YYYY-MM-DD`.
         pub close_date: Option<String>,
+        /// Unix microseconds.
+        pub create_time_us: i64,
+        /// Unix microseconds.
+        pub update_time_us: i64,
+        /// Increases with every change.
+        pub revision: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `renewal_plans` table: closing plans and recorded outcomes, keyed by
+/// the term end they are for.
+pub mod renewal_plan {
+    use sea_orm::entity::prelude::*;
+
+    /// One renewal's plan.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "renewal_plans")]
+    pub struct Model {
+        /// The subscription.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub subscription_id: String,
+        /// The renewal date, `YYYY-MM-DD`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub renewal_date: String,
+        /// The account.
+        pub account_id: String,
+        /// Who owns winning it.
+        pub owner_id: String,
+        /// The steps, JSON.
+        pub steps: String,
+        /// Days between reviews.
+        pub review_every_days: i32,
+        /// The day the plan was first set, `YYYY-MM-DD`.
+        pub created_on: String,
+        /// The last review, `YYYY-MM-DD`.
+        pub last_review_date: Option<String>,
+        /// The last review's note.
+        pub last_review_note: Option<String>,
+        /// Protobuf enum name of the recorded outcome.
+        pub outcome: Option<String>,
+        /// Why the customer left.
+        pub churn_reason: Option<String>,
+        /// Increases with every change.
+        pub revision: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `qbrs` table.
+pub mod qbr {
+    use sea_orm::entity::prelude::*;
+
+    /// One QBR.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "qbrs")]
+    pub struct Model {
+        /// Its id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The account.
+        pub account_id: String,
+        /// Planned for, `YYYY-MM-DD`.
+        pub scheduled_date: String,
+        /// Agenda items, JSON array of strings.
+        pub agenda: String,
+        /// Protobuf enum name of its status.
+        pub status: String,
+        /// Held on, `YYYY-MM-DD`.
+        pub held_date: Option<String>,
+        /// Attendees, JSON.
+        pub attendees: String,
+        /// Proposals, JSON array of strings.
+        pub proposals: String,
+        /// Outcomes, JSON array of strings.
+        pub outcomes: String,
         /// Unix microseconds.
         pub create_time_us: i64,
         /// Unix microseconds.

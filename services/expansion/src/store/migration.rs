@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
         migrations.push(themodel_platform::accounts::migration());
         migrations.push(Box::new(m20261202_000002_subscriptions::Migration));
         migrations.push(Box::new(m20261202_000003_pipeline::Migration));
+        migrations.push(Box::new(m20261202_000004_renewals_and_qbrs::Migration));
         migrations
     }
 }
@@ -412,6 +413,148 @@ mod m20261202_000003_pipeline {
 
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             for table in [Opportunities::Table.into_iden(), Csqls::Table.into_iden()] {
+                manager
+                    .drop_table(Table::drop().table(table).to_owned())
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Renewal closing plans and outcomes; QBRs.
+mod m20261202_000004_renewals_and_qbrs {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum RenewalPlans {
+        Table,
+        SubscriptionId,
+        RenewalDate,
+        AccountId,
+        OwnerId,
+        Steps,
+        ReviewEveryDays,
+        CreatedOn,
+        LastReviewDate,
+        LastReviewNote,
+        Outcome,
+        ChurnReason,
+        Revision,
+    }
+
+    #[derive(DeriveIden)]
+    enum Qbrs {
+        Table,
+        Id,
+        AccountId,
+        ScheduledDate,
+        Agenda,
+        Status,
+        HeldDate,
+        Attendees,
+        Proposals,
+        Outcomes,
+        CreateTimeUs,
+        UpdateTimeUs,
+        Revision,
+    }
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000004_renewals_and_qbrs"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            // Steps, attendees and lists are JSON: read and written whole
+            // with their row, never queried by their parts.
+            manager
+                .create_table(
+                    Table::create()
+                        .table(RenewalPlans::Table)
+                        .col(string_len(RenewalPlans::SubscriptionId, 36))
+                        .col(string_len(RenewalPlans::RenewalDate, 10))
+                        .col(string_len(RenewalPlans::AccountId, 64))
+                        .col(string_len(RenewalPlans::OwnerId, 128))
+                        .col(text(RenewalPlans::Steps))
+                        .col(integer(RenewalPlans::ReviewEveryDays))
+                        .col(string_len(RenewalPlans::CreatedOn, 10))
+                        .col(string_len_null(RenewalPlans::LastReviewDate, 10))
+                        .col(text_null(RenewalPlans::LastReviewNote))
+                        .col(string_len_null(RenewalPlans::Outcome, 40))
+                        .col(text_null(RenewalPlans::ChurnReason))
+                        .col(big_integer(RenewalPlans::Revision))
+                        .primary_key(
+                            Index::create()
+                                .col(RenewalPlans::SubscriptionId)
+                                .col(RenewalPlans::RenewalDate),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_renewal_plans_owner")
+                        .table(RenewalPlans::Table)
+                        .col(RenewalPlans::OwnerId)
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_subscription_terms_end_date")
+                        .table(Alias::new("subscription_terms"))
+                        .col(Alias::new("end_date"))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Qbrs::Table)
+                        .col(string_len(Qbrs::Id, 36).primary_key())
+                        .col(string_len(Qbrs::AccountId, 64))
+                        .col(string_len(Qbrs::ScheduledDate, 10))
+                        .col(text(Qbrs::Agenda))
+                        .col(string_len(Qbrs::Status, 40))
+                        .col(string_len_null(Qbrs::HeldDate, 10))
+                        .col(text(Qbrs::Attendees))
+                        .col(text(Qbrs::Proposals))
+                        .col(text(Qbrs::Outcomes))
+                        .col(big_integer(Qbrs::CreateTimeUs))
+                        .col(big_integer(Qbrs::UpdateTimeUs))
+                        .col(big_integer(Qbrs::Revision))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_qbrs_account")
+                        .table(Qbrs::Table)
+                        .col(Qbrs::AccountId)
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .drop_index(
+                    Index::drop()
+                        .name("idx_subscription_terms_end_date")
+                        .table(Alias::new("subscription_terms"))
+                        .to_owned(),
+                )
+                .await?;
+            for table in [Qbrs::Table.into_iden(), RenewalPlans::Table.into_iden()] {
                 manager
                     .drop_table(Table::drop().table(table).to_owned())
                     .await?;

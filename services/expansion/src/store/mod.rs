@@ -4,6 +4,8 @@
 pub mod entity;
 pub mod migration;
 pub mod pipeline;
+pub mod qbrs;
+pub mod renewals;
 pub mod revenue;
 pub mod subscriptions;
 

@@ -475,6 +475,26 @@ fn taken(err: sea_orm::DbErr, sub: &Subscription) -> Error {
     }
 }
 
+/// The subscriptions among `ids` that exist, in id order.
+pub async fn by_ids(db: &impl ConnectionTrait, ids: &[&str]) -> Result<Vec<Subscription>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = subscription::Entity::find()
+        .filter(subscription::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(subscription::Column::Id)
+        .all(db)
+        .await?;
+    let mut terms = terms_of(db, ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let terms = terms.remove(&row.id).unwrap_or_default();
+            to_domain(row, terms)
+        })
+        .collect())
+}
+
 /// Every subscription of `account_id`, in creation order.
 pub async fn account_subscriptions(
     db: &impl ConnectionTrait,

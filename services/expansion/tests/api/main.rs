@@ -6,5 +6,6 @@ mod helpers;
 
 mod pipeline;
 mod products;
+mod renewals;
 mod revenue;
 mod subscriptions;
