@@ -114,13 +114,12 @@ impl Handler {
         let req = request.into_inner();
         let mut v = Violations::new();
         let page_size = v.check("page_size", validate::page_size(req.page_size));
-        let after = match page_token::decode::<String>(&req.page_token, &req.include_retired) {
-            Ok(after) => after,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let after = v
+            .check(
+                "",
+                page_token::decode::<String>(&req.page_token, &req.include_retired),
+            )
+            .flatten();
         let page_size = v.finish(|| page_size.unwrap_or_default())?;
         let (products, more) = self
             .products

@@ -57,12 +57,8 @@ impl Handler {
         let not_found = || Error::CsqlNotFound(id.to_owned());
         let csql = self.pipeline.get(id).await?.ok_or_else(not_found)?;
         let account = self
-            .visible_account(request, principal, &csql.account_id)
-            .await
-            .map_err(|err| match err {
-                Error::AccountNotFound(_) => not_found(),
-                other => other,
-            })?;
+            .account_of(request, principal, &csql.account_id, not_found)
+            .await?;
         Ok((csql, account))
     }
 
@@ -177,13 +173,9 @@ impl Handler {
             .then(|| v.check("csm_id", validate::reference(&req.csm_id, "-_.:@")))
             .flatten();
         let filters = (&req.account_id, req.status, &req.csm_id);
-        let after = match page_token::decode::<String>(&req.page_token, &filters) {
-            Ok(after) => after,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let after = v
+            .check("", page_token::decode::<String>(&req.page_token, &filters))
+            .flatten();
         let page_size = v.finish(|| page_size.unwrap_or_default())?;
         let filter = CsqlFilter {
             account_id,
@@ -286,12 +278,8 @@ impl Handler {
             .await?
             .ok_or_else(not_found)?;
         let account = self
-            .visible_account(request, principal, &opp.account_id)
-            .await
-            .map_err(|err| match err {
-                Error::AccountNotFound(_) => not_found(),
-                other => other,
-            })?;
+            .account_of(request, principal, &opp.account_id, not_found)
+            .await?;
         Ok((opp, account))
     }
 
@@ -324,13 +312,9 @@ impl Handler {
             result => v.check("stage", result),
         };
         let filters = (&req.account_id, req.stage);
-        let after = match page_token::decode::<String>(&req.page_token, &filters) {
-            Ok(after) => after,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let after = v
+            .check("", page_token::decode::<String>(&req.page_token, &filters))
+            .flatten();
         let page_size = v.finish(|| page_size.unwrap_or_default())?;
         let (opportunities, more) = self
             .pipeline

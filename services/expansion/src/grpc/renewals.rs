@@ -109,13 +109,13 @@ impl Handler {
             .flatten();
         let day = |d: &Option<common::Date>| d.as_ref().map(|d| (d.year, d.month, d.day));
         let filters = (day(&req.from_date), day(&req.to_date), &req.owner_id);
-        let after = match page_token::decode::<(String, String)>(&req.page_token, &filters) {
-            Ok(after) => after.and_then(|(date, id)| Some((date.parse::<NaiveDate>().ok()?, id))),
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let after = v
+            .check(
+                "",
+                page_token::decode::<(String, String)>(&req.page_token, &filters),
+            )
+            .flatten()
+            .and_then(|(date, id)| Some((date.parse::<NaiveDate>().ok()?, id)));
         let (Some(page_size), Some(from), Some(to), true) = (page_size, from, to, v.is_empty())
         else {
             return Err(Error::Invalid(v.into_vec()));
@@ -459,12 +459,8 @@ impl Handler {
         let not_found = || Error::QbrNotFound(id.to_owned());
         let qbr = self.qbrs.get(id).await?.ok_or_else(not_found)?;
         let account = self
-            .visible_account(request, principal, &qbr.account_id)
-            .await
-            .map_err(|err| match err {
-                Error::AccountNotFound(_) => not_found(),
-                other => other,
-            })?;
+            .account_of(request, principal, &qbr.account_id, not_found)
+            .await?;
         Ok((qbr, account))
     }
 
@@ -570,13 +566,9 @@ impl Handler {
             }
         };
         let filters = (&req.account_id, req.status);
-        let after = match page_token::decode::<String>(&req.page_token, &filters) {
-            Ok(after) => after,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let after = v
+            .check("", page_token::decode::<String>(&req.page_token, &filters))
+            .flatten();
         let page_size = v.finish(|| page_size.unwrap_or_default())?;
         let (qbrs, more) = self
             .qbrs

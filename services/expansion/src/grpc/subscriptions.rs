@@ -51,6 +51,24 @@ impl Handler {
             .ok_or_else(|| Error::AccountNotFound(id.to_owned()))
     }
 
+    /// The account `id` of a resource the caller asked for: when the caller
+    /// may not see the account, the resource is `not_found` (its existence is
+    /// not confirmed).
+    pub(super) async fn account_of<T>(
+        &self,
+        request: &Request<T>,
+        principal: &Principal,
+        id: &str,
+        not_found: impl FnOnce() -> Error,
+    ) -> Result<Account> {
+        self.visible_account(request, principal, id)
+            .await
+            .map_err(|err| match err {
+                Error::AccountNotFound(_) => not_found(),
+                other => other,
+            })
+    }
+
     /// The product `key` and its plan `plan_key`; NOT_FOUND when either is
     /// unknown.
     pub(super) async fn plan(&self, product_key: &str, plan_key: &str) -> Result<(Product, Plan)> {
@@ -82,12 +100,8 @@ impl Handler {
         let not_found = || Error::SubscriptionNotFound(id.to_owned());
         let sub = self.subscriptions.get(id).await?.ok_or_else(not_found)?;
         let account = self
-            .visible_account(request, principal, &sub.fields.account_id)
-            .await
-            .map_err(|err| match err {
-                Error::AccountNotFound(_) => not_found(),
-                other => other,
-            })?;
+            .account_of(request, principal, &sub.fields.account_id, not_found)
+            .await?;
         Ok((sub, account))
     }
 
@@ -164,13 +178,9 @@ impl Handler {
             .then(|| v.check("product_key", key(&req.product_key)))
             .flatten();
         let filters = (&req.account_id, &req.product_key);
-        let after = match page_token::decode::<String>(&req.page_token, &filters) {
-            Ok(after) => after,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let after = v
+            .check("", page_token::decode::<String>(&req.page_token, &filters))
+            .flatten();
         let page_size = v.finish(|| page_size.unwrap_or_default())?;
         let filter = Filter {
             account_id,

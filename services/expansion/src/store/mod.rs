@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use themodel_platform::{
     ApiError,
-    store::{Begun, IdempotencyKey, Store, is_unique_violation},
+    store::{Begun, IdempotencyKey, Store, is_unique_violation, page},
     validate::Money,
 };
 use themodel_proto::expansion as pb;
@@ -112,13 +112,7 @@ impl Products {
         if !include_retired {
             query = query.filter(product::Column::Retired.eq(false));
         }
-        let mut rows = query
-            .order_by_asc(product::Column::ProductKey)
-            .limit(limit + 1)
-            .all(db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(db, query.order_by_asc(product::Column::ProductKey), limit).await?;
         let keys: Vec<&str> = rows.iter().map(|r| r.product_key.as_str()).collect();
         let mut plans = plans_of(db, &keys).await?;
         let products = rows

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use themodel_platform::{
     ApiError, accounts,
-    store::{Begun, IdempotencyKey, Store, UnitOfWork},
+    store::{Begun, IdempotencyKey, Store, UnitOfWork, page},
     validate::Money,
 };
 use themodel_proto::expansion as pb;
@@ -160,13 +160,7 @@ impl Pipeline {
         if let Some(partner_id) = &filter.partner_id {
             query = query.filter(C::AccountId.in_subquery(partner_accounts(partner_id)));
         }
-        let mut rows = query
-            .order_by_asc(C::Id)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(&self.store.db, query.order_by_asc(C::Id), limit).await?;
         let csqls = rows.into_iter().map(csql_from_row).collect::<Result<_>>()?;
         Ok((csqls, more))
     }
@@ -316,13 +310,7 @@ impl Pipeline {
         if let Some(partner_id) = partner_id {
             query = query.filter(C::AccountId.in_subquery(partner_accounts(partner_id)));
         }
-        let mut rows = query
-            .order_by_asc(C::Id)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(&self.store.db, query.order_by_asc(C::Id), limit).await?;
         let opportunities = rows
             .into_iter()
             .map(opportunity_from_row)

@@ -5,7 +5,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use serde::{Deserialize, Serialize};
 use themodel_platform::{
     ApiError, accounts,
-    store::{Begun, IdempotencyKey, Store},
+    store::{Begun, IdempotencyKey, Store, page},
     validate,
 };
 use themodel_proto::expansion as pb;
@@ -218,13 +218,7 @@ impl Qbrs {
         if let Some(partner_id) = partner_id {
             query = query.filter(C::AccountId.in_subquery(partner_accounts(partner_id)));
         }
-        let mut rows = query
-            .order_by_asc(C::Id)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(&self.store.db, query.order_by_asc(C::Id), limit).await?;
         let mut qbrs = Vec::with_capacity(rows.len());
         for row in rows {
             let qbr = from_row(row)?;

@@ -13,7 +13,7 @@ use sea_orm::{
 use themodel_platform::{
     ApiError, accounts,
     jobs::{JobRunner, Schedule},
-    store::{Begun, IdempotencyKey, Store, UnitOfWork, is_unique_violation},
+    store::{Begun, IdempotencyKey, Store, UnitOfWork, is_unique_violation, page},
     validate::{self, Money},
 };
 use themodel_proto::expansion as pb;
@@ -115,9 +115,7 @@ impl Subscriptions {
         if let Some(partner_id) = &filter.partner_id {
             query = query.filter(C::AccountId.in_subquery(partner_accounts(partner_id)));
         }
-        let mut rows = query.order_by_asc(C::Id).limit(limit + 1).all(db).await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(db, query.order_by_asc(C::Id), limit).await?;
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let mut terms = terms_of(db, &ids).await?;
         let subscriptions = rows

@@ -198,6 +198,21 @@ pub fn any_of<C: sea_orm::ColumnTrait>(
     }
 }
 
+/// One page of `query`: up to `limit` rows, and whether more follow (one row
+/// more is read to tell). The query carries the listing's order and its
+/// "after the last key" filter.
+pub async fn page<E: sea_orm::EntityTrait>(
+    db: &impl sea_orm::ConnectionTrait,
+    query: sea_orm::Select<E>,
+    limit: u64,
+) -> Result<(Vec<E::Model>, bool), DbErr> {
+    use sea_orm::QuerySelect as _;
+    let mut rows = query.limit(limit + 1).all(db).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((rows, more))
+}
+
 /// True when a database error is a unique-constraint violation.
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(
