@@ -903,3 +903,155 @@ async fn segmentation_follows_expansions_revenue_record() {
         .count();
     assert!(updates >= 3, "each followed change is an AccountUpdated");
 }
+
+#[tokio::test]
+async fn partners_register_deals_through_the_gateway_and_a_conflict_is_named_to_staff_only() {
+    let suite = TestSuite::start().await;
+    let channel = suite.gateway_channel().await;
+    let mut admin = PartnerSuccessServiceClient::new(with_role(channel.clone(), Role::Admin));
+    for id in ["p-1", "p-2"] {
+        admin
+            .create_partner(ps::CreatePartnerRequest {
+                partner: Some(ps::Partner {
+                    partner_id: id.into(),
+                    display_name: format!("Partner {id}"),
+                    contract_form: ps::ContractForm::Referral as i32,
+                    cs_model: ps::CsModel::VendorLed as i32,
+                    status: ps::PartnerStatus::Active as i32,
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("create partner");
+    }
+    let deal = |company_name: &str, domain: &str| ps::CreateDealRequest {
+        deal: Some(ps::Deal {
+            company_name: company_name.into(),
+            domain: domain.into(),
+            expected_mrr: usd(2_000),
+            ..Default::default()
+        }),
+        request_id: format!("deal-{domain}"),
+    };
+    let submit = |id: &str| ps::SubmitDealRequest {
+        id: id.into(),
+        ..Default::default()
+    };
+
+    // Partner 1 registers first; partner 2 registers the same company.
+    let mut first = PartnerSuccessServiceClient::new(as_partner(channel.clone(), "p-1"));
+    let first_deal = first
+        .create_deal(deal("Acme", "acme.example"))
+        .await
+        .expect("create")
+        .into_inner()
+        .deal
+        .expect("deal");
+    first
+        .submit_deal(submit(&first_deal.id))
+        .await
+        .expect("submit");
+    let mut second = PartnerSuccessServiceClient::new(as_partner(channel.clone(), "p-2"));
+    let request = deal("ACME, Inc.", "https://www.acme.example/");
+    let second_deal = second
+        .create_deal(request.clone())
+        .await
+        .expect("create")
+        .into_inner()
+        .deal
+        .expect("deal");
+    // A retried create through the gateway is the same deal.
+    let retried = second
+        .create_deal(request)
+        .await
+        .expect("retry")
+        .into_inner()
+        .deal
+        .expect("deal");
+    assert_eq!(retried, second_deal);
+    let seen = second
+        .submit_deal(submit(&second_deal.id))
+        .await
+        .expect("submit")
+        .into_inner()
+        .deal
+        .expect("deal");
+    assert_eq!(seen.status, ps::DealStatus::Submitted as i32);
+    let conflict = seen.conflict.expect("conflict");
+    assert_eq!(conflict.description, "registered by another partner");
+    assert!(conflict.conflicting_partner_id.is_empty() && conflict.conflicting_deal_id.is_empty());
+    // Partner 2 cannot reach partner 1's deal.
+    let hidden = second
+        .get_deal(ps::GetDealRequest {
+            id: first_deal.id.clone(),
+        })
+        .await
+        .expect_err("another partner's deal");
+    assert_eq!(hidden.code(), Code::NotFound);
+
+    // Staff see who it collides with, and must override to approve.
+    let full = admin
+        .get_deal(ps::GetDealRequest {
+            id: second_deal.id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .deal
+        .expect("deal")
+        .conflict
+        .expect("conflict");
+    assert_eq!(
+        (
+            full.conflicting_deal_id.as_str(),
+            full.conflicting_partner_id.as_str()
+        ),
+        (first_deal.id.as_str(), "p-1")
+    );
+    let refused = admin
+        .approve_deal(ps::ApproveDealRequest {
+            id: second_deal.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("conflict");
+    let info = refused.get_details_error_info().expect("error info");
+    assert_eq!(
+        (info.reason.as_str(), info.domain.as_str()),
+        ("DEAL_CONFLICT", "partner_success.themodel")
+    );
+
+    let mut feed = EventFeedServiceClient::new(with_role(channel, Role::Bizops));
+    let events = feed
+        .list_events(to_source(
+            ev::ListEventsRequest::default(),
+            "partner_success",
+        ))
+        .await
+        .expect("events")
+        .into_inner()
+        .events;
+    let types: Vec<_> = events
+        .iter()
+        .filter(|e| e.r#type.contains("Deal"))
+        .map(|e| (e.r#type.as_str(), e.subject_id.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            (
+                "themodel.partner_success.v1.DealRegistered",
+                first_deal.id.as_str()
+            ),
+            (
+                "themodel.partner_success.v1.DealRegistered",
+                second_deal.id.as_str()
+            ),
+            (
+                "themodel.partner_success.v1.DealConflictDetected",
+                second_deal.id.as_str()
+            ),
+        ]
+    );
+}

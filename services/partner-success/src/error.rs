@@ -2,8 +2,25 @@
 
 use themodel_platform::{ApiError, Violation};
 
+use crate::domain::deal::InvalidTransition;
+
 /// ErrorInfo domain of this service.
 pub const DOMAIN: &str = "partner_success.themodel";
+
+/// ErrorInfo reason: a deal cannot move from its status to the one asked.
+pub const INVALID_TRANSITION: &str = "INVALID_TRANSITION";
+/// ErrorInfo reason: a deal with a conflict is approved without an override.
+pub const DEAL_CONFLICT: &str = "DEAL_CONFLICT";
+/// ErrorInfo reason: a suspended or terminated partner registers a deal.
+pub const PARTNER_INACTIVE: &str = "PARTNER_INACTIVE";
+/// ErrorInfo reason: a sourced attribution names another partner than the
+/// account's own.
+pub const SOURCED_PARTNER_MISMATCH: &str = "SOURCED_PARTNER_MISMATCH";
+/// ErrorInfo reason: an attribution overlaps one of the same account,
+/// partner and kind.
+pub const ATTRIBUTION_OVERLAP: &str = "ATTRIBUTION_OVERLAP";
+/// ErrorInfo reason: an attribution already ended.
+pub const ALREADY_ENDED: &str = "ALREADY_ENDED";
 
 /// What can go wrong in the partner-success service.
 #[derive(Debug, thiserror::Error)]
@@ -11,12 +28,30 @@ pub enum Error {
     /// The request is invalid.
     #[error("invalid request")]
     Invalid(Vec<Violation>),
+    /// No such resource (or not visible to the caller).
+    #[error("{resource} {id} not found")]
+    NotFound {
+        /// `partner`, `staff`, `account`, `attribution`, `deal`.
+        resource: &'static str,
+        /// The id asked for.
+        id: String,
+    },
     /// No such partner (or not visible to the caller).
     #[error("partner {0} not found")]
     PartnerNotFound(String),
     /// The partner id is taken.
     #[error("partner {0} exists")]
     PartnerExists(String),
+    /// A unique field of a resource is taken.
+    #[error("{resource} with {field} {value:?} exists")]
+    Taken {
+        /// Resource type.
+        resource: &'static str,
+        /// The unique field.
+        field: &'static str,
+        /// The value.
+        value: String,
+    },
     /// The caller's etag is stale.
     #[error("etag mismatch")]
     EtagMismatch {
@@ -27,6 +62,34 @@ pub enum Error {
         /// Its current etag.
         current: String,
     },
+    /// A deal move its status does not allow.
+    #[error("deal {id}: {} cannot become {}", .transition.current.as_str_name(), .transition.requested.as_str_name())]
+    InvalidTransition {
+        /// The deal.
+        id: String,
+        /// Current and requested status.
+        transition: InvalidTransition,
+    },
+    /// A conflicting deal approved without an override.
+    #[error("deal {0} has a conflict")]
+    DealConflict(String),
+    /// The partner may not register deals now.
+    #[error("partner {partner_id} is {status}")]
+    PartnerInactive {
+        /// The partner.
+        partner_id: String,
+        /// Its status name.
+        status: &'static str,
+    },
+    /// A sourced attribution names another partner than the account's.
+    #[error("{0}")]
+    SourcedPartnerMismatch(String),
+    /// An attribution overlaps another of the same account, partner and kind.
+    #[error("attribution overlaps {0}")]
+    AttributionOverlap(String),
+    /// The attribution already ended.
+    #[error("{0}")]
+    AlreadyEnded(String),
     /// A canonical error from the platform (auth, idempotency, database).
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -46,8 +109,14 @@ impl From<Vec<Violation>> for Error {
 
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
+        let failed = |reason, message, metadata| ApiError::FailedPrecondition {
+            reason,
+            message,
+            metadata,
+        };
         match err {
             Error::Invalid(violations) => ApiError::InvalidArgument(violations),
+            Error::NotFound { resource, id } => ApiError::NotFound { resource, id },
             Error::PartnerNotFound(id) => ApiError::NotFound {
                 resource: "partner",
                 id,
@@ -57,11 +126,56 @@ impl From<Error> for ApiError {
                 field: "partner_id",
                 value,
             },
+            Error::Taken {
+                resource,
+                field,
+                value,
+            } => ApiError::AlreadyExists {
+                resource,
+                field,
+                value,
+            },
             Error::EtagMismatch {
                 resource,
                 id,
                 current,
             } => ApiError::etag_mismatch(resource, id, current),
+            Error::InvalidTransition { id, transition } => {
+                let current = transition.current.as_str_name();
+                let requested = transition.requested.as_str_name();
+                failed(
+                    INVALID_TRANSITION,
+                    format!("deal {id} is {current} and cannot become {requested}"),
+                    vec![
+                        ("current_status", current.to_owned()),
+                        ("requested_status", requested.to_owned()),
+                    ],
+                )
+            }
+            Error::DealConflict(id) => failed(
+                DEAL_CONFLICT,
+                format!(
+                    "deal {id} conflicts with another registration or a customer; \
+                     approve with override_conflict and an override_reason, or reject it"
+                ),
+                vec![("deal_id", id)],
+            ),
+            Error::PartnerInactive { partner_id, status } => failed(
+                PARTNER_INACTIVE,
+                format!("partner {partner_id} is {status} and may not register deals"),
+                vec![("partner_id", partner_id), ("status", status.to_owned())],
+            ),
+            Error::SourcedPartnerMismatch(message) => {
+                failed(SOURCED_PARTNER_MISMATCH, message, Vec::new())
+            }
+            Error::AttributionOverlap(id) => failed(
+                ATTRIBUTION_OVERLAP,
+                format!(
+                    "the period overlaps attribution {id} of the same account, partner and kind; end it first"
+                ),
+                vec![("attribution_id", id)],
+            ),
+            Error::AlreadyEnded(message) => failed(ALREADY_ENDED, message, Vec::new()),
             Error::Api(api) => api,
         }
     }

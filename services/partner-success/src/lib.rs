@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod store;
 
 use themodel_platform::{
+    accounts::AccountDirectory,
     auth::Keys,
     event_feed::EventFeed,
     jobs::JobRunner,
@@ -48,7 +49,18 @@ impl Application {
                 .await?;
         let jobs = JobRunner::new(&store, NAME, shutdown.clone());
         store.schedule_jobs(&jobs, &config.store);
-        let handler = grpc::Handler::new(store::Partners::new(store.clone()));
+        let accounts = AccountDirectory::new(store.clone(), config.peer_clients(NAME, &keys)?);
+        accounts.follow(&jobs);
+        let deals = store::deals::Deals::new(store.clone());
+        deals.schedule(&jobs);
+        let handler = grpc::Handler::new(grpc::Repositories {
+            partners: store::Partners::new(store.clone()),
+            staff: store::staff::StaffRepo::new(store.clone()),
+            certifications: store::certifications::Certifications::new(store.clone()),
+            attributions: store::attributions::Attributions::new(store.clone()),
+            deals,
+            accounts,
+        });
         Server::new(NAME, error::DOMAIN, &config.server)
             .service(PartnerSuccessServiceServer::new(handler))
             .service(EventFeed::new(store.clone(), error::DOMAIN).into_server())

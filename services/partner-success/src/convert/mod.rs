@@ -2,7 +2,12 @@
 //! everything a caller sends. Violation paths are relative to the converted
 //! value; handlers prefix them.
 
-use chrono::{DateTime, Utc};
+pub mod attribution;
+pub mod certification;
+pub mod deal;
+pub mod staff;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use themodel_platform::{Violation, Violations, validate};
 use themodel_proto::partner_success as pb;
 
@@ -94,4 +99,81 @@ pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
         seconds: time.timestamp(),
         nanos: time.timestamp_subsec_nanos() as i32,
     }
+}
+
+/// Longest course or product key.
+pub const MAX_KEY_LEN: usize = 64;
+
+/// Validates a course or product key: 1 to [`MAX_KEY_LEN`] characters of
+/// lower-case letters, digits, `-` and `_`.
+pub fn key(value: &str) -> Result<String, Vec<Violation>> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_KEY_LEN
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(vec![Violation::new(
+            "",
+            format!(
+                "{} must be 1 to {MAX_KEY_LEN} characters of lower-case letters, digits, \"-\" and \"_\"",
+                validate::echo(value)
+            ),
+        )])
+    }
+}
+
+/// A required date at `field`.
+pub fn required_date(
+    date: Option<&themodel_proto::common::Date>,
+    field: &str,
+    v: &mut Violations,
+) -> Option<NaiveDate> {
+    match date {
+        Some(date) => v.check(field, validate::date(date)),
+        None => {
+            v.add(field, "is required");
+            None
+        }
+    }
+}
+
+/// An optional date at `field`; `Some(None)` when absent.
+pub fn optional_date(
+    date: Option<&themodel_proto::common::Date>,
+    field: &str,
+    v: &mut Violations,
+) -> Option<Option<NaiveDate>> {
+    match date {
+        Some(date) => v.check(field, validate::date(date)).map(Some),
+        None => Some(None),
+    }
+}
+
+/// A date as stored: `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Option<NaiveDate> {
+    text.parse().ok()
+}
+
+/// Validates multi-line free text: at most `max` characters, no control
+/// characters but line breaks and tabs.
+pub fn notes(value: &str, max: usize) -> Result<String, Vec<Violation>> {
+    if value.len() > max * 4 || value.chars().count() > max {
+        return Err(vec![Violation::new(
+            "",
+            format!("must be at most {max} characters"),
+        )]);
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(vec![Violation::new(
+            "",
+            "must not contain control characters other than line breaks and tabs",
+        )]);
+    }
+    Ok(value.to_owned())
 }

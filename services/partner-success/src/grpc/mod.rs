@@ -3,6 +3,7 @@
 
 use themodel_platform::{
     Violation, Violations,
+    accounts::AccountDirectory,
     auth::principal,
     page_token,
     store::IdempotencyKey,
@@ -13,6 +14,11 @@ use themodel_proto::partner_success::{
 };
 use tonic::{Request, Response, Status};
 
+mod attributions;
+mod certifications;
+mod deals;
+mod staff;
+
 use crate::{
     convert::{apply_mask, mask_paths, partner_fields_from_proto, partner_id, partner_to_proto},
     domain::{
@@ -20,19 +26,59 @@ use crate::{
         partner::{ContractForm, PartnerStatus},
     },
     error::{Error, Result},
-    store::{PartnerFilter, Partners},
+    store::{
+        PartnerFilter, Partners, attributions::Attributions, certifications::Certifications,
+        deals::Deals, staff::StaffRepo,
+    },
 };
+
+/// The service's repositories and its view of the suite's accounts.
+#[derive(Debug, Clone)]
+pub struct Repositories {
+    /// Partners.
+    pub partners: Partners,
+    /// Partner staff.
+    pub staff: StaffRepo,
+    /// Certifications.
+    pub certifications: Certifications,
+    /// Attributions.
+    pub attributions: Attributions,
+    /// Deals.
+    pub deals: Deals,
+    /// Accounts, as segmentation announces them.
+    pub accounts: AccountDirectory,
+}
 
 /// The PartnerSuccessService implementation.
 #[derive(Debug, Clone)]
 pub struct Handler {
     partners: Partners,
+    staff: StaffRepo,
+    certifications: Certifications,
+    attributions: Attributions,
+    deals: Deals,
+    accounts: AccountDirectory,
 }
 
 impl Handler {
     /// Handlers over the service's repositories.
-    pub fn new(partners: Partners) -> Self {
-        Self { partners }
+    pub fn new(repos: Repositories) -> Self {
+        let Repositories {
+            partners,
+            staff,
+            certifications,
+            attributions,
+            deals,
+            accounts,
+        } = repos;
+        Self {
+            partners,
+            staff,
+            certifications,
+            attributions,
+            deals,
+            accounts,
+        }
     }
 
     async fn create_partner(
@@ -172,6 +218,21 @@ fn respond<T>(result: Result<T>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(Status::from)
 }
 
+/// A valid resource id at `field`; INVALID_ARGUMENT otherwise.
+fn resource_id(id: &str, field: &str) -> Result<String> {
+    validate::resource_id(id)
+        .map_err(|vs| Error::Invalid(vs.into_iter().map(|v| v.prefixed(field)).collect()))
+}
+
+/// An optional partner id at `field`: `Some(None)` when empty.
+fn optional_partner(value: &str, field: &str, v: &mut Violations) -> Option<Option<String>> {
+    if value.is_empty() {
+        Some(None)
+    } else {
+        v.check(field, partner_id(value)).map(Some)
+    }
+}
+
 #[tonic::async_trait]
 impl PartnerSuccessService for Handler {
     async fn create_partner(
@@ -200,5 +261,131 @@ impl PartnerSuccessService for Handler {
         request: Request<pb::UpdatePartnerRequest>,
     ) -> Result<Response<pb::UpdatePartnerResponse>, Status> {
         respond(Handler::update_partner(self, request).await)
+    }
+
+    async fn create_partner_staff(
+        &self,
+        request: Request<pb::CreatePartnerStaffRequest>,
+    ) -> Result<Response<pb::CreatePartnerStaffResponse>, Status> {
+        respond(Handler::create_partner_staff(self, request).await)
+    }
+
+    async fn get_partner_staff(
+        &self,
+        request: Request<pb::GetPartnerStaffRequest>,
+    ) -> Result<Response<pb::GetPartnerStaffResponse>, Status> {
+        respond(Handler::get_partner_staff(self, request).await)
+    }
+
+    async fn list_partner_staff(
+        &self,
+        request: Request<pb::ListPartnerStaffRequest>,
+    ) -> Result<Response<pb::ListPartnerStaffResponse>, Status> {
+        respond(Handler::list_partner_staff(self, request).await)
+    }
+
+    async fn update_partner_staff(
+        &self,
+        request: Request<pb::UpdatePartnerStaffRequest>,
+    ) -> Result<Response<pb::UpdatePartnerStaffResponse>, Status> {
+        respond(Handler::update_partner_staff(self, request).await)
+    }
+
+    async fn record_certification(
+        &self,
+        request: Request<pb::RecordCertificationRequest>,
+    ) -> Result<Response<pb::RecordCertificationResponse>, Status> {
+        respond(Handler::record_certification(self, request).await)
+    }
+
+    async fn list_certifications(
+        &self,
+        request: Request<pb::ListCertificationsRequest>,
+    ) -> Result<Response<pb::ListCertificationsResponse>, Status> {
+        respond(Handler::list_certifications(self, request).await)
+    }
+
+    async fn get_certified_headcount(
+        &self,
+        request: Request<pb::GetCertifiedHeadcountRequest>,
+    ) -> Result<Response<pb::GetCertifiedHeadcountResponse>, Status> {
+        respond(Handler::get_certified_headcount(self, request).await)
+    }
+
+    async fn record_attribution(
+        &self,
+        request: Request<pb::RecordAttributionRequest>,
+    ) -> Result<Response<pb::RecordAttributionResponse>, Status> {
+        respond(Handler::record_attribution(self, request).await)
+    }
+
+    async fn end_attribution(
+        &self,
+        request: Request<pb::EndAttributionRequest>,
+    ) -> Result<Response<pb::EndAttributionResponse>, Status> {
+        respond(Handler::end_attribution(self, request).await)
+    }
+
+    async fn list_attributions(
+        &self,
+        request: Request<pb::ListAttributionsRequest>,
+    ) -> Result<Response<pb::ListAttributionsResponse>, Status> {
+        respond(Handler::list_attributions(self, request).await)
+    }
+
+    async fn get_attribution_summary(
+        &self,
+        request: Request<pb::GetAttributionSummaryRequest>,
+    ) -> Result<Response<pb::GetAttributionSummaryResponse>, Status> {
+        respond(Handler::get_attribution_summary(self, request).await)
+    }
+
+    async fn create_deal(
+        &self,
+        request: Request<pb::CreateDealRequest>,
+    ) -> Result<Response<pb::CreateDealResponse>, Status> {
+        respond(Handler::create_deal(self, request).await)
+    }
+
+    async fn submit_deal(
+        &self,
+        request: Request<pb::SubmitDealRequest>,
+    ) -> Result<Response<pb::SubmitDealResponse>, Status> {
+        respond(Handler::submit_deal(self, request).await)
+    }
+
+    async fn approve_deal(
+        &self,
+        request: Request<pb::ApproveDealRequest>,
+    ) -> Result<Response<pb::ApproveDealResponse>, Status> {
+        respond(Handler::approve_deal(self, request).await)
+    }
+
+    async fn reject_deal(
+        &self,
+        request: Request<pb::RejectDealRequest>,
+    ) -> Result<Response<pb::RejectDealResponse>, Status> {
+        respond(Handler::reject_deal(self, request).await)
+    }
+
+    async fn close_deal(
+        &self,
+        request: Request<pb::CloseDealRequest>,
+    ) -> Result<Response<pb::CloseDealResponse>, Status> {
+        respond(Handler::close_deal(self, request).await)
+    }
+
+    async fn get_deal(
+        &self,
+        request: Request<pb::GetDealRequest>,
+    ) -> Result<Response<pb::GetDealResponse>, Status> {
+        respond(Handler::get_deal(self, request).await)
+    }
+
+    async fn list_deals(
+        &self,
+        request: Request<pb::ListDealsRequest>,
+    ) -> Result<Response<pb::ListDealsResponse>, Status> {
+        respond(Handler::list_deals(self, request).await)
     }
 }

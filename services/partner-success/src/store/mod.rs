@@ -1,7 +1,12 @@
-//! Partners in the service's database.
+//! The service's database: partners here, staff, certifications,
+//! attributions and deals in their modules.
 
+pub mod attributions;
+pub mod certifications;
+pub mod deals;
 pub mod entity;
 pub mod migration;
+pub mod staff;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -239,7 +244,41 @@ fn to_domain(row: partner::Model) -> Result<Partner> {
     })
 }
 
+/// Partner `id` as seen inside a transaction (or on the pool), if it exists.
+pub(crate) async fn partner_of(
+    db: &impl sea_orm::ConnectionTrait,
+    id: &str,
+) -> Result<Option<Partner>> {
+    partner::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// An internal error for a column holding a value the code does not know.
+pub(crate) fn corrupt(table: &str, column: &str, value: &str) -> Error {
+    Error::Api(ApiError::internal(anyhow::anyhow!(
+        "{table}.{column} holds unknown value {value:?}"
+    )))
+}
+
+/// A stored time.
+pub(crate) fn time(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+/// A new server-generated id.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Today in UTC.
+pub fn today() -> chrono::NaiveDate {
+    Utc::now().date_naive()
+}
+
 /// Microsecond precision, as stored, so a returned time equals a re-read one.
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default()
 }

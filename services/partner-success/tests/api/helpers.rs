@@ -1,23 +1,42 @@
-use themodel_partner_success::Application;
+use std::time::Duration;
+
+use themodel_partner_success::{Application, NAME, store::deals::Deals};
 pub use themodel_platform::testing::{reason, violated_fields};
 use themodel_platform::{
     auth::Role,
     testing::{Bearer, TestDatabase, TestService},
 };
 use themodel_proto::{
+    common::{Date, Money},
     events as ev,
     events::event_feed_service_client::EventFeedServiceClient,
     partner_success::{self as pb, partner_success_service_client::PartnerSuccessServiceClient},
+    segmentation::{self as seg, segmentation_service_client::SegmentationServiceClient},
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 pub type Client = PartnerSuccessServiceClient<InterceptedService<Channel, Bearer>>;
 
-pub struct TestApp(TestService);
+/// The partner-success service and the segmentation service whose accounts
+/// it follows, each on port 0 against a fresh database.
+pub struct TestApp(TestService, TestService);
 
-/// Starts the service on port 0 against a fresh database.
+/// Starts segmentation, then the service with segmentation as its peer.
 pub async fn spawn_app() -> TestApp {
-    TestApp(TestService::start(TestDatabase::new().await, |_| {}, Application::build).await)
+    let segmentation = TestService::start(
+        TestDatabase::new().await,
+        |_| {},
+        themodel_segmentation::Application::build,
+    )
+    .await;
+    let peer = format!("http://{}", segmentation.addr);
+    let service = TestService::start(
+        TestDatabase::new().await,
+        |settings| settings.peers = vec![("segmentation".into(), peer)],
+        Application::build,
+    )
+    .await;
+    TestApp(service, segmentation)
 }
 
 impl TestApp {
@@ -33,6 +52,76 @@ impl TestApp {
 
     pub fn admin(&self) -> Client {
         self.client(Role::Admin)
+    }
+
+    /// A partner user of `partner`.
+    pub fn portal(&self, partner: &str) -> Client {
+        self.client_with(Bearer::new(Role::PartnerUser, Some(partner)))
+    }
+
+    /// Creates an account in segmentation, of `partner` when given, with
+    /// `domain` when given; its id.
+    pub async fn account(&self, name: &str, partner: Option<&str>, domain: Option<&str>) -> String {
+        let mut segmentation = SegmentationServiceClient::with_interceptor(
+            self.1.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        );
+        segmentation
+            .create_account(seg::CreateAccountRequest {
+                account: Some(seg::Account {
+                    name: name.into(),
+                    partner_id: partner.unwrap_or_default().into(),
+                    domain: domain.unwrap_or_default().into(),
+                    acv: Some(Money {
+                        currency_code: "USD".into(),
+                        units: 12_000,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("create account")
+            .into_inner()
+            .account
+            .expect("account")
+            .id
+    }
+
+    /// The service's store, opened beside the running service (for its jobs'
+    /// methods).
+    pub async fn store(&self) -> themodel_platform::store::Store {
+        let db = themodel_platform::store::connect(&self.0.db.url)
+            .await
+            .expect("connect");
+        themodel_platform::store::Store::open(db, NAME)
+            .await
+            .expect("open store")
+    }
+
+    /// The deals repository over the service's database.
+    pub async fn deals(&self) -> Deals {
+        Deals::new(self.store().await)
+    }
+
+    /// Waits until the service's account projection holds `account_id`.
+    pub async fn projected(&self, account_id: &str) {
+        let store = self.store().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = themodel_platform::accounts::projected(&store.db, &[account_id])
+                .await
+                .expect("read projection");
+            if !found.is_empty() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "account {account_id} never reached the projection"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Every partner, across pages, as an admin sees them.
@@ -146,4 +235,40 @@ pub async fn get_ok(client: &mut Client, partner_id: &str) -> pb::Partner {
         .into_inner()
         .partner
         .expect("partner")
+}
+
+pub fn date(year: i32, month: i32, day: i32) -> Option<Date> {
+    Some(Date { year, month, day })
+}
+
+pub fn usd(units: i64) -> Option<Money> {
+    Some(Money {
+        currency_code: "USD".into(),
+        units,
+        nanos: 0,
+    })
+}
+
+/// Registers partners `ids` (active) as an admin.
+pub async fn partners(app: &TestApp, ids: &[&str]) {
+    let mut admin = app.admin();
+    for id in ids {
+        create_ok(&mut admin, partner(id)).await;
+    }
+}
+
+/// The events of type `M` in the log, decoded.
+pub fn payloads<M: prost::Name + Default>(events: &[ev::Event]) -> Vec<M> {
+    events
+        .iter()
+        .filter(|e| e.r#type == M::full_name())
+        .map(|e| M::decode(e.payload.as_ref().expect("payload").value.as_slice()).expect("decode"))
+        .collect()
+}
+
+/// The status of a call expected to fail.
+pub fn refused<T: std::fmt::Debug>(
+    result: Result<tonic::Response<T>, tonic::Status>,
+) -> tonic::Status {
+    result.expect_err("refused")
 }
