@@ -22,6 +22,11 @@ pub mod themodel {
             tonic::include_proto!("themodel.events.v1");
         }
     }
+    pub mod health {
+        pub mod v1 {
+            tonic::include_proto!("themodel.health.v1");
+        }
+    }
     pub mod operations {
         pub mod v1 {
             tonic::include_proto!("themodel.operations.v1");
@@ -40,7 +45,7 @@ pub mod themodel {
 }
 
 pub use themodel::{
-    common::v1 as common, events::v1 as events, expansion::v1 as expansion,
+    common::v1 as common, events::v1 as events, expansion::v1 as expansion, health::v1 as health,
     operations::v1 as operations, partner_success::v1 as partner_success,
     segmentation::v1 as segmentation,
 };

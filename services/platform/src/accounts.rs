@@ -36,6 +36,8 @@ pub const CONSUMER: &str = "account-projection";
 pub struct Account {
     /// Its id in segmentation.
     pub id: String,
+    /// Its CRM id, if it has one.
+    pub external_id: Option<String>,
     /// The company's name.
     pub name: String,
     /// Its web domain, normalised (lower case, no scheme or `www.`), if known.
@@ -71,6 +73,8 @@ pub mod entity {
         /// The account's id.
         #[sea_orm(primary_key, auto_increment = false)]
         pub account_id: String,
+        /// Its CRM id, empty when none.
+        pub external_id: String,
         /// The company's name.
         pub name: String,
         /// Its normalised web domain, empty when none.
@@ -104,6 +108,7 @@ fn to_account(row: entity::Model) -> Account {
         partner_id: optional(row.partner_id),
         owner_csm_id: optional(row.owner_csm_id),
         domain: optional(row.domain),
+        external_id: optional(row.external_id),
         name: row.name,
         id: row.account_id,
     }
@@ -120,6 +125,7 @@ async fn upsert(db: &impl ConnectionTrait, account: &seg::Account) -> Result<(),
     use entity::Column;
     let row = entity::ActiveModel {
         account_id: Set(account.id.clone()),
+        external_id: Set(account.external_id.clone()),
         name: Set(account.name.clone()),
         domain: Set(account.domain.clone()),
         partner_id: Set(account.partner_id.clone()),
@@ -132,6 +138,7 @@ async fn upsert(db: &impl ConnectionTrait, account: &seg::Account) -> Result<(),
         .on_conflict(
             OnConflict::column(Column::AccountId)
                 .update_columns([
+                    Column::ExternalId,
                     Column::Name,
                     Column::Domain,
                     Column::PartnerId,
@@ -248,9 +255,58 @@ impl AccountDirectory {
                         .await
                 },
             )
-            .await;
+            .await
+            .map(|response| response.account);
+        self.keep(fetched, principal).await
+    }
+
+    /// The account whose CRM id is `external_id`, as [`Self::find`] does.
+    pub async fn find_by_external_id(
+        &self,
+        ctx: &CallContext,
+        principal: &crate::auth::Principal,
+        external_id: &str,
+    ) -> Result<Option<Account>, ApiError> {
+        if let Some(row) = entity::Entity::find()
+            .filter(entity::Column::ExternalId.eq(external_id))
+            .one(&self.store.db)
+            .await?
+        {
+            let account = to_account(row);
+            return Ok(account.visible_to(principal).then_some(account));
+        }
+        let fetched = self
+            .clients
+            .call(
+                ctx,
+                registry::SEGMENTATION.name,
+                "ListAccounts",
+                Retry::Safe,
+                seg::ListAccountsRequest {
+                    external_id: external_id.to_owned(),
+                    page_size: 1,
+                    ..Default::default()
+                },
+                |channel, request| async move {
+                    SegmentationServiceClient::new(channel)
+                        .list_accounts(request)
+                        .await
+                },
+            )
+            .await
+            .map(|response| response.accounts.into_iter().next());
+        self.keep(fetched, principal).await
+    }
+
+    /// Keeps an account segmentation answered with in the projection; what
+    /// the caller may see of it.
+    async fn keep(
+        &self,
+        fetched: Result<Option<seg::Account>, tonic::Status>,
+        principal: &crate::auth::Principal,
+    ) -> Result<Option<Account>, ApiError> {
         let account = match fetched {
-            Ok(response) => response.account,
+            Ok(account) => account,
             // Unknown, or not the caller's to see: both are "no such account".
             Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
                 return Ok(None);
@@ -261,12 +317,14 @@ impl AccountDirectory {
             return Ok(None);
         };
         upsert(&self.store.db, &account).await?;
+        let optional = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let account = Account {
             id: account.id.clone(),
+            external_id: optional(&account.external_id),
             name: account.name.clone(),
-            domain: (!account.domain.is_empty()).then(|| account.domain.clone()),
-            partner_id: (!account.partner_id.is_empty()).then(|| account.partner_id.clone()),
-            owner_csm_id: (!account.owner_csm_id.is_empty()).then(|| account.owner_csm_id.clone()),
+            domain: optional(&account.domain),
+            partner_id: optional(&account.partner_id),
+            owner_csm_id: optional(&account.owner_csm_id),
             tier: account.tier(),
             lifecycle_status: account.lifecycle_status(),
         };
@@ -325,6 +383,7 @@ pub async fn projected(db: &impl ConnectionTrait, ids: &[&str]) -> Result<Vec<Ac
 enum ProjectedAccounts {
     Table,
     AccountId,
+    ExternalId,
     Name,
     Domain,
     PartnerId,
@@ -355,6 +414,7 @@ impl MigrationTrait for ProjectedAccountsTable {
                 Table::create()
                     .table(ProjectedAccounts::Table)
                     .col(string_len(ProjectedAccounts::AccountId, 64).primary_key())
+                    .col(string_len(ProjectedAccounts::ExternalId, 128))
                     .col(string_len(ProjectedAccounts::Name, 200))
                     .col(string_len(ProjectedAccounts::Domain, 300))
                     .col(string_len(ProjectedAccounts::PartnerId, 64))
@@ -371,6 +431,15 @@ impl MigrationTrait for ProjectedAccountsTable {
                     .name("idx_projected_accounts_partner")
                     .table(ProjectedAccounts::Table)
                     .col(ProjectedAccounts::PartnerId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_projected_accounts_external_id")
+                    .table(ProjectedAccounts::Table)
+                    .col(ProjectedAccounts::ExternalId)
                     .to_owned(),
             )
             .await?;

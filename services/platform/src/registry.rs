@@ -46,8 +46,14 @@ pub const PARTNER_SUCCESS: ServiceInfo = ServiceInfo {
     port: 50054,
 };
 
+/// The health service.
+pub const HEALTH: ServiceInfo = ServiceInfo {
+    name: "health",
+    port: 50055,
+};
+
 /// Every service of the suite.
-pub const SERVICES: &[ServiceInfo] = &[SEGMENTATION, EXPANSION, PARTNER_SUCCESS];
+pub const SERVICES: &[ServiceInfo] = &[SEGMENTATION, EXPANSION, PARTNER_SUCCESS, HEALTH];
 
 impl ServiceInfo {
     /// Where it listens by default.

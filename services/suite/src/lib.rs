@@ -20,6 +20,7 @@ pub const SERVICES: &[Entry] = &[
     themodel_segmentation::ENTRY,
     themodel_expansion::ENTRY,
     themodel_partner_success::ENTRY,
+    themodel_health::ENTRY,
 ];
 
 /// Where each part of the suite listens and keeps its data.

@@ -324,6 +324,7 @@ pub async fn change_in(
 fn unknown_account(id: &str) -> accounts::Account {
     accounts::Account {
         id: id.to_owned(),
+        external_id: None,
         name: String::new(),
         domain: None,
         partner_id: None,

@@ -1,0 +1,9 @@
+//! Who may do what in the health service.
+
+use themodel_platform::auth::Role;
+
+/// May change the feature catalogue. Every role reads it.
+pub const CATALOGUE_WRITERS: &[Role] = &[Role::Admin, Role::Bizops];
+
+/// May send usage: collectors and the data warehouse, never partner users.
+pub const USAGE_SENDERS: &[Role] = &[Role::Admin, Role::Bizops, Role::Service];

@@ -1,0 +1,5 @@
+//! The health service's rules, free of transport and storage.
+
+pub mod access;
+pub mod feature;
+pub mod usage;

@@ -1,0 +1,78 @@
+//! The health service's errors and their one mapping to gRPC status.
+
+use themodel_platform::{ApiError, Violation};
+
+/// ErrorInfo domain of this service.
+pub const DOMAIN: &str = "health.themodel";
+
+/// What can go wrong in the health service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is invalid.
+    #[error("invalid request")]
+    Invalid(Vec<Violation>),
+    /// No such product in the expansion service's catalogue.
+    #[error("product {0} not found")]
+    ProductNotFound(String),
+    /// No such feature.
+    #[error("feature {0} not found")]
+    FeatureNotFound(String),
+    /// The product has the feature key already.
+    #[error("feature {0} exists")]
+    FeatureExists(String),
+    /// The caller's etag is stale.
+    #[error("etag mismatch")]
+    EtagMismatch {
+        /// Its id.
+        id: String,
+        /// Its current etag.
+        current: String,
+    },
+    /// A canonical error from the platform (auth, idempotency, database).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<sea_orm::DbErr> for Error {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Error::Api(err.into())
+    }
+}
+
+impl From<Vec<Violation>> for Error {
+    fn from(violations: Vec<Violation>) -> Self {
+        Error::Invalid(violations)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Invalid(violations) => ApiError::InvalidArgument(violations),
+            Error::ProductNotFound(id) => ApiError::NotFound {
+                resource: "product",
+                id,
+            },
+            Error::FeatureNotFound(id) => ApiError::NotFound {
+                resource: "feature",
+                id,
+            },
+            Error::FeatureExists(value) => ApiError::AlreadyExists {
+                resource: "feature",
+                field: "feature_key",
+                value,
+            },
+            Error::EtagMismatch { id, current } => ApiError::etag_mismatch("feature", id, current),
+            Error::Api(api) => api,
+        }
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        ApiError::from(err).into_status(DOMAIN)
+    }
+}
+
+/// Results of this service.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

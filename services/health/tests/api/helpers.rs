@@ -1,0 +1,228 @@
+use themodel_health::Application;
+pub use themodel_platform::testing::{reason, violated_fields};
+use themodel_platform::{
+    auth::Role,
+    testing::{Bearer, TestDatabase, TestService},
+};
+use themodel_proto::{
+    common::Money,
+    events as ev,
+    events::event_feed_service_client::EventFeedServiceClient,
+    expansion::{self as ex, expansion_service_client::ExpansionServiceClient},
+    health::{self as pb, health_service_client::HealthServiceClient},
+    segmentation::{self as seg, segmentation_service_client::SegmentationServiceClient},
+};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+
+pub type Client = HealthServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// The health service, with the segmentation and expansion services it asks
+/// about accounts and products.
+pub struct TestApp {
+    pub health: TestService,
+    segmentation: TestService,
+    expansion: TestService,
+}
+
+/// Starts segmentation and expansion, then the service with both as peers,
+/// and puts product "analytics" in the catalogue.
+pub async fn spawn_app() -> TestApp {
+    let segmentation = TestService::start(
+        TestDatabase::new().await,
+        |_| {},
+        themodel_segmentation::Application::build,
+    )
+    .await;
+    let expansion = TestService::start(
+        TestDatabase::new().await,
+        |_| {},
+        themodel_expansion::Application::build,
+    )
+    .await;
+    let peers = vec![
+        (
+            "segmentation".to_owned(),
+            format!("http://{}", segmentation.addr),
+        ),
+        ("expansion".to_owned(), format!("http://{}", expansion.addr)),
+    ];
+    let health = TestService::start(
+        TestDatabase::new().await,
+        |settings| settings.peers = peers,
+        Application::build,
+    )
+    .await;
+    let app = TestApp {
+        health,
+        segmentation,
+        expansion,
+    };
+    app.product("analytics").await;
+    app
+}
+
+impl TestApp {
+    pub fn client(&self, role: Role) -> Client {
+        let partner = (role == Role::PartnerUser).then_some("p-1");
+        HealthServiceClient::with_interceptor(
+            self.health.channel.clone(),
+            Bearer::new(role, partner),
+        )
+    }
+
+    pub fn admin(&self) -> Client {
+        self.client(Role::Admin)
+    }
+
+    /// Adds product `key` to the expansion service's catalogue.
+    pub async fn product(&self, key: &str) {
+        ExpansionServiceClient::with_interceptor(
+            self.expansion.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        )
+        .create_product(ex::CreateProductRequest {
+            product: Some(ex::Product {
+                product_key: key.into(),
+                display_name: key.into(),
+                plans: vec![ex::Plan {
+                    plan_key: "monthly".into(),
+                    display_name: "Monthly".into(),
+                    list_price: Some(Money {
+                        currency_code: "USD".into(),
+                        units: 10,
+                        nanos: 0,
+                    }),
+                    billing_period: ex::BillingPeriod::Monthly as i32,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("product");
+    }
+
+    /// Creates an account in segmentation; its id.
+    pub async fn account(&self, name: &str, external_id: &str, partner: Option<&str>) -> String {
+        SegmentationServiceClient::with_interceptor(
+            self.segmentation.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        )
+        .create_account(seg::CreateAccountRequest {
+            account: Some(seg::Account {
+                name: name.into(),
+                external_id: external_id.into(),
+                partner_id: partner.unwrap_or_default().into(),
+                acv: Some(Money {
+                    currency_code: "USD".into(),
+                    units: 12_000,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("account")
+        .into_inner()
+        .account
+        .expect("account")
+        .id
+    }
+
+    /// Every event in the service's log, oldest first.
+    pub async fn events(&self) -> Vec<ev::Event> {
+        let mut feed = EventFeedServiceClient::with_interceptor(
+            self.health.channel.clone(),
+            Bearer::new(Role::Bizops, None),
+        );
+        let mut events = Vec::new();
+        let mut after_sequence = 0;
+        loop {
+            let page = feed
+                .list_events(ev::ListEventsRequest {
+                    after_sequence,
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await
+                .expect("events")
+                .into_inner();
+            let Some(last) = page.events.last() else {
+                return events;
+            };
+            after_sequence = last.sequence;
+            events.extend(page.events);
+        }
+    }
+
+    /// Usage rows stored.
+    pub async fn stored_usage(&self) -> i64 {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(self.health.db.url.as_str())
+            .await
+            .expect("connect");
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM usage_events",
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        let n = row.try_get::<i64>("", "n").expect("n");
+        db.close().await.expect("close");
+        n
+    }
+}
+
+pub fn feature(product_key: &str, feature_key: &str, key_feature: bool) -> pb::Feature {
+    pb::Feature {
+        product_key: product_key.into(),
+        feature_key: feature_key.into(),
+        display_name: format!("Feature {feature_key}"),
+        key_feature,
+        ..Default::default()
+    }
+}
+
+pub async fn create_feature(client: &mut Client, f: pb::Feature) -> pb::Feature {
+    client
+        .create_feature(pb::CreateFeatureRequest {
+            feature: Some(f),
+            request_id: String::new(),
+        })
+        .await
+        .expect("create feature")
+        .into_inner()
+        .feature
+        .expect("feature")
+}
+
+/// A use of `feature_key` of "analytics" by user "u-1" of `account_id` an
+/// hour ago.
+pub fn usage(account_id: &str, feature_key: &str) -> pb::UsageEvent {
+    let at = chrono::Utc::now() - chrono::Duration::hours(1);
+    pb::UsageEvent {
+        account_id: account_id.into(),
+        user_id: "u-1".into(),
+        product_key: "analytics".into(),
+        feature_key: feature_key.into(),
+        occurred_at: Some(prost_types::Timestamp {
+            seconds: at.timestamp(),
+            nanos: 0,
+        }),
+        count: 1,
+        ..Default::default()
+    }
+}
+
+/// The events of type `M` in the log, decoded.
+pub fn payloads<M: prost::Name + Default>(events: &[ev::Event]) -> Vec<M> {
+    events
+        .iter()
+        .filter(|e| e.r#type == M::full_name())
+        .map(|e| M::decode(e.payload.as_ref().expect("payload").value.as_slice()).expect("decode"))
+        .collect()
+}
