@@ -51,6 +51,7 @@ impl Application {
         let clients = config.peer_clients(NAME, &keys)?;
         let accounts = AccountDirectory::new(store.clone(), clients.clone());
         accounts.follow(&jobs);
+        store::adoption::follow_seats(&store, &jobs, clients.clone());
         let handler = grpc::Handler::new(
             store::Features::new(store.clone()),
             store::usage::Usage::new(store.clone()),

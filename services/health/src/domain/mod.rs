@@ -1,5 +1,6 @@
 //! The health service's rules, free of transport and storage.
 
 pub mod access;
+pub mod adoption;
 pub mod feature;
 pub mod usage;

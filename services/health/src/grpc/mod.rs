@@ -1,6 +1,7 @@
 //! gRPC handlers: authorize, validate and convert, call the repository,
 //! convert back. Business rules live in `domain`, persistence in `store`.
 
+mod adoption;
 mod features;
 mod usage;
 
@@ -79,6 +80,13 @@ impl HealthService for Handler {
         request: Request<pb::IngestUsageRequest>,
     ) -> Result<Response<pb::IngestUsageResponse>, Status> {
         respond(Handler::ingest_usage(self, request).await)
+    }
+
+    async fn get_adoption(
+        &self,
+        request: Request<pb::GetAdoptionRequest>,
+    ) -> Result<Response<pb::GetAdoptionResponse>, Status> {
+        respond(Handler::get_adoption(self, request).await)
     }
 
     async fn stream_usage(

@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
         let mut migrations = themodel_platform::store::migration::migrations();
         migrations.push(themodel_platform::accounts::migration());
         migrations.push(Box::new(m20261202_000002_features_and_usage::Migration));
+        migrations.push(Box::new(m20261202_000003_seat_terms::Migration));
         migrations
     }
 }
@@ -158,6 +159,72 @@ mod m20261202_000002_features_and_usage {
                     .await?;
             }
             Ok(())
+        }
+    }
+}
+
+/// The terms of the expansion service's subscriptions, for licensed seats.
+mod m20261202_000003_seat_terms {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum SeatTerms {
+        Table,
+        SubscriptionId,
+        Position,
+        AccountId,
+        ProductKey,
+        Quantity,
+        StartDate,
+        EndDate,
+    }
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000003_seat_terms"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(SeatTerms::Table)
+                        .col(string_len(SeatTerms::SubscriptionId, 36))
+                        .col(integer(SeatTerms::Position))
+                        .col(string_len(SeatTerms::AccountId, 64))
+                        .col(string_len(SeatTerms::ProductKey, 64))
+                        .col(big_integer(SeatTerms::Quantity))
+                        .col(string_len(SeatTerms::StartDate, 10))
+                        .col(string_len_null(SeatTerms::EndDate, 10))
+                        .primary_key(
+                            Index::create()
+                                .col(SeatTerms::SubscriptionId)
+                                .col(SeatTerms::Position),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_seat_terms_account_product")
+                        .table(SeatTerms::Table)
+                        .col(SeatTerms::AccountId)
+                        .col(SeatTerms::ProductKey)
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .drop_table(Table::drop().table(SeatTerms::Table).to_owned())
+                .await
         }
     }
 }

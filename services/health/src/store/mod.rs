@@ -1,5 +1,6 @@
 //! The service's database: the feature catalogue here, usage in its module.
 
+pub mod adoption;
 pub mod entity;
 pub mod migration;
 pub mod usage;

@@ -33,9 +33,10 @@ pub async fn spawn_app() -> TestApp {
         themodel_segmentation::Application::build,
     )
     .await;
+    let segmentation_url = format!("http://{}", segmentation.addr);
     let expansion = TestService::start(
         TestDatabase::new().await,
-        |_| {},
+        |settings| settings.peers = vec![("segmentation".into(), segmentation_url)],
         themodel_expansion::Application::build,
     )
     .await;
@@ -101,6 +102,41 @@ impl TestApp {
         })
         .await
         .expect("product");
+    }
+
+    /// Subscribes `account_id` to `seats` seats of the product's monthly plan
+    /// from `start` on.
+    pub async fn subscribe(
+        &self,
+        account_id: &str,
+        product_key: &str,
+        seats: i64,
+        start: (i32, i32, i32),
+    ) {
+        ExpansionServiceClient::with_interceptor(
+            self.expansion.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        )
+        .create_subscription(ex::CreateSubscriptionRequest {
+            subscription: Some(ex::Subscription {
+                account_id: account_id.into(),
+                product_key: product_key.into(),
+                plan_key: "monthly".into(),
+                terms: vec![ex::SubscriptionTerm {
+                    quantity: seats,
+                    start_date: Some(themodel_proto::common::Date {
+                        year: start.0,
+                        month: start.1,
+                        day: start.2,
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("subscription");
     }
 
     /// Creates an account in segmentation; its id.

@@ -4,5 +4,6 @@
 
 mod helpers;
 
+mod adoption;
 mod features;
 mod usage;
