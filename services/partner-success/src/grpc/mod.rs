@@ -156,13 +156,9 @@ impl Handler {
                 .filter(|f| *f != ContractForm::Unspecified)
                 .map(|f| f as i32),
         };
-        let after = match page_token::decode::<String>(&req.page_token, &filter) {
-            Ok(after) => after,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let after = v
+            .check("", page_token::decode::<String>(&req.page_token, &filter))
+            .flatten();
         let page_size = v.finish(|| page_size.unwrap_or_default())?;
         let (partners, more) = self
             .partners

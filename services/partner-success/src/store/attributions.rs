@@ -9,7 +9,7 @@ use sea_orm::{
 use serde::Serialize;
 use themodel_platform::{
     accounts,
-    store::{Begun, IdempotencyKey, Store},
+    store::{Begun, IdempotencyKey, Store, page},
 };
 use themodel_proto::partner_success as pb;
 
@@ -210,13 +210,7 @@ impl Attributions {
         if let Some(after) = after {
             query = query.filter(C::Id.gt(after));
         }
-        let mut rows = query
-            .order_by_asc(C::Id)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(&self.store.db, query.order_by_asc(C::Id), limit).await?;
         let list = rows.into_iter().map(to_domain).collect::<Result<_>>()?;
         Ok((list, more))
     }

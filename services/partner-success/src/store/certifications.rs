@@ -7,7 +7,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
-use themodel_platform::store::{Begun, IdempotencyKey, Store};
+use themodel_platform::store::{Begun, IdempotencyKey, Store, page};
 use themodel_proto::partner_success as pb;
 
 use super::{
@@ -127,13 +127,7 @@ impl Certifications {
         if let Some(after) = after {
             query = query.filter(C::Id.gt(after));
         }
-        let mut rows = query
-            .order_by_asc(C::Id)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(&self.store.db, query.order_by_asc(C::Id), limit).await?;
         let list = rows.into_iter().map(to_domain).collect::<Result<_>>()?;
         Ok((list, more))
     }

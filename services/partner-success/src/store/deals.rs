@@ -14,7 +14,7 @@ use serde::Serialize;
 use themodel_platform::{
     ApiError, accounts,
     jobs::{JobRunner, Schedule},
-    store::{Begun, IdempotencyKey, Store, UnitOfWork},
+    store::{Begun, IdempotencyKey, Store, UnitOfWork, page},
     validate::Money,
 };
 use themodel_proto::partner_success as pb;
@@ -139,13 +139,7 @@ impl Deals {
         if let Some(after) = after {
             query = query.filter(C::Id.gt(after));
         }
-        let mut rows = query
-            .order_by_asc(C::Id)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(&self.store.db, query.order_by_asc(C::Id), limit).await?;
         let deals = rows.into_iter().map(to_domain).collect::<Result<_>>()?;
         Ok((deals, more))
     }

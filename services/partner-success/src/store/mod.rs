@@ -13,7 +13,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use serde::Serialize;
 use themodel_platform::{
     ApiError,
-    store::{Begun, IdempotencyKey, Store, is_unique_violation},
+    store::{Begun, IdempotencyKey, Store, is_unique_violation, page},
 };
 use themodel_proto::partner_success as pb;
 
@@ -132,13 +132,12 @@ impl Partners {
         if let Some(after) = after {
             query = query.filter(partner::Column::PartnerId.gt(after));
         }
-        let mut rows = query
-            .order_by_asc(partner::Column::PartnerId)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(
+            &self.store.db,
+            query.order_by_asc(partner::Column::PartnerId),
+            limit,
+        )
+        .await?;
         let partners = rows.into_iter().map(to_domain).collect::<Result<_>>()?;
         Ok((partners, more))
     }

@@ -5,7 +5,7 @@ use sea_orm::{
     QuerySelect,
 };
 use serde::Serialize;
-use themodel_platform::store::{Begun, IdempotencyKey, Store, is_unique_violation};
+use themodel_platform::store::{Begun, IdempotencyKey, Store, is_unique_violation, page};
 use themodel_proto::partner_success as pb;
 
 use super::{corrupt, entity::staff, new_id, now, partner_of, time};
@@ -104,13 +104,7 @@ impl StaffRepo {
         if let Some(after) = after {
             query = query.filter(C::Id.gt(after));
         }
-        let mut rows = query
-            .order_by_asc(C::Id)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let (rows, more) = page(&self.store.db, query.order_by_asc(C::Id), limit).await?;
         let staff = rows.into_iter().map(to_domain).collect::<Result<_>>()?;
         Ok((staff, more))
     }

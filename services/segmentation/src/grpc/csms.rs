@@ -111,13 +111,9 @@ impl Handler {
             team_id,
             tier: tier.filter(|t| *t != Tier::Unspecified).map(|t| t as i32),
         };
-        let after = match page_token::decode::<String>(&req.page_token, &filter) {
-            Ok(after) => after,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let after = v
+            .check("", page_token::decode::<String>(&req.page_token, &filter))
+            .flatten();
         let page_size = v.finish(|| page_size.unwrap_or_default())?;
         let (csms, more) = self.csms.list(&filter, after.as_deref(), page_size).await?;
         let next_page_token = match csms.last() {

@@ -155,13 +155,9 @@ impl Handler {
             name_contains,
             domain,
         };
-        let after = match page_token::decode::<String>(&req.page_token, &filter) {
-            Ok(after) => after,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let after = v
+            .check("", page_token::decode::<String>(&req.page_token, &filter))
+            .flatten();
         let page_size = v.finish(|| page_size.unwrap_or_default())?;
         let (accounts, more) = self
             .accounts

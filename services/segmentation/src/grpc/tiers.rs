@@ -39,13 +39,12 @@ impl Handler {
         let rules = v.check("", rules_from_proto(req.rules.as_ref()));
         // A token belongs to the rules it paged, however they were spelled.
         let fingerprint = rules.as_ref().map(|r| rules_to_proto(r).encode_to_vec());
-        let after = match page_token::decode::<String>(&req.page_token, &fingerprint) {
-            Ok(after) => after,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let after = v
+            .check(
+                "",
+                page_token::decode::<String>(&req.page_token, &fingerprint),
+            )
+            .flatten();
         let (Some(rules), Some(page_size), true) = (rules, page_size, v.is_empty()) else {
             return Err(Error::Invalid(v.into_vec()));
         };
@@ -112,13 +111,9 @@ impl Handler {
         let req = request.into_inner();
         let mut v = Violations::new();
         let page_size = v.check("page_size", validate::page_size(req.page_size));
-        let before = match page_token::decode::<i32>(&req.page_token, &()) {
-            Ok(before) => before,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let before = v
+            .check("", page_token::decode::<i32>(&req.page_token, &()))
+            .flatten();
         let page_size = v.finish(|| page_size.unwrap_or_default())?;
         let (policies, more) = self.tiers.list(before, page_size).await?;
         let next_page_token = match policies.last() {
@@ -140,13 +135,12 @@ impl Handler {
         let mut v = Violations::new();
         let account_id = v.check("account_id", validate::resource_id(&req.account_id));
         let page_size = v.check("page_size", validate::page_size(req.page_size));
-        let before = match page_token::decode::<(i64, String)>(&req.page_token, &req.account_id) {
-            Ok(before) => before,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let before = v
+            .check(
+                "",
+                page_token::decode::<(i64, String)>(&req.page_token, &req.account_id),
+            )
+            .flatten();
         let (account_id, page_size) = v.finish(|| {
             (
                 account_id.unwrap_or_default(),
@@ -249,13 +243,9 @@ impl Handler {
                 .map(|s| s as i32),
             account_id,
         };
-        let before = match page_token::decode::<String>(&req.page_token, &filter) {
-            Ok(before) => before,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let before = v
+            .check("", page_token::decode::<String>(&req.page_token, &filter))
+            .flatten();
         let page_size = v.finish(|| page_size.unwrap_or_default())?;
         let (overrides, more) = self
             .overrides

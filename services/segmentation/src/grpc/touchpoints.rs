@@ -137,13 +137,12 @@ impl Handler {
             csm_id: optional_id(&req.csm_id, "csm_id", &mut v, is_csm_id),
             partner_id: principal.partner_scope().map(str::to_owned),
         };
-        let before = match page_token::decode::<(i64, String)>(&req.page_token, &filter) {
-            Ok(before) => before,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let before = v
+            .check(
+                "",
+                page_token::decode::<(i64, String)>(&req.page_token, &filter),
+            )
+            .flatten();
         let page_size = v.finish(|| page_size.unwrap_or_default())?;
         let (touchpoints, more) = self
             .touchpoints
@@ -197,13 +196,12 @@ impl Handler {
             targets: req.targets.iter().flat_map(|t| t.encode_to_vec()).collect(),
         };
         // The first page fixes the instant, so later pages of "now" agree.
-        let position = match page_token::decode::<(i64, i64, String)>(&req.page_token, &query) {
-            Ok(position) => position,
-            Err(violations) => {
-                v.extend_prefixed("", violations);
-                None
-            }
-        };
+        let position = v
+            .check(
+                "",
+                page_token::decode::<(i64, i64, String)>(&req.page_token, &query),
+            )
+            .flatten();
         let (Some(page_size), Some(tier), Some(targets), Some(requested), true) =
             (page_size, tier, targets, requested, v.is_empty())
         else {
