@@ -5,6 +5,9 @@ use themodel_platform::{ApiError, Violation};
 /// ErrorInfo domain of this service.
 pub const DOMAIN: &str = "health.themodel";
 
+/// Reason: no scorecard applies to the account.
+pub const NO_SCORECARD: &str = "NO_SCORECARD";
+
 /// What can go wrong in the health service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -28,6 +31,34 @@ pub enum Error {
         /// Its current etag.
         current: String,
     },
+    /// No such scorecard (or version).
+    #[error("scorecard {0} not found")]
+    ScorecardNotFound(String),
+    /// The scorecard key, or a scorecard for the scope, exists already.
+    #[error("scorecard with {field} {value} exists")]
+    ScorecardExists {
+        /// The unique field: `scorecard_key` or `tier`.
+        field: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// The caller's scorecard etag is stale.
+    #[error("scorecard etag mismatch")]
+    ScorecardEtagMismatch {
+        /// Its key.
+        id: String,
+        /// Its current etag.
+        current: String,
+    },
+    /// Neither the account's tier nor the default scope has a scorecard.
+    #[error("no scorecard for tier {0} nor a default one")]
+    NoScorecard(String),
+    /// No such account, or not visible to the caller.
+    #[error("account {0} not found")]
+    AccountNotFound(String),
+    /// The account has no score for the product yet.
+    #[error("health score {0} not found")]
+    ScoreNotFound(String),
     /// A canonical error from the platform (auth, idempotency, database).
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -63,6 +94,33 @@ impl From<Error> for ApiError {
                 value,
             },
             Error::EtagMismatch { id, current } => ApiError::etag_mismatch("feature", id, current),
+            Error::ScorecardNotFound(id) => ApiError::NotFound {
+                resource: "scorecard",
+                id,
+            },
+            Error::ScorecardExists { field, value } => ApiError::AlreadyExists {
+                resource: "scorecard",
+                field,
+                value,
+            },
+            Error::ScorecardEtagMismatch { id, current } => {
+                ApiError::etag_mismatch("scorecard", id, current)
+            }
+            Error::NoScorecard(tier) => ApiError::FailedPrecondition {
+                reason: NO_SCORECARD,
+                message: format!(
+                    "no scorecard scores tier {tier} and there is no default scorecard; create one"
+                ),
+                metadata: vec![("tier", tier)],
+            },
+            Error::AccountNotFound(id) => ApiError::NotFound {
+                resource: "account",
+                id,
+            },
+            Error::ScoreNotFound(id) => ApiError::NotFound {
+                resource: "health score",
+                id,
+            },
             Error::Api(api) => api,
         }
     }

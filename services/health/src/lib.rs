@@ -1,5 +1,6 @@
 //! Health service: the feature catalogue of each product, and usage
-//! ingested from collectors and the data warehouse, validated event by event.
+//! ingested from collectors and the data warehouse, validated event by event,
+//! and versioned scorecards that grade each account's health, explainably.
 //!
 //! [`Application::build`] starts the service in-process (the binary, the suite
 //! and the tests all use it).
@@ -55,6 +56,7 @@ impl Application {
         let handler = grpc::Handler::new(
             store::Features::new(store.clone()),
             store::usage::Usage::new(store.clone()),
+            store::scores::Scores::new(store.clone()),
             accounts,
             clients,
         );

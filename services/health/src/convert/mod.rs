@@ -2,6 +2,8 @@
 //! everything a caller sends. Violation paths are relative to the converted
 //! value; handlers prefix them.
 
+pub mod scores;
+
 use chrono::{DateTime, Utc};
 use themodel_platform::{Violation, Violations, validate};
 use themodel_proto::health as pb;

@@ -7,3 +7,9 @@ pub const CATALOGUE_WRITERS: &[Role] = &[Role::Admin, Role::Bizops];
 
 /// May send usage: collectors and the data warehouse, never partner users.
 pub const USAGE_SENDERS: &[Role] = &[Role::Admin, Role::Bizops, Role::Service];
+
+/// May create scorecards and publish their versions. Every role reads them.
+pub const SCORECARD_WRITERS: &[Role] = &[Role::Admin, Role::Bizops];
+
+/// May record sentiment and score accounts.
+pub const SCORERS: &[Role] = &[Role::Admin, Role::CsManager, Role::Csm];

@@ -3,4 +3,5 @@
 pub mod access;
 pub mod adoption;
 pub mod feature;
+pub mod scorecard;
 pub mod usage;

@@ -23,7 +23,11 @@ use crate::{
 
 impl Handler {
     /// NOT_FOUND unless the expansion service's catalogue has `product_key`.
-    async fn ensure_product<T>(&self, request: &Request<T>, product_key: &str) -> Result<()> {
+    pub(super) async fn ensure_product<T>(
+        &self,
+        request: &Request<T>,
+        product_key: &str,
+    ) -> Result<()> {
         let found = self
             .clients
             .call(

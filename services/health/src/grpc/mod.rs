@@ -3,6 +3,7 @@
 
 mod adoption;
 mod features;
+mod scores;
 mod usage;
 
 use themodel_platform::{accounts::AccountDirectory, client::Clients};
@@ -11,7 +12,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     error::Result,
-    store::{Features, usage::Usage},
+    store::{Features, scores::Scores, usage::Usage},
 };
 
 /// The HealthService implementation.
@@ -19,6 +20,7 @@ use crate::{
 pub struct Handler {
     features: Features,
     usage: Usage,
+    scores: Scores,
     accounts: AccountDirectory,
     clients: Clients,
 }
@@ -29,12 +31,14 @@ impl Handler {
     pub fn new(
         features: Features,
         usage: Usage,
+        scores: Scores,
         accounts: AccountDirectory,
         clients: Clients,
     ) -> Self {
         Self {
             features,
             usage,
+            scores,
             accounts,
             clients,
         }
@@ -94,5 +98,61 @@ impl HealthService for Handler {
         request: Request<Streaming<pb::StreamUsageRequest>>,
     ) -> Result<Response<pb::StreamUsageResponse>, Status> {
         respond(Handler::stream_usage(self, request).await)
+    }
+
+    async fn create_scorecard(
+        &self,
+        request: Request<pb::CreateScorecardRequest>,
+    ) -> Result<Response<pb::CreateScorecardResponse>, Status> {
+        respond(Handler::create_scorecard(self, request).await)
+    }
+
+    async fn get_scorecard(
+        &self,
+        request: Request<pb::GetScorecardRequest>,
+    ) -> Result<Response<pb::GetScorecardResponse>, Status> {
+        respond(Handler::get_scorecard(self, request).await)
+    }
+
+    async fn list_scorecards(
+        &self,
+        request: Request<pb::ListScorecardsRequest>,
+    ) -> Result<Response<pb::ListScorecardsResponse>, Status> {
+        respond(Handler::list_scorecards(self, request).await)
+    }
+
+    async fn publish_scorecard_version(
+        &self,
+        request: Request<pb::PublishScorecardVersionRequest>,
+    ) -> Result<Response<pb::PublishScorecardVersionResponse>, Status> {
+        respond(Handler::publish_scorecard_version(self, request).await)
+    }
+
+    async fn record_sentiment(
+        &self,
+        request: Request<pb::RecordSentimentRequest>,
+    ) -> Result<Response<pb::RecordSentimentResponse>, Status> {
+        respond(Handler::record_sentiment(self, request).await)
+    }
+
+    async fn score_account(
+        &self,
+        request: Request<pb::ScoreAccountRequest>,
+    ) -> Result<Response<pb::ScoreAccountResponse>, Status> {
+        respond(Handler::score_account(self, request).await)
+    }
+
+    async fn get_health_score(
+        &self,
+        request: Request<pb::GetHealthScoreRequest>,
+    ) -> Result<Response<pb::GetHealthScoreResponse>, Status> {
+        respond(Handler::get_health_score(self, request).await)
+    }
+
+    async fn list_health_scores(
+        &self,
+        request: Request<pb::ListHealthScoresRequest>,
+    ) -> Result<Response<pb::ListHealthScoresResponse>, Status> {
+        respond(Handler::list_health_scores(self, request).await)
     }
 }

@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
         migrations.push(themodel_platform::accounts::migration());
         migrations.push(Box::new(m20261202_000002_features_and_usage::Migration));
         migrations.push(Box::new(m20261202_000003_seat_terms::Migration));
+        migrations.push(Box::new(m20261202_000004_scorecards_and_scores::Migration));
         migrations
     }
 }
@@ -225,6 +226,192 @@ mod m20261202_000003_seat_terms {
             manager
                 .drop_table(Table::drop().table(SeatTerms::Table).to_owned())
                 .await
+        }
+    }
+}
+
+/// Scorecards and their immutable versions, CSM sentiments and the history
+/// of health scores.
+mod m20261202_000004_scorecards_and_scores {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum Scorecards {
+        Table,
+        ScorecardKey,
+        Tier,
+        Version,
+        CreateTimeUs,
+        UpdateTimeUs,
+    }
+
+    #[derive(DeriveIden)]
+    enum ScorecardVersions {
+        Table,
+        ScorecardKey,
+        Version,
+        DisplayName,
+        Measures,
+        AMin,
+        BMin,
+        CMin,
+        DMin,
+        CreateTimeUs,
+        CreatedBy,
+    }
+
+    #[derive(DeriveIden)]
+    enum Sentiments {
+        Table,
+        Id,
+        AccountId,
+        ProductKey,
+        Score,
+        Note,
+        Author,
+        RecordTimeUs,
+    }
+
+    #[derive(DeriveIden)]
+    enum HealthScores {
+        Table,
+        Id,
+        AccountId,
+        ProductKey,
+        ScorecardKey,
+        ScorecardVersion,
+        Score,
+        Grade,
+        Trend,
+        Parts,
+        ComputeTimeUs,
+        ComputedBy,
+    }
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000004_scorecards_and_scores"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Scorecards::Table)
+                        .col(string_len(Scorecards::ScorecardKey, 64).primary_key())
+                        .col(string_len(Scorecards::Tier, 32))
+                        .col(big_integer(Scorecards::Version))
+                        .col(big_integer(Scorecards::CreateTimeUs))
+                        .col(big_integer(Scorecards::UpdateTimeUs))
+                        .to_owned(),
+                )
+                .await?;
+            // One scorecard per scope.
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_scorecards_tier")
+                        .table(Scorecards::Table)
+                        .col(Scorecards::Tier)
+                        .unique()
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(ScorecardVersions::Table)
+                        .col(string_len(ScorecardVersions::ScorecardKey, 64))
+                        .col(big_integer(ScorecardVersions::Version))
+                        .col(string_len(ScorecardVersions::DisplayName, 200))
+                        .col(text(ScorecardVersions::Measures))
+                        .col(integer(ScorecardVersions::AMin))
+                        .col(integer(ScorecardVersions::BMin))
+                        .col(integer(ScorecardVersions::CMin))
+                        .col(integer(ScorecardVersions::DMin))
+                        .col(big_integer(ScorecardVersions::CreateTimeUs))
+                        .col(string_len(ScorecardVersions::CreatedBy, 256))
+                        .primary_key(
+                            Index::create()
+                                .col(ScorecardVersions::ScorecardKey)
+                                .col(ScorecardVersions::Version),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Sentiments::Table)
+                        .col(big_integer(Sentiments::Id).primary_key().auto_increment())
+                        .col(string_len(Sentiments::AccountId, 64))
+                        .col(string_len(Sentiments::ProductKey, 64))
+                        .col(integer(Sentiments::Score))
+                        .col(text(Sentiments::Note))
+                        .col(string_len(Sentiments::Author, 256))
+                        .col(big_integer(Sentiments::RecordTimeUs))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_sentiments_account_product")
+                        .table(Sentiments::Table)
+                        .col(Sentiments::AccountId)
+                        .col(Sentiments::ProductKey)
+                        .col(Sentiments::Id)
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(HealthScores::Table)
+                        .col(big_integer(HealthScores::Id).primary_key().auto_increment())
+                        .col(string_len(HealthScores::AccountId, 64))
+                        .col(string_len(HealthScores::ProductKey, 64))
+                        .col(string_len(HealthScores::ScorecardKey, 64))
+                        .col(big_integer(HealthScores::ScorecardVersion))
+                        .col(integer_null(HealthScores::Score))
+                        .col(string_len_null(HealthScores::Grade, 1))
+                        .col(integer_null(HealthScores::Trend))
+                        .col(text(HealthScores::Parts))
+                        .col(big_integer(HealthScores::ComputeTimeUs))
+                        .col(string_len(HealthScores::ComputedBy, 256))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_health_scores_account_product")
+                        .table(HealthScores::Table)
+                        .col(HealthScores::AccountId)
+                        .col(HealthScores::ProductKey)
+                        .col(HealthScores::Id)
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for table in [
+                HealthScores::Table.into_iden(),
+                Sentiments::Table.into_iden(),
+                ScorecardVersions::Table.into_iden(),
+                Scorecards::Table.into_iden(),
+            ] {
+                manager
+                    .drop_table(Table::drop().table(table).to_owned())
+                    .await?;
+            }
+            Ok(())
         }
     }
 }

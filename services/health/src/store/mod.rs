@@ -3,6 +3,7 @@
 pub mod adoption;
 pub mod entity;
 pub mod migration;
+pub mod scores;
 pub mod usage;
 
 use chrono::{DateTime, Utc};

@@ -167,6 +167,60 @@ impl TestApp {
         .id
     }
 
+    /// Applies money thresholds in segmentation: accounts over `high_above`
+    /// USD are high touch, the others low touch.
+    pub async fn tier_by_money(&self, high_above: i64) {
+        let usd = |units| {
+            Some(Money {
+                currency_code: "USD".into(),
+                units,
+                nanos: 0,
+            })
+        };
+        SegmentationServiceClient::with_interceptor(
+            self.segmentation.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        )
+        .apply_tier_policy(seg::ApplyTierPolicyRequest {
+            rules: Some(seg::TierPolicyRules {
+                cutoffs: Some(seg::tier_policy_rules::Cutoffs::Thresholds(
+                    seg::TierThresholds {
+                        high_touch_above: usd(high_above),
+                        low_touch_above: usd(0),
+                    },
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("tier policy");
+    }
+
+    /// The tier of `account_id` in the service's account projection.
+    pub async fn projected_tier(&self, account_id: &str) -> Option<String> {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(self.health.db.url.as_str())
+            .await
+            .expect("connect");
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                db.get_database_backend(),
+                match db.get_database_backend() {
+                    sea_orm::DbBackend::Postgres => {
+                        "SELECT tier FROM projected_accounts WHERE account_id = $1"
+                    }
+                    _ => "SELECT tier FROM projected_accounts WHERE account_id = ?",
+                },
+                [account_id.into()],
+            ))
+            .await
+            .expect("tier");
+        let tier = row.map(|r| r.try_get::<String>("", "tier").expect("tier"));
+        db.close().await.expect("close");
+        tier
+    }
+
     /// Every event in the service's log, oldest first.
     pub async fn events(&self) -> Vec<ev::Event> {
         let mut feed = EventFeedServiceClient::with_interceptor(
@@ -195,6 +249,11 @@ impl TestApp {
 
     /// Usage rows stored.
     pub async fn stored_usage(&self) -> i64 {
+        self.rows("usage_events").await
+    }
+
+    /// Rows in `table` of the service's database.
+    pub async fn rows(&self, table: &str) -> i64 {
         use sea_orm::ConnectionTrait;
         let db = sea_orm::Database::connect(self.health.db.url.as_str())
             .await
@@ -202,7 +261,7 @@ impl TestApp {
         let row = db
             .query_one_raw(sea_orm::Statement::from_string(
                 db.get_database_backend(),
-                "SELECT COUNT(*) AS n FROM usage_events",
+                format!("SELECT COUNT(*) AS n FROM {table}"),
             ))
             .await
             .expect("count")

@@ -6,4 +6,5 @@ mod helpers;
 
 mod adoption;
 mod features;
+mod scores;
 mod usage;
