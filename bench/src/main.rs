@@ -4,6 +4,7 @@
 //! `cargo run --release -p themodel-bench -- all` (add `--quick` while developing).
 
 mod baseline;
+mod expansion;
 mod load;
 mod procs;
 mod report;

@@ -46,13 +46,15 @@ pub enum Scenario {
     Copy,
     /// Tier policy and coverage at scale against set-based SQL.
     Segmentation,
+    /// Revenue movements and retention at scale against set-based SQL.
+    Expansion,
     /// Memory of each process.
     Memory,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Tax,
         Scenario::Hop,
         Scenario::Read,
@@ -60,6 +62,7 @@ impl Scenario {
         Scenario::BulkPostgres,
         Scenario::Copy,
         Scenario::Segmentation,
+        Scenario::Expansion,
         Scenario::Memory,
     ];
 
@@ -73,6 +76,7 @@ impl Scenario {
             Scenario::BulkPostgres => "bulk write path: PostgreSQL",
             Scenario::Copy => "bulk append primitive",
             Scenario::Segmentation => "tier policy and coverage",
+            Scenario::Expansion => "revenue movements and retention",
             Scenario::Memory => "memory",
         }
     }
@@ -87,6 +91,8 @@ pub struct Plan {
     pub measure: Duration,
     /// Accounts written by each bulk scenario.
     pub bulk_rows: u64,
+    /// Accounts of the revenue report (three subscription terms each).
+    pub revenue_accounts: u64,
 }
 
 impl Plan {
@@ -97,12 +103,14 @@ impl Plan {
                 warmup: Duration::from_secs(1),
                 measure: Duration::from_secs(2),
                 bulk_rows: 20_000,
+                revenue_accounts: 1_000,
             }
         } else {
             Plan {
                 warmup: Duration::from_secs(2),
                 measure: Duration::from_secs(10),
                 bulk_rows: 1_000_000,
+                revenue_accounts: 100_000,
             }
         }
     }
@@ -172,6 +180,7 @@ impl Bench {
             Scenario::BulkPostgres => self.bulk_postgres().await?.into_iter().collect(),
             Scenario::Copy => self.bulk_append().await?.into_iter().collect(),
             Scenario::Segmentation => self.segmentation().await?,
+            Scenario::Expansion => self.expansion().await?,
             Scenario::Memory => vec![self.memory().await?],
         })
     }

@@ -26,6 +26,8 @@ pub enum Kind {
     EchoStack,
     /// The segmentation service.
     Segmentation,
+    /// The expansion service.
+    Expansion,
     /// The gateway in front of `--backend`.
     Gateway,
     /// `themodel serve`: every service and the gateway in one process.
@@ -41,7 +43,7 @@ pub struct ServeArgs {
     /// Token key file (shared with the load generator).
     #[arg(long)]
     pub key_file: Option<PathBuf>,
-    /// Database of the segmentation service.
+    /// Database of the segmentation or expansion service.
     #[arg(long)]
     pub database_url: Option<String>,
     /// The gateway's segmentation backend.
@@ -126,6 +128,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Kind::Segmentation => {
             let running = themodel_segmentation::Application::build(
                 themodel_segmentation::Config {
+                    listen: any.into(),
+                    database_url: required(&args.database_url, "--database-url")?,
+                    peers: Vec::new(),
+                    client: Default::default(),
+                    server: ServerConfig::default(),
+                    store: StoreConfig::default(),
+                    auth: auth(&args)?,
+                },
+                shutdown.clone(),
+            )
+            .await?;
+            (running.addr, running.run)
+        }
+        Kind::Expansion => {
+            let running = themodel_expansion::Application::build(
+                themodel_expansion::Config {
                     listen: any.into(),
                     database_url: required(&args.database_url, "--database-url")?,
                     peers: Vec::new(),
