@@ -10,7 +10,7 @@ use sea_orm::{
 use serde::Serialize;
 use themodel_platform::{
     ApiError,
-    store::{Begun, IdempotencyKey, Store, any_of, is_unique_violation},
+    store::{Begun, IdempotencyKey, Store, any_of, is_unique_violation, page},
 };
 use themodel_proto::segmentation as pb;
 
@@ -125,14 +125,10 @@ impl Csms {
             condition = condition.add(csm::Column::Id.gt(after));
         }
         let db = &self.store.db;
-        let mut rows = csm::Entity::find()
+        let query = csm::Entity::find()
             .filter(condition)
-            .order_by_asc(csm::Column::Id)
-            .limit(limit + 1)
-            .all(db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+            .order_by_asc(csm::Column::Id);
+        let (rows, more) = page(db, query, limit).await?;
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let mut histories = histories(db, &ids).await?;
         let csms = rows

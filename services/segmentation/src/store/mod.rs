@@ -24,7 +24,7 @@ use themodel_platform::{
     auth::Principal,
     store::{
         Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Store, UnitOfWork, any_of,
-        is_unique_violation,
+        is_unique_violation, page,
     },
     validate::Money,
 };
@@ -124,14 +124,10 @@ impl Accounts {
         if let Some(after) = after {
             condition = condition.add(entity::Column::Id.gt(after));
         }
-        let mut rows = entity::Entity::find()
+        let query = entity::Entity::find()
             .filter(condition)
-            .order_by_asc(entity::Column::Id)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+            .order_by_asc(entity::Column::Id);
+        let (rows, more) = page(&self.store.db, query, limit).await?;
         let accounts = rows.into_iter().map(to_domain).collect::<Result<_>>()?;
         Ok((accounts, more))
     }

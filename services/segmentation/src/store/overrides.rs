@@ -13,7 +13,7 @@ use themodel_platform::{
     ApiError,
     auth::Principal,
     jobs::{JobRunner, Schedule},
-    store::{Begun, IdempotencyKey, Store, any_of},
+    store::{Begun, IdempotencyKey, Store, any_of, page},
     validate,
 };
 use themodel_proto::segmentation as pb;
@@ -174,14 +174,10 @@ impl Overrides {
         if let Some(before) = before {
             condition = condition.add(tier_override::Column::Id.lt(before));
         }
-        let mut rows = tier_override::Entity::find()
+        let query = tier_override::Entity::find()
             .filter(condition)
-            .order_by_desc(tier_override::Column::Id)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+            .order_by_desc(tier_override::Column::Id);
+        let (rows, more) = page(&self.store.db, query, limit).await?;
         let overrides = rows.into_iter().map(from_row).collect::<Result<_>>()?;
         Ok((overrides, more))
     }

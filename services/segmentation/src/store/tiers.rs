@@ -14,7 +14,7 @@ use sea_orm::{
 use themodel_platform::{
     ApiError,
     auth::Principal,
-    store::{Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Scan, Store, UnitOfWork},
+    store::{Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Scan, Store, UnitOfWork, page},
     validate,
 };
 use themodel_proto::segmentation as pb;
@@ -242,13 +242,8 @@ impl Tiers {
         if let Some(before) = before {
             query = query.filter(tier_policy::Column::Version.lt(before));
         }
-        let mut rows = query
-            .order_by_desc(tier_policy::Column::Version)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+        let query = query.order_by_desc(tier_policy::Column::Version);
+        let (rows, more) = page(&self.store.db, query, limit).await?;
         let policies = rows.into_iter().map(decode_policy).collect::<Result<_>>()?;
         Ok((policies, more))
     }
@@ -274,15 +269,11 @@ impl Tiers {
                     ),
             );
         }
-        let mut rows = tier_change::Entity::find()
+        let query = tier_change::Entity::find()
             .filter(condition)
             .order_by_desc(tier_change::Column::ChangeTimeUs)
-            .order_by_desc(tier_change::Column::Id)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+            .order_by_desc(tier_change::Column::Id);
+        let (rows, more) = page(&self.store.db, query, limit).await?;
         let changes = rows
             .into_iter()
             .map(|row| Ok((row.change_time_us, row.id.clone(), change_from_row(row)?)))

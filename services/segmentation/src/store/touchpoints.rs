@@ -14,6 +14,7 @@ use themodel_platform::{
     auth::Principal,
     store::{
         Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Store, any_of, is_unique_violation,
+        page,
     },
 };
 use themodel_proto::{common, segmentation as pb};
@@ -244,15 +245,11 @@ impl Touchpoints {
                 ),
             );
         }
-        let mut rows = touchpoint::Entity::find()
+        let query = touchpoint::Entity::find()
             .filter(condition)
             .order_by_desc(C::OccurTimeUs)
-            .order_by_desc(C::Id)
-            .limit(limit + 1)
-            .all(&self.store.db)
-            .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
+            .order_by_desc(C::Id);
+        let (rows, more) = page(&self.store.db, query, limit).await?;
         let touchpoints = rows
             .into_iter()
             .map(|r| Ok((r.occur_time_us, from_model(r)?)))
