@@ -242,8 +242,26 @@ pub fn external_id(value: &str) -> Result<String, Vec<Violation>> {
     reference(value, EXTERNAL_ID_CHARS)
 }
 
+/// Punctuation a reference to a person or partner (a CSM's, a user's, an
+/// owner's or a partner's id) may hold besides letters and digits.
+pub const REFERENCE_CHARS: &str = "-_.:@";
+
 /// Punctuation a partner id may hold besides letters and digits.
-pub const PARTNER_ID_CHARS: &str = "-_.:@";
+pub const PARTNER_ID_CHARS: &str = REFERENCE_CHARS;
+
+/// Validates a reference to a person of the suite's users (a CSM, a
+/// customer's user, an owner).
+pub fn person_id(value: &str) -> Result<String, Vec<Violation>> {
+    reference(value, REFERENCE_CHARS)
+}
+
+/// An instant as a protobuf timestamp.
+pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: time.timestamp_subsec_nanos() as i32,
+    }
+}
 
 /// Validates a partner id: the partner key accounts, tokens and the
 /// partner-success service share.

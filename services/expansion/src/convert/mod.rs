@@ -7,7 +7,6 @@ pub mod subscription;
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use themodel_platform::{Violation, Violations, validate};
 use themodel_proto::expansion as pb;
 
@@ -160,10 +159,4 @@ pub fn apply_mask(current: &mut pb::Product, patch: &pb::Product, fields: &[&str
     }
 }
 
-/// A protobuf timestamp.
-pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: time.timestamp_subsec_nanos() as i32,
-    }
-}
+pub use themodel_platform::validate::timestamp;

@@ -62,7 +62,7 @@ pub fn new_csql(csql: &pb::Csql) -> Result<NewCsql, Vec<Violation>> {
     };
     let reason = v.check("reason", reason(&csql.reason));
     let csm_id = (!csql.csm_id.is_empty())
-        .then(|| v.check("csm_id", validate::reference(&csql.csm_id, "-_.:@")))
+        .then(|| v.check("csm_id", validate::person_id(&csql.csm_id)))
         .flatten();
     let qbr_id = (!csql.qbr_id.is_empty())
         .then(|| v.check("qbr_id", validate::resource_id(&csql.qbr_id)))

@@ -170,7 +170,7 @@ impl Handler {
             result => v.check("status", result),
         };
         let csm_id = (!req.csm_id.is_empty())
-            .then(|| v.check("csm_id", validate::reference(&req.csm_id, "-_.:@")))
+            .then(|| v.check("csm_id", validate::person_id(&req.csm_id)))
             .flatten();
         let filters = (&req.account_id, req.status, &req.csm_id);
         let after = v

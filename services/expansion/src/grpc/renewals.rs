@@ -105,7 +105,7 @@ impl Handler {
             );
         }
         let owner_id = (!req.owner_id.is_empty())
-            .then(|| v.check("owner_id", validate::reference(&req.owner_id, "-_.:@")))
+            .then(|| v.check("owner_id", validate::person_id(&req.owner_id)))
             .flatten();
         let day = |d: &Option<common::Date>| d.as_ref().map(|d| (d.year, d.month, d.day));
         let filters = (day(&req.from_date), day(&req.to_date), &req.owner_id);
@@ -178,7 +178,7 @@ impl Handler {
             "subscription_id",
             validate::resource_id(&req.subscription_id),
         );
-        let owner_id = v.check("owner_id", validate::reference(&req.owner_id, "-_.:@"));
+        let owner_id = v.check("owner_id", validate::person_id(&req.owner_id));
         let etag = v.check("etag", validate::etag(&req.etag)).flatten();
         if req.steps.is_empty() || req.steps.len() > MAX_STEPS {
             v.add("steps", format!("must hold 1 to {MAX_STEPS} steps"));

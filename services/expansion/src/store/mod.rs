@@ -11,7 +11,7 @@ pub mod subscriptions;
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use themodel_platform::{
     ApiError,
@@ -307,7 +307,4 @@ fn to_domain(row: product::Model, plans: Vec<Plan>) -> Product {
     }
 }
 
-/// Microsecond precision, as stored, so a returned time equals a re-read one.
-pub(crate) fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default()
-}
+pub(crate) use themodel_platform::store::now;

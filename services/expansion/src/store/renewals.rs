@@ -160,6 +160,18 @@ impl Renewals {
             .map(|s| s.fields.account_id.as_str())
             .collect();
         let projected = accounts::projected(db, &accounts).await?;
+        // The page's plans in one read, by (subscription, renewal date).
+        let mut plans = std::collections::HashMap::new();
+        if !ids.is_empty() {
+            for row in renewal_plan::Entity::find()
+                .filter(renewal_plan::Column::SubscriptionId.is_in(ids.iter().copied()))
+                .all(db)
+                .await?
+            {
+                let key = (row.subscription_id.clone(), row.renewal_date.clone());
+                plans.insert(key, plan_from_row(row)?);
+            }
+        }
         let mut renewals = Vec::with_capacity(rows.len());
         for (id, end) in rows {
             let Some(sub) = subscriptions.iter().find(|s| s.id == id) else {
@@ -178,7 +190,7 @@ impl Renewals {
                 subscription: sub.clone(),
                 index,
             };
-            let plan = plan_of(db, &due).await?;
+            let plan = plans.remove(&(id.clone(), end.clone()));
             if owner_id.is_some_and(|owner| plan.as_ref().is_none_or(|p| p.owner_id != owner)) {
                 continue;
             }

@@ -82,13 +82,7 @@ pub fn apply_mask(current: &mut pb::Feature, patch: &pb::Feature, paths: &[&str]
     }
 }
 
-/// A protobuf timestamp.
-pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: time.timestamp_subsec_nanos() as i32,
-    }
-}
+pub use themodel_platform::validate::timestamp;
 
 /// An instant from a protobuf timestamp, if it is one.
 pub fn instant(t: &prost_types::Timestamp) -> Result<DateTime<Utc>, Vec<Violation>> {

@@ -101,7 +101,7 @@ fn check(
                 (None, None)
             }
         };
-    let user_id = v.check("user_id", validate::reference(&e.user_id, "-_.:@"));
+    let user_id = v.check("user_id", validate::person_id(&e.user_id));
     let product_key = v.check("product_key", key(&e.product_key));
     let feature_key = v.check("feature_key", key(&e.feature_key));
     let occurred_at = match &e.occurred_at {

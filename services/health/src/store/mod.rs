@@ -6,7 +6,7 @@ pub mod migration;
 pub mod scores;
 pub mod usage;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::Condition,
@@ -241,7 +241,4 @@ fn to_domain(row: feature::Model) -> Feature {
     }
 }
 
-/// Microsecond precision, as stored, so a returned time equals a re-read one.
-pub(crate) fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default()
-}
+pub(crate) use themodel_platform::store::now;

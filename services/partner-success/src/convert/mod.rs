@@ -7,7 +7,7 @@ pub mod certification;
 pub mod deal;
 pub mod staff;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use themodel_platform::{Violation, Violations, validate};
 use themodel_proto::partner_success as pb;
 
@@ -93,13 +93,7 @@ pub fn apply_mask(current: &mut pb::Partner, patch: &pb::Partner, fields: &[&str
     }
 }
 
-/// A protobuf timestamp.
-pub fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: time.timestamp_subsec_nanos() as i32,
-    }
-}
+pub use themodel_platform::validate::timestamp;
 
 /// Longest course or product key.
 pub const MAX_KEY_LEN: usize = 64;

@@ -277,7 +277,4 @@ pub fn today() -> chrono::NaiveDate {
     Utc::now().date_naive()
 }
 
-/// Microsecond precision, as stored, so a returned time equals a re-read one.
-pub(crate) fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default()
-}
+pub(crate) use themodel_platform::store::now;

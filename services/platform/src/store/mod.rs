@@ -213,6 +213,13 @@ pub async fn page<E: sea_orm::EntityTrait>(
     Ok((rows, more))
 }
 
+/// Now, at the microsecond precision times are stored with, so a returned
+/// time equals a re-read one.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    let micros = chrono::Utc::now().timestamp_micros();
+    chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
 /// True when a database error is a unique-constraint violation.
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(

@@ -1,7 +1,6 @@
 //! Conversions between the contract and the domain. Input conversions validate
 //! every field and report each bad one with its path.
 
-use chrono::{DateTime, Utc};
 use themodel_platform::{Violation, Violations, validate};
 use themodel_proto::segmentation as pb;
 
@@ -20,7 +19,7 @@ pub(crate) use themodel_platform::validate::EXTERNAL_ID_CHARS;
 /// Most paths an update mask may name (each field once, and `*`, leave room).
 const MAX_MASK_PATHS: usize = 32;
 /// Characters allowed in CSM, team and partner ids besides letters and digits.
-pub(crate) const REFERENCE_CHARS: &str = "-_.:@";
+pub(crate) use themodel_platform::validate::REFERENCE_CHARS;
 
 /// An optional reference: empty is `None`, anything else must be a valid
 /// reference with `extra` characters allowed besides letters and digits.
@@ -169,12 +168,7 @@ pub fn fields_from_proto(account: &pb::Account) -> Result<AccountFields, Vec<Vio
     v.finish(|| fields)
 }
 
-pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: time.timestamp_subsec_nanos() as i32,
-    }
-}
+pub use themodel_platform::validate::timestamp;
 
 /// The contract form of an account.
 pub fn account_to_proto(account: &Account) -> pb::Account {

@@ -609,10 +609,7 @@ fn corrupt(column: &str, value: &str) -> Error {
     )))
 }
 
-/// Microsecond precision, as stored, so a returned time equals a re-read one.
-pub(crate) fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default()
-}
+pub(crate) use themodel_platform::store::now;
 
 /// The columns a tier change is written with.
 const TIER_CHANGES: CopyTable = CopyTable {
