@@ -9,6 +9,7 @@ use themodel_proto::{
     common::Money,
     events::{self as ev, event_feed_service_client::EventFeedServiceClient},
     expansion::{self as ex, expansion_service_client::ExpansionServiceClient},
+    health::{self as hp, health_service_client::HealthServiceClient},
     partner_success::{self as ps, partner_success_service_client::PartnerSuccessServiceClient},
     segmentation::{self as pb, segmentation_service_client::SegmentationServiceClient},
 };
@@ -80,6 +81,7 @@ async fn reflection_alone_is_enough_to_discover_the_gateway() {
     for expected in [
         "themodel.segmentation.v1.SegmentationService",
         "themodel.expansion.v1.ExpansionService",
+        "themodel.health.v1.HealthService",
         "themodel.partner_success.v1.PartnerSuccessService",
         "themodel.events.v1.EventFeedService",
         "grpc.health.v1.Health",
@@ -1053,5 +1055,201 @@ async fn partners_register_deals_through_the_gateway_and_a_conflict_is_named_to_
                 second_deal.id.as_str()
             ),
         ]
+    );
+}
+
+#[tokio::test]
+async fn health_ingests_scores_alerts_and_backtests_through_the_gateway() {
+    let suite = TestSuite::start().await;
+    let channel = suite.gateway_channel().await;
+    ExpansionServiceClient::new(with_role(channel.clone(), Role::Admin))
+        .create_product(ex::CreateProductRequest {
+            product: Some(ex::Product {
+                product_key: "analytics".into(),
+                display_name: "Analytics".into(),
+                plans: vec![ex::Plan {
+                    plan_key: "seat".into(),
+                    display_name: "Per seat, monthly".into(),
+                    list_price: usd(100),
+                    billing_period: ex::BillingPeriod::Monthly as i32,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("product");
+    let mut segmentation = SegmentationServiceClient::new(with_role(channel.clone(), Role::Admin));
+    let mut ids = Vec::new();
+    for (name, partner) in [("Own", "p-1"), ("Other", "p-2")] {
+        ids.push(
+            segmentation
+                .create_account(create(account(name, partner), ""))
+                .await
+                .expect("account")
+                .into_inner()
+                .account
+                .expect("account")
+                .id,
+        );
+    }
+    let mut admin = HealthServiceClient::new(with_role(channel.clone(), Role::Admin));
+    admin
+        .create_feature(hp::CreateFeatureRequest {
+            feature: Some(hp::Feature {
+                product_key: "analytics".into(),
+                feature_key: "dashboards".into(),
+                display_name: "Dashboards".into(),
+                key_feature: true,
+                ..Default::default()
+            }),
+            request_id: "feature-1".into(),
+        })
+        .await
+        .expect("feature");
+    admin
+        .create_scorecard(hp::CreateScorecardRequest {
+            scorecard: Some(hp::Scorecard {
+                scorecard_key: "default".into(),
+                display_name: "Default".into(),
+                measures: vec![
+                    hp::MeasureWeight {
+                        measure: hp::Measure::Breadth as i32,
+                        weight: 50,
+                    },
+                    hp::MeasureWeight {
+                        measure: hp::Measure::Sentiment as i32,
+                        weight: 50,
+                    },
+                ],
+                thresholds: Some(hp::GradeThresholds {
+                    a_min: 8_000,
+                    b_min: 6_000,
+                    c_min: 4_000,
+                    d_min: 2_000,
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("scorecard");
+
+    // A collector streams usage through the gateway.
+    let hour_ago = prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp() - 3600,
+        nanos: 0,
+    };
+    let events: Vec<hp::UsageEvent> = ids
+        .iter()
+        .map(|id| hp::UsageEvent {
+            account_id: id.clone(),
+            user_id: "u-1".into(),
+            product_key: "analytics".into(),
+            feature_key: "dashboards".into(),
+            occurred_at: Some(hour_ago),
+            event_id: format!("ev-{id}"),
+            ..Default::default()
+        })
+        .collect();
+    let summary = HealthServiceClient::new(with_role(channel.clone(), Role::Service))
+        .stream_usage(tokio_stream::iter(vec![hp::StreamUsageRequest { events }]))
+        .await
+        .expect("stream")
+        .into_inner()
+        .summary
+        .expect("summary");
+    assert_eq!((summary.accepted, summary.rejected), (2, 0));
+
+    // A CSM scores both; a low sentiment drops the own account's grade.
+    let mut csm = HealthServiceClient::new(with_role(channel.clone(), Role::Csm));
+    for (id, sentiment) in [(&ids[0], 100), (&ids[1], 100), (&ids[0], 0)] {
+        csm.record_sentiment(hp::RecordSentimentRequest {
+            account_id: id.clone(),
+            product_key: "analytics".into(),
+            score: Some(sentiment),
+            note: "QBR".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("sentiment");
+        csm.score_account(hp::ScoreAccountRequest {
+            account_id: id.clone(),
+            product_key: "analytics".into(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("score");
+    }
+
+    // The partner portal reads its own account's score and alerts only.
+    let mut portal = HealthServiceClient::new(as_partner(channel.clone(), "p-1"));
+    let own = portal
+        .get_health_score(hp::GetHealthScoreRequest {
+            account_id: ids[0].clone(),
+            product_key: "analytics".into(),
+        })
+        .await
+        .expect("own score")
+        .into_inner()
+        .score
+        .expect("score");
+    assert_eq!((own.score, own.grade), (Some(5_000), hp::Grade::C as i32));
+    let hidden = portal
+        .get_health_score(hp::GetHealthScoreRequest {
+            account_id: ids[1].clone(),
+            product_key: "analytics".into(),
+        })
+        .await
+        .expect_err("other partner");
+    assert_eq!(hidden.code(), Code::NotFound);
+    let alerts = portal
+        .list_health_alerts(hp::ListHealthAlertsRequest::default())
+        .await
+        .expect("alerts")
+        .into_inner()
+        .alerts;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        (alerts[0].account_id.as_str(), alerts[0].kind),
+        (ids[0].as_str(), hp::AlertKind::GradeDrop as i32)
+    );
+    let refused = portal
+        .backtest_scorecard(hp::BacktestScorecardRequest::default())
+        .await
+        .expect_err("partner backtest");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    // BizOps backtests the scorecard over the last days: nobody churned.
+    let today = themodel_platform::validate::date_to_proto(chrono::Utc::now().date_naive());
+    let result = HealthServiceClient::new(with_role(channel.clone(), Role::Bizops))
+        .backtest_scorecard(hp::BacktestScorecardRequest {
+            scorecard_key: "default".into(),
+            product_key: "analytics".into(),
+            start_date: Some(today),
+            end_date: Some(today),
+            ..Default::default()
+        })
+        .await
+        .expect("backtest")
+        .into_inner()
+        .result
+        .expect("result");
+    assert_eq!((result.observations, result.true_positives), (2, 0));
+    assert_eq!(result.recall_basis_points, None);
+
+    // Its events are served under its source.
+    let mut feed = EventFeedServiceClient::new(with_role(channel, Role::Service));
+    let events = feed
+        .list_events(to_source(ev::ListEventsRequest::default(), "health"))
+        .await
+        .expect("events")
+        .into_inner()
+        .events;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.r#type == "themodel.health.v1.HealthAlertRaised")
     );
 }

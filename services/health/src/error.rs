@@ -50,6 +50,12 @@ pub enum Error {
         /// Its current etag.
         current: String,
     },
+    /// The caller's alert policy etag is stale.
+    #[error("alert policy etag mismatch")]
+    PolicyEtagMismatch {
+        /// Its current etag.
+        current: String,
+    },
     /// Neither the account's tier nor the default scope has a scorecard.
     #[error("no scorecard for tier {0} nor a default one")]
     NoScorecard(String),
@@ -105,6 +111,9 @@ impl From<Error> for ApiError {
             },
             Error::ScorecardEtagMismatch { id, current } => {
                 ApiError::etag_mismatch("scorecard", id, current)
+            }
+            Error::PolicyEtagMismatch { current } => {
+                ApiError::etag_mismatch("alert policy", "alert-policy".to_owned(), current)
             }
             Error::NoScorecard(tier) => ApiError::FailedPrecondition {
                 reason: NO_SCORECARD,

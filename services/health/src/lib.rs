@@ -1,6 +1,8 @@
-//! Health service: the feature catalogue of each product, and usage
-//! ingested from collectors and the data warehouse, validated event by event,
-//! and versioned scorecards that grade each account's health, explainably.
+//! Health service: the feature catalogue of each product, usage ingested
+//! from collectors and the data warehouse, validated event by event,
+//! versioned scorecards that grade each account's health explainably and
+//! are kept up to date in the background, alerts raised once, and backtests
+//! of scorecards against the churn the expansion service reports.
 //!
 //! [`Application::build`] starts the service in-process (the binary, the suite
 //! and the tests all use it).
@@ -53,12 +55,11 @@ impl Application {
         let accounts = AccountDirectory::new(store.clone(), clients.clone());
         accounts.follow(&jobs);
         store::adoption::follow_seats(&store, &jobs, clients.clone());
-        let handler = grpc::Handler::new(
-            store::Features::new(store.clone()),
-            store::usage::Usage::new(store.clone()),
-            store::scores::Scores::new(store.clone()),
-            accounts,
-            clients,
+        store::outcomes::follow_outcomes(&store, &jobs, clients.clone());
+        let handler = grpc::Handler::new(&store, accounts, clients);
+        handler.scorer().schedule(
+            &jobs,
+            std::time::Duration::from_millis(config.store.queue_interval_ms),
         );
         Server::new(NAME, error::DOMAIN, &config.server)
             .service(HealthServiceServer::new(handler))

@@ -8,8 +8,13 @@ pub const CATALOGUE_WRITERS: &[Role] = &[Role::Admin, Role::Bizops];
 /// May send usage: collectors and the data warehouse, never partner users.
 pub const USAGE_SENDERS: &[Role] = &[Role::Admin, Role::Bizops, Role::Service];
 
-/// May create scorecards and publish their versions. Every role reads them.
-pub const SCORECARD_WRITERS: &[Role] = &[Role::Admin, Role::Bizops];
+/// May create scorecards and publish their versions, change the alert
+/// policy, recompute every score and import outcomes. Every role reads
+/// scorecards and the policy.
+pub const RULE_WRITERS: &[Role] = &[Role::Admin, Role::Bizops];
+
+/// May backtest scorecards.
+pub const BACKTESTERS: &[Role] = &[Role::Admin, Role::Bizops, Role::CsManager];
 
 /// May record sentiment and score accounts.
 pub const SCORERS: &[Role] = &[Role::Admin, Role::CsManager, Role::Csm];

@@ -2,6 +2,9 @@
 
 pub mod access;
 pub mod adoption;
+pub mod alerts;
+pub mod backtest;
 pub mod feature;
+pub mod measures;
 pub mod scorecard;
 pub mod usage;

@@ -2,7 +2,9 @@
 //! convert back. Business rules live in `domain`, persistence in `store`.
 
 mod adoption;
+mod alerts;
 mod features;
+mod outcomes;
 mod scores;
 mod usage;
 
@@ -12,7 +14,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     error::Result,
-    store::{Features, scores::Scores, usage::Usage},
+    store::{
+        Features, alerts::Alerts, outcomes::Outcomes, scores::Scores, scoring::Scorer, usage::Usage,
+    },
 };
 
 /// The HealthService implementation.
@@ -21,27 +25,36 @@ pub struct Handler {
     features: Features,
     usage: Usage,
     scores: Scores,
+    scorer: Scorer,
+    alerts: Alerts,
+    outcomes: Outcomes,
     accounts: AccountDirectory,
     clients: Clients,
 }
 
 impl Handler {
-    /// Handlers over the service's repositories, its view of the suite's
-    /// accounts and its clients of the other services.
+    /// Handlers over the service's store, its view of the suite's accounts
+    /// and its clients of the other services.
     pub fn new(
-        features: Features,
-        usage: Usage,
-        scores: Scores,
+        store: &themodel_platform::store::Store,
         accounts: AccountDirectory,
         clients: Clients,
     ) -> Self {
         Self {
-            features,
-            usage,
-            scores,
+            features: Features::new(store.clone()),
+            usage: Usage::new(store.clone()),
+            scores: Scores::new(store.clone()),
+            scorer: Scorer::new(store.clone()),
+            alerts: Alerts::new(store.clone()),
+            outcomes: Outcomes::new(store.clone()),
             accounts,
             clients,
         }
+    }
+
+    /// The background scorer.
+    pub fn scorer(&self) -> &Scorer {
+        &self.scorer
     }
 }
 
@@ -154,5 +167,54 @@ impl HealthService for Handler {
         request: Request<pb::ListHealthScoresRequest>,
     ) -> Result<Response<pb::ListHealthScoresResponse>, Status> {
         respond(Handler::list_health_scores(self, request).await)
+    }
+
+    async fn recompute_scores(
+        &self,
+        request: Request<pb::RecomputeScoresRequest>,
+    ) -> Result<Response<pb::RecomputeScoresResponse>, Status> {
+        respond(Handler::recompute_scores(self, request).await)
+    }
+
+    async fn get_alert_policy(
+        &self,
+        request: Request<pb::GetAlertPolicyRequest>,
+    ) -> Result<Response<pb::GetAlertPolicyResponse>, Status> {
+        respond(Handler::get_alert_policy(self, request).await)
+    }
+
+    async fn update_alert_policy(
+        &self,
+        request: Request<pb::UpdateAlertPolicyRequest>,
+    ) -> Result<Response<pb::UpdateAlertPolicyResponse>, Status> {
+        respond(Handler::update_alert_policy(self, request).await)
+    }
+
+    async fn list_health_alerts(
+        &self,
+        request: Request<pb::ListHealthAlertsRequest>,
+    ) -> Result<Response<pb::ListHealthAlertsResponse>, Status> {
+        respond(Handler::list_health_alerts(self, request).await)
+    }
+
+    async fn import_outcomes(
+        &self,
+        request: Request<pb::ImportOutcomesRequest>,
+    ) -> Result<Response<pb::ImportOutcomesResponse>, Status> {
+        respond(Handler::import_outcomes(self, request).await)
+    }
+
+    async fn list_churn_retrospectives(
+        &self,
+        request: Request<pb::ListChurnRetrospectivesRequest>,
+    ) -> Result<Response<pb::ListChurnRetrospectivesResponse>, Status> {
+        respond(Handler::list_churn_retrospectives(self, request).await)
+    }
+
+    async fn backtest_scorecard(
+        &self,
+        request: Request<pb::BacktestScorecardRequest>,
+    ) -> Result<Response<pb::BacktestScorecardResponse>, Status> {
+        respond(Handler::backtest_scorecard(self, request).await)
     }
 }

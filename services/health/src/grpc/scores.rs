@@ -1,8 +1,5 @@
 //! Handlers of scorecards, sentiments and health scores.
 
-use std::collections::BTreeSet;
-
-use chrono::{Days, NaiveDate, Utc};
 use themodel_platform::{
     Violation, Violations,
     accounts::Account,
@@ -22,24 +19,17 @@ use crate::{
         scores::{definition, note, scorecard_key, scorecard_to_proto, tier},
     },
     domain::{
-        access::{SCORECARD_WRITERS, SCORERS},
-        adoption::series,
-        scorecard::{
-            Inputs, TREND_BASELINE_DAYS, TREND_RECENT_DAYS, WINDOW_DAYS, rating_to_score, ratio,
-            score, user_trend,
-        },
+        access::{RULE_WRITERS, SCORERS},
+        scorecard::rating_to_score,
     },
     error::{Error, Result},
-    store::{
-        adoption::{seat_terms, use_rows},
-        scores::score_to_proto,
-    },
+    store::scores::score_to_proto,
 };
 
 impl Handler {
     /// The account `account_id` as `principal` may see it; NOT_FOUND
     /// otherwise (a partner user sees only its own partner's accounts).
-    async fn visible_account<T>(
+    pub(super) async fn visible_account<T>(
         &self,
         request: &Request<T>,
         principal: &Principal,
@@ -56,7 +46,7 @@ impl Handler {
         request: Request<pb::CreateScorecardRequest>,
     ) -> Result<pb::CreateScorecardResponse> {
         let principal = principal(&request)?;
-        principal.require(SCORECARD_WRITERS)?;
+        principal.require(RULE_WRITERS)?;
         let req = request.get_ref();
         let mut v = Violations::new();
         let request_id = request_id_field(&req.request_id, &mut v);
@@ -135,7 +125,7 @@ impl Handler {
         request: Request<pb::PublishScorecardVersionRequest>,
     ) -> Result<pb::PublishScorecardVersionResponse> {
         let principal = principal(&request)?;
-        principal.require(SCORECARD_WRITERS)?;
+        principal.require(RULE_WRITERS)?;
         let req = request.get_ref();
         let mut v = Violations::new();
         let request_id = request_id_field(&req.request_id, &mut v);
@@ -220,55 +210,6 @@ impl Handler {
             .await
     }
 
-    /// What the measures are computed from for `account_id` and
-    /// `product_key` on `today`.
-    async fn inputs(
-        &self,
-        account_id: &str,
-        product_key: &str,
-        today: NaiveDate,
-    ) -> Result<Inputs> {
-        let key_features: BTreeSet<String> = self
-            .features
-            .of_products(&[product_key])
-            .await?
-            .into_iter()
-            .filter(|f| f.fields.key_feature && !f.fields.retired)
-            .map(|f| f.feature_key)
-            .collect();
-        let db = &self.usage.store().db;
-        let span = TREND_RECENT_DAYS + TREND_BASELINE_DAYS;
-        let from = today - Days::new(u64::try_from(span - 1).unwrap_or_default());
-        let rows = use_rows(db, account_id, product_key, from, today).await?;
-        let terms = seat_terms(db, account_id, product_key).await?;
-        let seats: i64 = terms
-            .iter()
-            .filter(|(_, start, end)| *start <= today && end.is_none_or(|e| today < e))
-            .map(|(quantity, _, _)| quantity)
-            .sum();
-        let window = u32::try_from(WINDOW_DAYS).unwrap_or(30);
-        let days = series(from, today, window, &rows, &key_features, |_| seats);
-        let recent_from = days
-            .len()
-            .saturating_sub(usize::try_from(TREND_RECENT_DAYS).unwrap_or(7));
-        let recent: i64 = days[recent_from..].iter().map(|d| d.active_users).sum();
-        let baseline: i64 = days[..recent_from].iter().map(|d| d.active_users).sum();
-        let last = days.last();
-        Ok(Inputs {
-            breadth: ratio(
-                last.map_or(0, |d| i64::from(d.key_features_used)),
-                key_features.len() as i64,
-            ),
-            seat_use: ratio(last.map_or(0, |d| d.window_users), seats),
-            user_trend: user_trend(recent, baseline),
-            sentiment: self
-                .scores
-                .latest_sentiment(account_id, product_key)
-                .await?
-                .map(|s| s * 100),
-        })
-    }
-
     pub(super) async fn score_account(
         &self,
         request: Request<pb::ScoreAccountRequest>,
@@ -288,33 +229,24 @@ impl Handler {
             .visible_account(&request, &principal, &account_id)
             .await?;
         self.ensure_product(&request, &product_key).await?;
-        let tier = account.tier.as_str_name();
-        let card = self
-            .scores
-            .scorecard_for(tier)
-            .await?
-            .ok_or_else(|| Error::NoScorecard(tier.to_owned()))?;
-        let inputs = self
-            .inputs(&account.id, &product_key, Utc::now().date_naive())
-            .await?;
-        let values = inputs.values(&card.definition.measures);
-        let computed = score(
-            &card.definition.measures,
-            &values,
-            &card.definition.thresholds,
-        );
         let idempotency = IdempotencyKey::new(&principal, request_id, "ScoreAccount", req);
-        self.scores
-            .save_score(
-                idempotency,
-                &account.id,
-                account.partner_id.as_deref(),
-                &product_key,
-                &card,
-                computed,
-                &principal.subject,
-            )
+        self.scorer
+            .score_one(idempotency, &account, &product_key, &principal.subject)
             .await
+    }
+
+    pub(super) async fn recompute_scores(
+        &self,
+        request: Request<pb::RecomputeScoresRequest>,
+    ) -> Result<pb::RecomputeScoresResponse> {
+        let principal = principal(&request)?;
+        principal.require(RULE_WRITERS)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let request_id = request_id_field(&req.request_id, &mut v);
+        v.finish(|| ())?;
+        let idempotency = IdempotencyKey::new(&principal, request_id, "RecomputeScores", req);
+        self.scorer.queue_all(idempotency).await
     }
 
     pub(super) async fn get_health_score(

@@ -163,6 +163,57 @@ fn check(
 }
 
 impl Handler {
+    /// The accounts among `ids` and `external_ids` (by id, by external id)
+    /// from the projection; accounts created a moment ago may not have
+    /// reached it: a few are asked of segmentation, the rest left out.
+    pub(super) async fn resolve_accounts<T>(
+        &self,
+        request: &Request<T>,
+        principal: &Principal,
+        ids: &[&str],
+        externals: &[&str],
+    ) -> Result<(HashMap<String, Account>, HashMap<String, Account>)> {
+        let (mut by_id, mut by_external) =
+            projected_accounts(&self.usage.store().db, ids, externals).await?;
+        let missing = |refs: &[&str], known: &HashMap<String, Account>| {
+            let mut missing: Vec<String> = refs
+                .iter()
+                .filter(|r| !known.contains_key(**r))
+                .map(|r| (*r).to_owned())
+                .collect();
+            missing.sort();
+            missing.dedup();
+            missing
+        };
+        let unknown_ids = missing(ids, &by_id);
+        let unknown_externals = missing(externals, &by_external);
+        let ctx = CallContext::of(request);
+        let mut lookups = MAX_LOOKUPS;
+        for id in unknown_ids {
+            let Some(left) = lookups.checked_sub(1) else {
+                break;
+            };
+            lookups = left;
+            if let Some(account) = self.accounts.find(&ctx, principal, &id).await? {
+                by_id.insert(id, account);
+            }
+        }
+        for external in unknown_externals {
+            let Some(left) = lookups.checked_sub(1) else {
+                break;
+            };
+            lookups = left;
+            if let Some(account) = self
+                .accounts
+                .find_by_external_id(&ctx, principal, &external)
+                .await?
+            {
+                by_external.insert(external, account);
+            }
+        }
+        Ok((by_id, by_external))
+    }
+
     /// Judges one chunk of events, numbered from `first`: the ones to store
     /// and their accounts' partners. Refusals and in-call repeats go to
     /// `tally`. It reads (and may fill the account projection), so it runs
@@ -203,46 +254,9 @@ impl Handler {
             .iter()
             .filter_map(|c| c.external_id.as_deref())
             .collect();
-        let (mut by_id, mut by_external) =
-            projected_accounts(&self.usage.store().db, &ids, &externals).await?;
-        // Accounts created a moment ago may not have reached the projection:
-        // a few are asked of segmentation, the rest refused as unknown.
-        let missing = |refs: &[&str], known: &HashMap<String, Account>| {
-            let mut missing: Vec<String> = refs
-                .iter()
-                .filter(|r| !known.contains_key(**r))
-                .map(|r| (*r).to_owned())
-                .collect();
-            missing.sort();
-            missing.dedup();
-            missing
-        };
-        let unknown_ids = missing(&ids, &by_id);
-        let unknown_externals = missing(&externals, &by_external);
-        let ctx = CallContext::of(request);
-        let mut lookups = MAX_LOOKUPS;
-        for id in unknown_ids {
-            let Some(left) = lookups.checked_sub(1) else {
-                break;
-            };
-            lookups = left;
-            if let Some(account) = self.accounts.find(&ctx, principal, &id).await? {
-                by_id.insert(id, account);
-            }
-        }
-        for external in unknown_externals {
-            let Some(left) = lookups.checked_sub(1) else {
-                break;
-            };
-            lookups = left;
-            if let Some(account) = self
-                .accounts
-                .find_by_external_id(&ctx, principal, &external)
-                .await?
-            {
-                by_external.insert(external, account);
-            }
-        }
+        let (by_id, by_external) = self
+            .resolve_accounts(request, principal, &ids, &externals)
+            .await?;
         let mut products: Vec<&str> = checked
             .iter()
             .map(|c| c.event.product_key.as_str())

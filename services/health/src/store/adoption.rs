@@ -2,12 +2,14 @@
 //! seats the expansion service's subscriptions license, kept from its
 //! `SubscriptionChanged` events.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::NaiveDate;
 use prost::{Message as _, Name as _};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    sea_query::{Alias, Expr, ExprTrait, Query},
+    sea_query::{Alias, Expr, ExprTrait, Order, Query},
 };
 use themodel_platform::{
     client::Clients,
@@ -19,7 +21,7 @@ use themodel_platform::{
 };
 use themodel_proto::{events::Event, expansion as exp};
 
-use super::entity::seat_term;
+use super::{entity::seat_term, scoring::queue};
 use crate::{domain::adoption::UseRow, error::Result};
 
 /// Microseconds in a day.
@@ -28,7 +30,7 @@ const DAY_US: i64 = 86_400_000_000;
 pub const SEATS_CONSUMER: &str = "subscription-seats";
 
 /// Uses of `product_key` by `account_id` per day, feature and user, on the
-/// days [`from`, `to`].
+/// days [`from`, `to`], in day order.
 pub async fn use_rows(
     db: &impl ConnectionTrait,
     account_id: &str,
@@ -36,69 +38,157 @@ pub async fn use_rows(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<UseRow>> {
-    let micros = |d: NaiveDate| {
-        d.and_hms_opt(0, 0, 0)
-            .map_or(0, |t| t.and_utc().timestamp_micros())
-    };
+    let mut rows = uses_of(db, &[account_id], Some(product_key), from, to).await?;
+    Ok(rows
+        .remove(&(account_id.to_owned(), product_key.to_owned()))
+        .unwrap_or_default())
+}
+
+/// The first microsecond of `day`.
+pub fn day_start_us(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp_micros())
+}
+
+fn day_of(day: i64) -> Result<NaiveDate> {
+    Ok(chrono::DateTime::from_timestamp(day * 86_400, 0)
+        .map(|t| t.date_naive())
+        .ok_or_else(|| DbErr::Custom(format!("usage day {day} is out of range")))?)
+}
+
+/// Uses by each of `account_ids` (of `product_key` only, when given) per
+/// day, feature and user on the days [`from`, `to`], by (account, product),
+/// each in day order: one grouped statement.
+pub async fn uses_of(
+    db: &impl ConnectionTrait,
+    account_ids: &[&str],
+    product_key: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<HashMap<(String, String), Vec<UseRow>>> {
+    let mut out: HashMap<(String, String), Vec<UseRow>> = HashMap::new();
+    if account_ids.is_empty() {
+        return Ok(out);
+    }
     let day = Expr::cust(format!("occurred_at_us / {DAY_US}"));
     let mut query = Query::select();
     query
+        .column(Alias::new("account_id"))
+        .column(Alias::new("product_key"))
         .expr_as(day.clone(), Alias::new("day"))
         .column(Alias::new("feature_key"))
         .column(Alias::new("user_id"))
         .expr_as(Expr::cust("CAST(SUM(count) AS BIGINT)"), Alias::new("uses"))
         .from(Alias::new("usage_events"))
-        .and_where(Expr::col(Alias::new("account_id")).eq(account_id))
-        .and_where(Expr::col(Alias::new("product_key")).eq(product_key))
-        .and_where(Expr::col(Alias::new("occurred_at_us")).gte(micros(from)))
-        .and_where(Expr::col(Alias::new("occurred_at_us")).lt(micros(to) + DAY_US))
+        .and_where(Expr::col(Alias::new("account_id")).is_in(account_ids.iter().copied()))
+        .and_where(Expr::col(Alias::new("occurred_at_us")).gte(day_start_us(from)))
+        .and_where(Expr::col(Alias::new("occurred_at_us")).lt(day_start_us(to) + DAY_US))
         .add_group_by([
-            day,
+            Expr::col(Alias::new("account_id")),
+            Expr::col(Alias::new("product_key")),
+            day.clone(),
             Expr::col(Alias::new("feature_key")),
             Expr::col(Alias::new("user_id")),
-        ]);
+        ])
+        .order_by_expr(day, Order::Asc);
+    if let Some(product_key) = product_key {
+        query.and_where(Expr::col(Alias::new("product_key")).eq(product_key));
+    }
     let stmt = db.get_database_backend().build(&query);
-    let mut rows = Vec::new();
     for row in db.query_all_raw(stmt).await? {
-        let day: i64 = row.try_get("", "day")?;
-        let date = chrono::DateTime::from_timestamp(day * 86_400, 0)
-            .map(|t| t.date_naive())
-            .ok_or_else(|| DbErr::Custom(format!("usage day {day} is out of range")))?;
-        rows.push(UseRow {
-            day: date,
+        let key = (
+            row.try_get::<String>("", "account_id")?,
+            row.try_get::<String>("", "product_key")?,
+        );
+        out.entry(key).or_default().push(UseRow {
+            day: day_of(row.try_get("", "day")?)?,
             feature_key: row.try_get("", "feature_key")?,
             user_id: row.try_get("", "user_id")?,
             uses: row.try_get("", "uses")?,
         });
     }
-    Ok(rows)
+    Ok(out)
 }
 
-/// The terms licensing seats of `product_key` to `account_id`: (quantity,
-/// start, end).
+/// The day of the last use of each product by each of `account_ids`.
+pub async fn last_uses(
+    db: &impl ConnectionTrait,
+    account_ids: &[&str],
+) -> Result<HashMap<(String, String), NaiveDate>> {
+    let mut out = HashMap::new();
+    if account_ids.is_empty() {
+        return Ok(out);
+    }
+    let mut query = Query::select();
+    query
+        .column(Alias::new("account_id"))
+        .column(Alias::new("product_key"))
+        .expr_as(
+            Expr::cust(format!("MAX(occurred_at_us) / {DAY_US}")),
+            Alias::new("day"),
+        )
+        .from(Alias::new("usage_events"))
+        .and_where(Expr::col(Alias::new("account_id")).is_in(account_ids.iter().copied()))
+        .add_group_by([
+            Expr::col(Alias::new("account_id")),
+            Expr::col(Alias::new("product_key")),
+        ]);
+    let stmt = db.get_database_backend().build(&query);
+    for row in db.query_all_raw(stmt).await? {
+        out.insert(
+            (
+                row.try_get::<String>("", "account_id")?,
+                row.try_get::<String>("", "product_key")?,
+            ),
+            day_of(row.try_get("", "day")?)?,
+        );
+    }
+    Ok(out)
+}
+
+/// A term licensing seats: (quantity, start, end exclusive).
+pub type SeatTerm = (i64, NaiveDate, Option<NaiveDate>);
+
+/// The terms licensing seats of `product_key` to `account_id`.
 pub async fn seat_terms(
     db: &impl ConnectionTrait,
     account_id: &str,
     product_key: &str,
-) -> Result<Vec<(i64, NaiveDate, Option<NaiveDate>)>> {
+) -> Result<Vec<SeatTerm>> {
+    let mut terms = seat_terms_of(db, &[account_id]).await?;
+    Ok(terms
+        .remove(&(account_id.to_owned(), product_key.to_owned()))
+        .unwrap_or_default())
+}
+
+/// The terms licensing seats to each of `account_ids`, by (account,
+/// product).
+pub async fn seat_terms_of(
+    db: &impl ConnectionTrait,
+    account_ids: &[&str],
+) -> Result<HashMap<(String, String), Vec<SeatTerm>>> {
+    let mut out: HashMap<(String, String), Vec<SeatTerm>> = HashMap::new();
+    if account_ids.is_empty() {
+        return Ok(out);
+    }
     let rows = seat_term::Entity::find()
-        .filter(seat_term::Column::AccountId.eq(account_id))
-        .filter(seat_term::Column::ProductKey.eq(product_key))
+        .filter(seat_term::Column::AccountId.is_in(account_ids.iter().copied()))
         .all(db)
         .await?;
     let date = |text: &str| {
         text.parse::<NaiveDate>()
             .map_err(|_| DbErr::Custom(format!("seat_terms holds the date {text:?}")))
     };
-    let mut terms = Vec::with_capacity(rows.len());
     for row in rows {
         let end = match &row.end_date {
             Some(text) => Some(date(text)?),
             None => None,
         };
-        terms.push((row.quantity, date(&row.start_date)?, end));
+        out.entry((row.account_id, row.product_key))
+            .or_default()
+            .push((row.quantity, date(&row.start_date)?, end));
     }
-    Ok(terms)
+    Ok(out)
 }
 
 /// Keeps `seat_terms` from the expansion service's subscription events.
@@ -153,6 +243,9 @@ impl EventHandler for Seats {
                 .exec_without_returning(tx)
                 .await?;
         }
+        // Seats change seat use and when onboarding started: score again.
+        let pair = (sub.account_id.as_str(), sub.product_key.as_str());
+        queue(tx, &BTreeSet::from([pair])).await?;
         Ok(())
     }
 }

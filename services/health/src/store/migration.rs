@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
         migrations.push(Box::new(m20261202_000002_features_and_usage::Migration));
         migrations.push(Box::new(m20261202_000003_seat_terms::Migration));
         migrations.push(Box::new(m20261202_000004_scorecards_and_scores::Migration));
+        migrations.push(Box::new(m20261202_000005_alerts_outcomes_queue::Migration));
         migrations
     }
 }
@@ -406,6 +407,202 @@ mod m20261202_000004_scorecards_and_scores {
                 Sentiments::Table.into_iden(),
                 ScorecardVersions::Table.into_iden(),
                 Scorecards::Table.into_iden(),
+            ] {
+                manager
+                    .drop_table(Table::drop().table(table).to_owned())
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The alert policy and health alerts, outcomes (churns, renewals,
+/// reactivations) and the queue of accounts to score again.
+mod m20261202_000005_alerts_outcomes_queue {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum AlertPolicy {
+        Table,
+        Id,
+        UsageDropPercent,
+        NoUsageGraceDays,
+        GradeDrop,
+        Revision,
+        UpdateTimeUs,
+        UpdatedBy,
+    }
+
+    #[derive(DeriveIden)]
+    enum HealthAlerts {
+        Table,
+        AlertId,
+        AccountId,
+        ProductKey,
+        Kind,
+        Detail,
+        RaiseTimeUs,
+        ClearTimeUs,
+        RecentUsers,
+        BaselineUsers,
+        GradeBefore,
+        GradeAfter,
+        SinceDate,
+        PartnerId,
+        OpenSlot,
+    }
+
+    #[derive(DeriveIden)]
+    enum Outcomes {
+        Table,
+        Id,
+        AccountId,
+        Kind,
+        OutcomeDate,
+        ProductKey,
+        Source,
+        RecordTimeUs,
+    }
+
+    #[derive(DeriveIden)]
+    enum ScoreQueue {
+        Table,
+        AccountId,
+        ProductKey,
+        QueuedAtUs,
+    }
+
+    /// This migration.
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000005_alerts_outcomes_queue"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            // One row (id 1) once the policy is first changed; the defaults
+            // apply before.
+            manager
+                .create_table(
+                    Table::create()
+                        .table(AlertPolicy::Table)
+                        .col(integer(AlertPolicy::Id).primary_key())
+                        .col(integer(AlertPolicy::UsageDropPercent))
+                        .col(integer(AlertPolicy::NoUsageGraceDays))
+                        .col(boolean(AlertPolicy::GradeDrop))
+                        .col(big_integer(AlertPolicy::Revision))
+                        .col(big_integer(AlertPolicy::UpdateTimeUs))
+                        .col(string_len(AlertPolicy::UpdatedBy, 256))
+                        .to_owned(),
+                )
+                .await?;
+            // open_slot is "account/product/kind" while the alert is open and
+            // NULL once cleared: unique, so each kind is open at most once.
+            manager
+                .create_table(
+                    Table::create()
+                        .table(HealthAlerts::Table)
+                        .col(string_len(HealthAlerts::AlertId, 64).primary_key())
+                        .col(string_len(HealthAlerts::AccountId, 64))
+                        .col(string_len(HealthAlerts::ProductKey, 64))
+                        .col(string_len(HealthAlerts::Kind, 16))
+                        .col(text(HealthAlerts::Detail))
+                        .col(big_integer(HealthAlerts::RaiseTimeUs))
+                        .col(big_integer_null(HealthAlerts::ClearTimeUs))
+                        .col(big_integer(HealthAlerts::RecentUsers))
+                        .col(big_integer(HealthAlerts::BaselineUsers))
+                        .col(string_len_null(HealthAlerts::GradeBefore, 1))
+                        .col(string_len_null(HealthAlerts::GradeAfter, 1))
+                        .col(string_len_null(HealthAlerts::SinceDate, 10))
+                        .col(string_len_null(HealthAlerts::PartnerId, 64))
+                        .col(string_len_null(HealthAlerts::OpenSlot, 160).unique_key())
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_health_alerts_account_product")
+                        .table(HealthAlerts::Table)
+                        .col(HealthAlerts::AccountId)
+                        .col(HealthAlerts::ProductKey)
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_health_alerts_raise_time")
+                        .table(HealthAlerts::Table)
+                        .col(HealthAlerts::RaiseTimeUs)
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Outcomes::Table)
+                        .col(big_integer(Outcomes::Id).primary_key().auto_increment())
+                        .col(string_len(Outcomes::AccountId, 64))
+                        .col(string_len(Outcomes::Kind, 16))
+                        .col(string_len(Outcomes::OutcomeDate, 10))
+                        .col(string_len(Outcomes::ProductKey, 64))
+                        .col(string_len(Outcomes::Source, 16))
+                        .col(big_integer(Outcomes::RecordTimeUs))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_outcomes_natural")
+                        .table(Outcomes::Table)
+                        .col(Outcomes::AccountId)
+                        .col(Outcomes::Kind)
+                        .col(Outcomes::OutcomeDate)
+                        .col(Outcomes::ProductKey)
+                        .unique()
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_outcomes_kind_date")
+                        .table(Outcomes::Table)
+                        .col(Outcomes::Kind)
+                        .col(Outcomes::OutcomeDate)
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(ScoreQueue::Table)
+                        .col(string_len(ScoreQueue::AccountId, 64))
+                        .col(string_len(ScoreQueue::ProductKey, 64))
+                        .col(big_integer(ScoreQueue::QueuedAtUs))
+                        .primary_key(
+                            Index::create()
+                                .col(ScoreQueue::AccountId)
+                                .col(ScoreQueue::ProductKey),
+                        )
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for table in [
+                ScoreQueue::Table.into_iden(),
+                Outcomes::Table.into_iden(),
+                HealthAlerts::Table.into_iden(),
+                AlertPolicy::Table.into_iden(),
             ] {
                 manager
                     .drop_table(Table::drop().table(table).to_owned())

@@ -1,9 +1,13 @@
 //! The service's database: the feature catalogue here, usage in its module.
 
 pub mod adoption;
+pub mod alerts;
+pub mod backtest;
 pub mod entity;
 pub mod migration;
+pub mod outcomes;
 pub mod scores;
+pub mod scoring;
 pub mod usage;
 
 use chrono::DateTime;

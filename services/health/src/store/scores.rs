@@ -1,12 +1,16 @@
 //! Scorecards with their immutable versions, CSM sentiments (kept, never
 //! changed: the audit trail) and the history of health scores.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use themodel_platform::store::{Begun, IdempotencyKey, Store, is_unique_violation, page};
+use themodel_platform::store::{
+    Begun, IdempotencyKey, Store, UnitOfWork, is_unique_violation, page,
+};
 use themodel_proto::health as pb;
 
 use super::now;
@@ -560,114 +564,6 @@ impl Scores {
         Ok(response)
     }
 
-    /// The latest sentiment of `account_id` for `product_key`, 0 to 100.
-    pub async fn latest_sentiment(
-        &self,
-        account_id: &str,
-        product_key: &str,
-    ) -> Result<Option<i32>> {
-        Ok(sentiment::Entity::find()
-            .filter(sentiment::Column::AccountId.eq(account_id))
-            .filter(sentiment::Column::ProductKey.eq(product_key))
-            .order_by_desc(sentiment::Column::Id)
-            .one(&self.store.db)
-            .await?
-            .map(|row| row.score))
-    }
-
-    /// Keeps `score` of `account_id` and `product_key` computed with `card`
-    /// in the history, with its trend; announces a change of score or grade
-    /// with the measures that moved it.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn save_score(
-        &self,
-        idempotency: Option<IdempotencyKey>,
-        account_id: &str,
-        partner_id: Option<&str>,
-        product_key: &str,
-        card: &Scorecard,
-        score: Score,
-        computed_by: &str,
-    ) -> Result<pb::ScoreAccountResponse> {
-        let mut uow = match self.store.begin(idempotency).await? {
-            Begun::Replay(response) => return Ok(response),
-            Begun::Fresh(uow) => uow,
-        };
-        // Scores of one account are kept one after the other: the account's
-        // row in the projection is locked (on PostgreSQL; SQLite's write
-        // transaction is exclusive already), so the previous score read below
-        // is the one committed last and each trend and announcement compares
-        // with it.
-        themodel_platform::accounts::entity::Entity::find_by_id(account_id.to_owned())
-            .lock_exclusive()
-            .one(uow.tx())
-            .await?;
-        let previous = latest(uow.tx(), account_id, product_key).await?;
-        let trend = match (&previous, score.score) {
-            (Some(p), Some(now)) => p.score.score.map(|before| now - before),
-            _ => None,
-        };
-        let at = now();
-        let parts = serde_json::to_string(&score.parts).unwrap_or_default();
-        let inserted = health_score::Entity::insert(health_score::ActiveModel {
-            id: NotSet,
-            account_id: Set(account_id.to_owned()),
-            product_key: Set(product_key.to_owned()),
-            scorecard_key: Set(card.key.clone()),
-            scorecard_version: Set(card.version),
-            score: Set(score.score),
-            grade: Set(score.grade.map(|g| g.name().to_owned())),
-            trend: Set(trend),
-            parts: Set(parts),
-            compute_time_us: Set(at.timestamp_micros()),
-            computed_by: Set(computed_by.to_owned()),
-        })
-        .exec(uow.tx())
-        .await?;
-        let stored = StoredScore {
-            account_id: account_id.to_owned(),
-            product_key: product_key.to_owned(),
-            scorecard_key: card.key.clone(),
-            scorecard_version: card.version,
-            trend,
-            compute_time: at,
-            computed_by: computed_by.to_owned(),
-            id: inserted.last_insert_id,
-            score,
-        };
-        let proto = score_to_proto(&stored);
-        let (before_score, before_grade, before_parts) = match &previous {
-            Some(p) => (p.score.score, p.score.grade, p.score.parts.as_slice()),
-            None => (None, None, &[][..]),
-        };
-        if previous.is_none()
-            || before_score != stored.score.score
-            || before_grade != stored.score.grade
-        {
-            let changes = moved(before_parts, &stored.score.parts)
-                .into_iter()
-                .map(|(name, before, after)| pb::MeasureChange {
-                    measure: measure_to_proto(&name) as i32,
-                    contribution_before: before,
-                    contribution_after: after,
-                })
-                .collect();
-            uow.emit(
-                account_id,
-                &pb::HealthChanged {
-                    score: Some(proto.clone()),
-                    score_before: before_score,
-                    grade_before: grade_to_proto(before_grade) as i32,
-                    changes,
-                    partner_id: partner_id.unwrap_or_default().to_owned(),
-                },
-            );
-        }
-        let response = pb::ScoreAccountResponse { score: Some(proto) };
-        uow.commit(&response).await?;
-        Ok(response)
-    }
-
     /// The latest score of `account_id` for `product_key`.
     pub async fn latest_score(
         &self,
@@ -714,4 +610,166 @@ async fn latest(
         .await?
         .map(to_score)
         .transpose()
+}
+
+/// Keeps `score` of `account_id` and `product_key` computed with `card` in
+/// the history in `uow`, with its trend against `previous` (the latest score
+/// kept, read in the same unit of work); announces a change of score or
+/// grade with the measures that moved it.
+#[allow(clippy::too_many_arguments)]
+pub async fn keep_score(
+    uow: &mut UnitOfWork,
+    account_id: &str,
+    partner_id: Option<&str>,
+    product_key: &str,
+    card: &Scorecard,
+    score: Score,
+    previous: Option<&StoredScore>,
+    computed_by: &str,
+    at: DateTime<Utc>,
+) -> Result<StoredScore> {
+    let trend = match (previous, score.score) {
+        (Some(p), Some(now)) => p.score.score.map(|before| now - before),
+        _ => None,
+    };
+    let parts = serde_json::to_string(&score.parts).unwrap_or_default();
+    let inserted = health_score::Entity::insert(health_score::ActiveModel {
+        id: NotSet,
+        account_id: Set(account_id.to_owned()),
+        product_key: Set(product_key.to_owned()),
+        scorecard_key: Set(card.key.clone()),
+        scorecard_version: Set(card.version),
+        score: Set(score.score),
+        grade: Set(score.grade.map(|g| g.name().to_owned())),
+        trend: Set(trend),
+        parts: Set(parts),
+        compute_time_us: Set(at.timestamp_micros()),
+        computed_by: Set(computed_by.to_owned()),
+    })
+    .exec(uow.tx())
+    .await?;
+    let stored = StoredScore {
+        account_id: account_id.to_owned(),
+        product_key: product_key.to_owned(),
+        scorecard_key: card.key.clone(),
+        scorecard_version: card.version,
+        trend,
+        compute_time: at,
+        computed_by: computed_by.to_owned(),
+        id: inserted.last_insert_id,
+        score,
+    };
+    let (before_score, before_grade, before_parts) = match previous {
+        Some(p) => (p.score.score, p.score.grade, p.score.parts.as_slice()),
+        None => (None, None, &[][..]),
+    };
+    if previous.is_none()
+        || before_score != stored.score.score
+        || before_grade != stored.score.grade
+    {
+        let changes = moved(before_parts, &stored.score.parts)
+            .into_iter()
+            .map(|(name, before, after)| pb::MeasureChange {
+                measure: measure_to_proto(&name) as i32,
+                contribution_before: before,
+                contribution_after: after,
+            })
+            .collect();
+        uow.emit(
+            account_id,
+            &pb::HealthChanged {
+                score: Some(score_to_proto(&stored)),
+                score_before: before_score,
+                grade_before: grade_to_proto(before_grade) as i32,
+                changes,
+                partner_id: partner_id.unwrap_or_default().to_owned(),
+            },
+        );
+    }
+    Ok(stored)
+}
+
+/// A subquery of the ids of the latest rows of `table` per (account,
+/// product) among `account_ids`, of rows whose `time_column` is before
+/// `before_us` when given.
+fn latest_ids(
+    table: &str,
+    time_column: &str,
+    account_ids: &[&str],
+    before_us: Option<i64>,
+) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let mut query = Query::select();
+    query
+        .expr(Expr::col(Alias::new("id")).max())
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new("account_id")).is_in(account_ids.iter().copied()))
+        .add_group_by([
+            Expr::col(Alias::new("account_id")),
+            Expr::col(Alias::new("product_key")),
+        ]);
+    if let Some(before) = before_us {
+        query.and_where(Expr::col(Alias::new(time_column)).lt(before));
+    }
+    query
+}
+
+/// The latest score of each product of each of `account_ids` (computed
+/// before `before_us` when given), by (account, product).
+pub async fn latest_scores(
+    db: &impl ConnectionTrait,
+    account_ids: &[&str],
+    before_us: Option<i64>,
+) -> Result<HashMap<(String, String), StoredScore>> {
+    if account_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids = latest_ids("health_scores", "compute_time_us", account_ids, before_us);
+    health_score::Entity::find()
+        .filter(health_score::Column::Id.in_subquery(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| to_score(row).map(|s| ((s.account_id.clone(), s.product_key.clone()), s)))
+        .collect()
+}
+
+/// The latest sentiment (0 to 100) of each product of each of
+/// `account_ids` (recorded before `before_us` when given), by (account,
+/// product).
+pub async fn latest_sentiments(
+    db: &impl ConnectionTrait,
+    account_ids: &[&str],
+    before_us: Option<i64>,
+) -> Result<HashMap<(String, String), i32>> {
+    if account_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids = latest_ids("sentiments", "record_time_us", account_ids, before_us);
+    Ok(sentiment::Entity::find()
+        .filter(sentiment::Column::Id.in_subquery(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| ((row.account_id, row.product_key), row.score))
+        .collect())
+}
+
+/// The latest version of every scorecard, by scope.
+pub async fn cards_by_scope(db: &impl ConnectionTrait) -> Result<HashMap<String, Scorecard>> {
+    let heads = scorecard::Entity::find().all(db).await?;
+    let mut cards = HashMap::with_capacity(heads.len());
+    for head in heads {
+        let row = version::Entity::find_by_id((head.scorecard_key.clone(), head.version))
+            .one(db)
+            .await?
+            .ok_or_else(|| corrupt("scorecard version"))?;
+        cards.insert(head.tier.clone(), to_card(&head, row)?);
+    }
+    Ok(cards)
+}
+
+/// The card of scope `tier`, else the default one, among `cards`.
+pub fn card_for<'a>(cards: &'a HashMap<String, Scorecard>, tier: &str) -> Option<&'a Scorecard> {
+    cards.get(tier).or_else(|| cards.get(DEFAULT_SCOPE))
 }

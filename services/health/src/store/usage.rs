@@ -3,7 +3,7 @@
 //! so that a repeat is a duplicate, and each account's first use of each
 //! feature recorded so that adoption is announced once.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sea_orm::{
     ConnectionTrait, DbErr, Value,
@@ -12,6 +12,7 @@ use sea_orm::{
 use themodel_platform::store::{CopyRow, CopyTable, RowWriter, Store, UnitOfWork};
 use themodel_proto::health as pb;
 
+use super::scoring::queue;
 use crate::{convert::timestamp, domain::usage::UsageEvent, error::Result};
 
 /// Rows per statement of the id and adoption inserts: well under either
@@ -103,6 +104,12 @@ impl Usage {
                 .or_insert(at);
         }
         let adopted = record_adoptions(uow.tx(), &firsts).await?;
+        // The accounts used are scored again in the background.
+        let used: BTreeSet<(&str, &str)> = firsts
+            .keys()
+            .map(|(account, product, _)| (*account, *product))
+            .collect();
+        queue(uow.tx(), &used).await?;
         for (account, product, feature) in adopted {
             let at = firsts
                 .get(&(account.as_str(), product.as_str(), feature.as_str()))

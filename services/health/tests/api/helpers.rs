@@ -25,8 +25,16 @@ pub struct TestApp {
 }
 
 /// Starts segmentation and expansion, then the service with both as peers,
-/// and puts product "analytics" in the catalogue.
+/// and puts product "analytics" in the catalogue. The service scores no
+/// account in the background (its queue is drained hourly), so what a test
+/// scores is all there is.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_scoring_every(3_600_000).await
+}
+
+/// As [`spawn_app`], the queue of accounts to score drained every
+/// `interval_ms`.
+pub async fn spawn_app_scoring_every(interval_ms: u64) -> TestApp {
     let segmentation = TestService::start(
         TestDatabase::new().await,
         |_| {},
@@ -49,7 +57,10 @@ pub async fn spawn_app() -> TestApp {
     ];
     let health = TestService::start(
         TestDatabase::new().await,
-        |settings| settings.peers = peers,
+        |settings| {
+            settings.peers = peers;
+            settings.store.queue_interval_ms = interval_ms;
+        },
         Application::build,
     )
     .await;
@@ -73,6 +84,14 @@ impl TestApp {
 
     pub fn admin(&self) -> Client {
         self.client(Role::Admin)
+    }
+
+    /// A client of the expansion service, as admin.
+    pub fn expansion(&self) -> ExpansionServiceClient<InterceptedService<Channel, Bearer>> {
+        ExpansionServiceClient::with_interceptor(
+            self.expansion.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        )
     }
 
     /// Adds product `key` to the expansion service's catalogue.
@@ -105,14 +124,14 @@ impl TestApp {
     }
 
     /// Subscribes `account_id` to `seats` seats of the product's monthly plan
-    /// from `start` on.
+    /// from `start` on; the subscription's id.
     pub async fn subscribe(
         &self,
         account_id: &str,
         product_key: &str,
         seats: i64,
         start: (i32, i32, i32),
-    ) {
+    ) -> String {
         ExpansionServiceClient::with_interceptor(
             self.expansion.channel.clone(),
             Bearer::new(Role::Admin, None),
@@ -136,7 +155,11 @@ impl TestApp {
             request_id: String::new(),
         })
         .await
-        .expect("subscription");
+        .expect("subscription")
+        .into_inner()
+        .subscription
+        .expect("subscription")
+        .id
     }
 
     /// Creates an account in segmentation; its id.
@@ -311,6 +334,48 @@ pub fn usage(account_id: &str, feature_key: &str) -> pb::UsageEvent {
         count: 1,
         ..Default::default()
     }
+}
+
+/// A use of `feature_key` of "analytics" by `user` of `account_id` at
+/// noon `days_ago` days ago (UTC), or now when that is today before noon.
+pub fn usage_on(account_id: &str, feature_key: &str, user: &str, days_ago: i64) -> pb::UsageEvent {
+    let now = chrono::Utc::now();
+    let day = now.date_naive() - chrono::Days::new(days_ago as u64);
+    // Noon, or now when today's noon is still ahead.
+    let at = day.and_hms_opt(12, 0, 0).expect("noon").and_utc().min(now);
+    pb::UsageEvent {
+        occurred_at: Some(prost_types::Timestamp {
+            seconds: at.timestamp(),
+            nanos: 0,
+        }),
+        user_id: user.into(),
+        ..usage(account_id, feature_key)
+    }
+}
+
+/// The day `days` days ago (UTC); ahead for a negative `days`.
+pub fn days_ago(days: i64) -> themodel_proto::common::Date {
+    let today = chrono::Utc::now().date_naive();
+    themodel_platform::validate::date_to_proto(if days >= 0 {
+        today - chrono::Days::new(days.unsigned_abs())
+    } else {
+        today + chrono::Days::new(days.unsigned_abs())
+    })
+}
+
+/// Waits up to ten seconds for `check` to hold.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
 }
 
 /// The events of type `M` in the log, decoded.

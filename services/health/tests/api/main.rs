@@ -5,6 +5,8 @@
 mod helpers;
 
 mod adoption;
+mod alerts;
 mod features;
+mod outcomes;
 mod scores;
 mod usage;

@@ -244,6 +244,11 @@ pub struct StoreConfig {
     /// (subjects `themodel.<service>.<EventType>`); off when unset.
     #[arg(long, env = "NATS_URL")]
     pub nats_url: Option<String>,
+    /// Milliseconds between drains of a service's queue of background work
+    /// (e.g. the health service's accounts to score again after new usage).
+    #[arg(long, env = "QUEUE_INTERVAL_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub queue_interval_ms: u64,
 }
 
 impl Default for StoreConfig {
@@ -252,6 +257,7 @@ impl Default for StoreConfig {
             skip_migrations: false,
             idempotency_retention_hours: 72,
             nats_url: None,
+            queue_interval_ms: 2000,
         }
     }
 }
