@@ -7,4 +7,5 @@ pub mod backtest;
 pub mod feature;
 pub mod measures;
 pub mod scorecard;
+pub mod summary;
 pub mod usage;

@@ -44,6 +44,14 @@ pub enum Measure {
 }
 
 impl Measure {
+    /// Every measure, in order.
+    pub const ALL: [Measure; 4] = [
+        Measure::Breadth,
+        Measure::SeatUse,
+        Measure::UserTrend,
+        Measure::Sentiment,
+    ];
+
     /// Its stored name.
     pub fn name(self) -> &'static str {
         match self {
@@ -56,14 +64,7 @@ impl Measure {
 
     /// The measure stored as `name`.
     pub fn from_name(name: &str) -> Option<Self> {
-        [
-            Measure::Breadth,
-            Measure::SeatUse,
-            Measure::UserTrend,
-            Measure::Sentiment,
-        ]
-        .into_iter()
-        .find(|m| m.name() == name)
+        Self::ALL.into_iter().find(|m| m.name() == name)
     }
 }
 
@@ -254,7 +255,7 @@ pub struct Score {
 /// (whose sum is at least `total` rounded down): each gets its share rounded
 /// down, then the units missing to `total` go one each to the largest
 /// remainders, ties to the earlier item.
-fn largest_remainder(numerators: &[i64], denominator: i64, total: i64) -> Vec<i64> {
+pub(crate) fn largest_remainder(numerators: &[i64], denominator: i64, total: i64) -> Vec<i64> {
     let mut out: Vec<i64> = numerators.iter().map(|n| n / denominator).collect();
     let missing = total - out.iter().sum::<i64>();
     let mut order: Vec<usize> = (0..numerators.len()).collect();

@@ -6,6 +6,7 @@ mod alerts;
 mod features;
 mod outcomes;
 mod scores;
+mod summary;
 mod usage;
 
 use themodel_platform::{accounts::AccountDirectory, client::Clients};
@@ -216,5 +217,12 @@ impl HealthService for Handler {
         request: Request<pb::BacktestScorecardRequest>,
     ) -> Result<Response<pb::BacktestScorecardResponse>, Status> {
         respond(Handler::backtest_scorecard(self, request).await)
+    }
+
+    async fn get_health_summary(
+        &self,
+        request: Request<pb::GetHealthSummaryRequest>,
+    ) -> Result<Response<pb::GetHealthSummaryResponse>, Status> {
+        respond(Handler::get_health_summary(self, request).await)
     }
 }

@@ -8,6 +8,7 @@ pub mod migration;
 pub mod outcomes;
 pub mod scores;
 pub mod scoring;
+pub mod summary;
 pub mod usage;
 
 use chrono::DateTime;

@@ -265,7 +265,8 @@ pub struct StoredScore {
     pub id: i64,
 }
 
-fn to_score(row: health_score::Model) -> Result<StoredScore> {
+/// A stored score from its row.
+pub fn to_score(row: health_score::Model) -> Result<StoredScore> {
     let parts: Vec<Part> = serde_json::from_str(&row.parts).map_err(|_| corrupt("score parts"))?;
     Ok(StoredScore {
         score: Score {

@@ -614,3 +614,97 @@ async fn an_account_is_scored_with_its_tiers_scorecard_else_the_default() {
     assert_eq!(rest.scorecards, vec![high]);
     assert!(rest.next_page_token.is_empty());
 }
+
+#[tokio::test]
+async fn a_summary_groups_the_latest_scores_by_partner_and_explains_each_mean() {
+    use pb::Measure::{Breadth, Sentiment};
+    let app = spawn_app().await;
+    let mut admin = app.admin();
+    create_feature(&mut admin, feature("analytics", "dashboards", true)).await;
+    create(
+        &mut admin,
+        scorecard("default", &[(Breadth, 50), (Sentiment, 50)]),
+    )
+    .await
+    .expect("create");
+    let first = app.account("Acme", "SF-001", Some("p-1")).await;
+    let second = app.account("Globex", "SF-002", Some("p-1")).await;
+    let third = app.account("Initech", "SF-003", Some("p-2")).await;
+    app.client(Role::Service)
+        .ingest_usage(pb::IngestUsageRequest {
+            events: vec![usage(&first, "dashboards"), usage(&third, "dashboards")],
+            request_id: String::new(),
+        })
+        .await
+        .expect("ingest");
+    let mut csm = app.client(Role::Csm);
+    // p-1: 10,000 (A, then 9,000 kept as the latest) and 0 (E: no use, no
+    // sentiment to speak of); p-2: 10,000 (breadth alone).
+    sentiment(&mut csm, &first, 100).await;
+    score(&mut csm, &first).await;
+    sentiment(&mut csm, &first, 80).await;
+    assert_eq!(score(&mut csm, &first).await.score, Some(9_000));
+    sentiment(&mut csm, &second, 0).await;
+    assert_eq!(score(&mut csm, &second).await.score, Some(0));
+    assert_eq!(score(&mut csm, &third).await.score, Some(10_000));
+
+    let summary = |group_by: pb::HealthGrouping, client: &mut Client| {
+        let mut client = client.clone();
+        async move {
+            client
+                .get_health_summary(pb::GetHealthSummaryRequest {
+                    group_by: group_by as i32,
+                    ..Default::default()
+                })
+                .await
+                .expect("summary")
+                .into_inner()
+                .groups
+        }
+    };
+    let groups = summary(pb::HealthGrouping::Partner, &mut admin).await;
+    let names: Vec<&str> = groups.iter().map(|g| g.group.as_str()).collect();
+    assert_eq!(names, vec!["p-1", "p-2"]);
+    let p1 = &groups[0];
+    assert_eq!((p1.accounts, p1.scores), (2, 2));
+    assert_eq!(
+        p1.grades
+            .iter()
+            .map(|g| (g.grade, g.count))
+            .collect::<Vec<_>>(),
+        vec![(pb::Grade::A as i32, 1), (pb::Grade::E as i32, 1)]
+    );
+    // (9,000 + 0) / 2; breadth (5,000 + 0) / 2 and sentiment (4,000 + 0) / 2.
+    assert_eq!(p1.mean_score, Some(4_500));
+    let parts: Vec<(i32, i32, Option<i32>, i64)> = p1
+        .measures
+        .iter()
+        .map(|m| (m.measure, m.contribution, m.mean_value, m.scores_with_data))
+        .collect();
+    assert_eq!(
+        parts,
+        vec![
+            (Breadth as i32, 2_500, Some(5_000), 2),
+            (Sentiment as i32, 2_000, Some(4_000), 2),
+        ]
+    );
+    let whole = summary(pb::HealthGrouping::Unspecified, &mut admin).await;
+    assert_eq!(whole.len(), 1);
+    // (9,000 + 0 + 10,000) / 3 = 6,333.33.
+    assert_eq!((whole[0].accounts, whole[0].mean_score), (3, Some(6_333)));
+
+    // A partner user's summary counts its own partner's accounts only.
+    let mut partner = app.client(Role::PartnerUser);
+    let own = summary(pb::HealthGrouping::Partner, &mut partner).await;
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].group, "p-1");
+    let err = admin
+        .get_health_summary(pb::GetHealthSummaryRequest {
+            group_by: 7,
+            partner_ids: vec!["bad partner!".into()],
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad");
+    assert_eq!(violated_fields(&err), vec!["group_by", "partner_ids[0]"]);
+}
