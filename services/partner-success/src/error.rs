@@ -21,6 +21,11 @@ pub const SOURCED_PARTNER_MISMATCH: &str = "SOURCED_PARTNER_MISMATCH";
 pub const ATTRIBUTION_OVERLAP: &str = "ATTRIBUTION_OVERLAP";
 /// ErrorInfo reason: an attribution already ended.
 pub const ALREADY_ENDED: &str = "ALREADY_ENDED";
+/// ErrorInfo reason: partners' tiers are evaluated before the first tier
+/// program version.
+pub const NO_TIER_PROGRAM: &str = "NO_TIER_PROGRAM";
+/// ErrorInfo reason: a partner that is not active is evaluated for a tier.
+pub const PARTNER_NOT_ACTIVE: &str = "PARTNER_NOT_ACTIVE";
 
 /// What can go wrong in the partner-success service.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +95,17 @@ pub enum Error {
     /// The attribution already ended.
     #[error("{0}")]
     AlreadyEnded(String),
+    /// There is no tier program to evaluate yet.
+    #[error("no tier program")]
+    NoTierProgram,
+    /// Only active partners are tiered.
+    #[error("partner {partner_id} is {status}")]
+    PartnerNotActive {
+        /// The partner.
+        partner_id: String,
+        /// Its status name.
+        status: &'static str,
+    },
     /// A canonical error from the platform (auth, idempotency, database).
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -176,6 +192,17 @@ impl From<Error> for ApiError {
                 vec![("attribution_id", id)],
             ),
             Error::AlreadyEnded(message) => failed(ALREADY_ENDED, message, Vec::new()),
+            Error::NoTierProgram => failed(
+                NO_TIER_PROGRAM,
+                "there is no tier program yet; make its first version with UpdateTierProgram"
+                    .into(),
+                Vec::new(),
+            ),
+            Error::PartnerNotActive { partner_id, status } => failed(
+                PARTNER_NOT_ACTIVE,
+                format!("partner {partner_id} is {status}; only active partners are tiered"),
+                vec![("partner_id", partner_id), ("status", status.to_owned())],
+            ),
             Error::Api(api) => api,
         }
     }

@@ -8,6 +8,7 @@ pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod revenue;
 pub mod store;
 
 use themodel_platform::{
@@ -49,16 +50,20 @@ impl Application {
                 .await?;
         let jobs = JobRunner::new(&store, NAME, shutdown.clone());
         store.schedule_jobs(&jobs, &config.store);
-        let accounts = AccountDirectory::new(store.clone(), config.peer_clients(NAME, &keys)?);
+        let clients = config.peer_clients(NAME, &keys)?;
+        let accounts = AccountDirectory::new(store.clone(), clients.clone());
         accounts.follow(&jobs);
         let deals = store::deals::Deals::new(store.clone());
         deals.schedule(&jobs);
+        let tiers = store::tiers::Tiers::new(store.clone(), revenue::Revenue::new(clients));
+        tiers.schedule(&jobs);
         let handler = grpc::Handler::new(grpc::Repositories {
             partners: store::Partners::new(store.clone()),
             staff: store::staff::StaffRepo::new(store.clone()),
             certifications: store::certifications::Certifications::new(store.clone()),
             attributions: store::attributions::Attributions::new(store.clone()),
             deals,
+            tiers,
             accounts,
         });
         Server::new(NAME, error::DOMAIN, &config.server)

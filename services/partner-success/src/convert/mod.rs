@@ -6,6 +6,7 @@ pub mod attribution;
 pub mod certification;
 pub mod deal;
 pub mod staff;
+pub mod tier;
 
 use chrono::NaiveDate;
 use themodel_platform::{Violation, Violations, validate};
@@ -70,6 +71,7 @@ pub fn partner_to_proto(partner: &Partner) -> pb::Partner {
         create_time: Some(timestamp(partner.create_time)),
         update_time: Some(timestamp(partner.update_time)),
         etag: etag(partner.revision),
+        tier: partner.tier.clone(),
     }
 }
 

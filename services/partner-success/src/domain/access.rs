@@ -38,6 +38,11 @@ pub const DEAL_REGISTRARS: &[Role] = &[
 /// May approve, reject and close deals.
 pub const DEAL_APPROVERS: &[Role] = &[Role::Admin, Role::Bizops, Role::CsManager];
 
+/// May change the tier program, preview it and evaluate partners' tiers:
+/// tiers are a commercial decision. Every role reads the program, and a
+/// partner user its own partner's tier history.
+pub const TIER_PROGRAM_WRITERS: &[Role] = &[Role::Admin, Role::Bizops];
+
 /// Whether `principal` may see partner `partner_id`: a partner user sees its
 /// own partner alone.
 pub fn can_see(principal: &Principal, partner_id: &str) -> bool {

@@ -7,3 +7,4 @@ pub mod company;
 pub mod deal;
 pub mod partner;
 pub mod staff;
+pub mod tier;

@@ -27,6 +27,9 @@ pub struct Partner {
     pub id: String,
     /// What callers set.
     pub fields: PartnerFields,
+    /// Its tier in the tier program, as the last evaluation placed it; empty
+    /// until one does. Set by evaluations only.
+    pub tier: String,
     /// Created at.
     pub create_time: DateTime<Utc>,
     /// Last changed at.

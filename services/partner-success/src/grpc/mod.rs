@@ -18,6 +18,7 @@ mod attributions;
 mod certifications;
 mod deals;
 mod staff;
+mod tiers;
 
 use crate::{
     convert::{apply_mask, mask_paths, partner_fields_from_proto, partner_id, partner_to_proto},
@@ -28,7 +29,7 @@ use crate::{
     error::{Error, Result},
     store::{
         PartnerFilter, Partners, attributions::Attributions, certifications::Certifications,
-        deals::Deals, staff::StaffRepo,
+        deals::Deals, staff::StaffRepo, tiers::Tiers,
     },
 };
 
@@ -45,6 +46,8 @@ pub struct Repositories {
     pub attributions: Attributions,
     /// Deals.
     pub deals: Deals,
+    /// The tier program and partners' tiers.
+    pub tiers: Tiers,
     /// Accounts, as segmentation announces them.
     pub accounts: AccountDirectory,
 }
@@ -57,6 +60,7 @@ pub struct Handler {
     certifications: Certifications,
     attributions: Attributions,
     deals: Deals,
+    tiers: Tiers,
     accounts: AccountDirectory,
 }
 
@@ -69,6 +73,7 @@ impl Handler {
             certifications,
             attributions,
             deals,
+            tiers,
             accounts,
         } = repos;
         Self {
@@ -77,6 +82,7 @@ impl Handler {
             certifications,
             attributions,
             deals,
+            tiers,
             accounts,
         }
     }
@@ -383,5 +389,40 @@ impl PartnerSuccessService for Handler {
         request: Request<pb::ListDealsRequest>,
     ) -> Result<Response<pb::ListDealsResponse>, Status> {
         respond(Handler::list_deals(self, request).await)
+    }
+
+    async fn get_tier_program(
+        &self,
+        request: Request<pb::GetTierProgramRequest>,
+    ) -> Result<Response<pb::GetTierProgramResponse>, Status> {
+        respond(Handler::get_tier_program(self, request).await)
+    }
+
+    async fn update_tier_program(
+        &self,
+        request: Request<pb::UpdateTierProgramRequest>,
+    ) -> Result<Response<pb::UpdateTierProgramResponse>, Status> {
+        respond(Handler::update_tier_program(self, request).await)
+    }
+
+    async fn preview_tier_program(
+        &self,
+        request: Request<pb::PreviewTierProgramRequest>,
+    ) -> Result<Response<pb::PreviewTierProgramResponse>, Status> {
+        respond(Handler::preview_tier_program(self, request).await)
+    }
+
+    async fn evaluate_partner_tiers(
+        &self,
+        request: Request<pb::EvaluatePartnerTiersRequest>,
+    ) -> Result<Response<pb::EvaluatePartnerTiersResponse>, Status> {
+        respond(Handler::evaluate_partner_tiers(self, request).await)
+    }
+
+    async fn list_partner_tier_history(
+        &self,
+        request: Request<pb::ListPartnerTierHistoryRequest>,
+    ) -> Result<Response<pb::ListPartnerTierHistoryResponse>, Status> {
+        respond(Handler::list_partner_tier_history(self, request).await)
     }
 }

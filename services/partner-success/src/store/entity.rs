@@ -1,5 +1,5 @@
 //! The service's tables: `partners`, `partner_staff`, `certifications`,
-//! `attributions` and `deals`.
+//! `attributions`, `deals`, `tier_programs` and `partner_tier_changes`.
 
 /// The `partners` table.
 pub mod partner {
@@ -20,6 +20,8 @@ pub mod partner {
         pub cs_model: String,
         /// Where the partnership stands.
         pub status: String,
+        /// Name of its tier in the tier program; empty when none.
+        pub tier: String,
         /// Increases with every change.
         pub revision: i64,
         /// Unix microseconds.
@@ -206,6 +208,81 @@ pub mod deal {
         pub create_time_us: i64,
         /// Unix microseconds.
         pub update_time_us: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `tier_programs` table: every version of the tier program, never
+/// changed.
+pub mod tier_program {
+    use sea_orm::entity::prelude::*;
+
+    /// One version.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tier_programs")]
+    pub struct Model {
+        /// From 1.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i64,
+        /// JSON: the tiers, highest first, with their criteria.
+        pub tiers: String,
+        /// ISO 4217 of the revenue criteria; empty when none.
+        pub currency_code: String,
+        /// Why it was made.
+        pub reason: String,
+        /// Token subject of its author.
+        pub created_by: String,
+        /// Unix microseconds.
+        pub create_time_us: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `partner_tier_changes` table: every tier change, with the criteria
+/// that caused it.
+pub mod tier_change {
+    use sea_orm::entity::prelude::*;
+
+    /// One change.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "partner_tier_changes")]
+    pub struct Model {
+        /// UUIDv7.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The partner.
+        pub partner_id: String,
+        /// Tier before; empty when none.
+        pub previous_tier: String,
+        /// Tier after.
+        pub new_tier: String,
+        /// The program version evaluated.
+        pub program_version: i64,
+        /// YYYY-MM-DD.
+        pub evaluated_on: String,
+        /// YYYY-MM-DD, first revenue month; none without revenue criteria.
+        pub revenue_start_month: Option<String>,
+        /// YYYY-MM-DD, last revenue month.
+        pub revenue_end_month: Option<String>,
+        /// ISO 4217 of the amounts; empty when none.
+        pub currency_code: String,
+        /// JSON: every criterion of every tier with its value and whether it
+        /// held.
+        pub criteria: String,
+        /// Who evaluated.
+        pub evaluated_by: String,
+        /// Unix microseconds.
+        pub change_time_us: i64,
     }
 
     /// No relations.

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
         ));
         migrations.push(Box::new(m20261210_000002_attributions::Migration));
         migrations.push(Box::new(m20261210_000003_deals::Migration));
+        migrations.push(Box::new(m20261220_000001_partner_tiers::Migration));
         migrations
     }
 }
@@ -372,6 +373,129 @@ mod m20261210_000003_deals {
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             manager
                 .drop_table(Table::drop().table(Deals::Table).to_owned())
+                .await
+        }
+    }
+}
+
+/// The tier program: partners' tiers, the program's versions and the tier
+/// history.
+mod m20261220_000001_partner_tiers {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum Partners {
+        Table,
+        Tier,
+    }
+
+    #[derive(DeriveIden)]
+    enum TierPrograms {
+        Table,
+        Version,
+        Tiers,
+        CurrencyCode,
+        Reason,
+        CreatedBy,
+        CreateTimeUs,
+    }
+
+    #[derive(DeriveIden)]
+    enum PartnerTierChanges {
+        Table,
+        Id,
+        PartnerId,
+        PreviousTier,
+        NewTier,
+        ProgramVersion,
+        EvaluatedOn,
+        RevenueStartMonth,
+        RevenueEndMonth,
+        CurrencyCode,
+        Criteria,
+        EvaluatedBy,
+        ChangeTimeUs,
+    }
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261220_000001_partner_tiers"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Partners::Table)
+                        .add_column(string_len(Partners::Tier, 32).default(""))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(TierPrograms::Table)
+                        .col(big_integer(TierPrograms::Version).primary_key())
+                        .col(text(TierPrograms::Tiers))
+                        .col(string_len(TierPrograms::CurrencyCode, 3))
+                        .col(text(TierPrograms::Reason))
+                        .col(text(TierPrograms::CreatedBy))
+                        .col(big_integer(TierPrograms::CreateTimeUs))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(PartnerTierChanges::Table)
+                        .col(string_len(PartnerTierChanges::Id, 64).primary_key())
+                        .col(string_len(PartnerTierChanges::PartnerId, 128))
+                        .col(string_len(PartnerTierChanges::PreviousTier, 32))
+                        .col(string_len(PartnerTierChanges::NewTier, 32))
+                        .col(big_integer(PartnerTierChanges::ProgramVersion))
+                        .col(string_len(PartnerTierChanges::EvaluatedOn, 10))
+                        .col(string_len_null(PartnerTierChanges::RevenueStartMonth, 10))
+                        .col(string_len_null(PartnerTierChanges::RevenueEndMonth, 10))
+                        .col(string_len(PartnerTierChanges::CurrencyCode, 3))
+                        .col(text(PartnerTierChanges::Criteria))
+                        .col(text(PartnerTierChanges::EvaluatedBy))
+                        .col(big_integer(PartnerTierChanges::ChangeTimeUs))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_partner_tier_changes_partner")
+                        .table(PartnerTierChanges::Table)
+                        .col(PartnerTierChanges::PartnerId)
+                        .col(PartnerTierChanges::Id)
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for table in [
+                PartnerTierChanges::Table.into_iden(),
+                TierPrograms::Table.into_iden(),
+            ] {
+                manager
+                    .drop_table(Table::drop().table(table).to_owned())
+                    .await?;
+            }
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Partners::Table)
+                        .drop_column(Partners::Tier)
+                        .to_owned(),
+                )
                 .await
         }
     }

@@ -1,5 +1,5 @@
 //! The service's database: partners here, staff, certifications,
-//! attributions and deals in their modules.
+//! attributions, deals and the tier program in their modules.
 
 pub mod attributions;
 pub mod certifications;
@@ -7,6 +7,7 @@ pub mod deals;
 pub mod entity;
 pub mod migration;
 pub mod staff;
+pub mod tiers;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -71,6 +72,7 @@ impl Partners {
         let created = Partner {
             id,
             fields,
+            tier: String::new(),
             create_time: now,
             update_time: now,
             revision: 1,
@@ -213,6 +215,7 @@ fn row(p: &Partner) -> partner::ActiveModel {
         contract_form: Set(p.fields.contract_form.as_str_name().to_owned()),
         cs_model: Set(p.fields.cs_model.as_str_name().to_owned()),
         status: Set(p.fields.status.as_str_name().to_owned()),
+        tier: Set(p.tier.clone()),
         revision: Set(p.revision),
         create_time_us: Set(p.create_time.timestamp_micros()),
         update_time_us: Set(p.update_time.timestamp_micros()),
@@ -236,6 +239,7 @@ fn to_domain(row: partner::Model) -> Result<Partner> {
                 .ok_or_else(|| corrupt("status", &row.status))?,
             display_name: row.display_name,
         },
+        tier: row.tier,
         create_time: time(row.create_time_us),
         update_time: time(row.update_time_us),
         revision: row.revision,
@@ -260,6 +264,15 @@ pub(crate) fn corrupt(table: &str, column: &str, value: &str) -> Error {
     Error::Api(ApiError::internal(anyhow::anyhow!(
         "{table}.{column} holds unknown value {value:?}"
     )))
+}
+
+/// A date column's value; an internal error when it is not a date.
+pub(crate) fn parse_date_column(
+    table: &str,
+    column: &str,
+    text: &str,
+) -> Result<chrono::NaiveDate> {
+    crate::convert::parse_date(text).ok_or_else(|| corrupt(table, column, text))
 }
 
 /// A stored time.

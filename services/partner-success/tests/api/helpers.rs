@@ -1,25 +1,34 @@
 use std::time::Duration;
 
-use themodel_partner_success::{Application, NAME, store::deals::Deals};
+use themodel_partner_success::{
+    Application, NAME,
+    revenue::Revenue,
+    store::{deals::Deals, tiers::Tiers},
+};
 pub use themodel_platform::testing::{reason, violated_fields};
 use themodel_platform::{
-    auth::Role,
+    auth::{Keys, Role},
+    client::{ClientConfig, Clients},
     testing::{Bearer, TestDatabase, TestService},
 };
 use themodel_proto::{
     common::{Date, Money},
     events as ev,
     events::event_feed_service_client::EventFeedServiceClient,
+    expansion::expansion_service_client::ExpansionServiceClient,
+    operations::{self as ops, operations_service_client::OperationsServiceClient},
     partner_success::{self as pb, partner_success_service_client::PartnerSuccessServiceClient},
     segmentation::{self as seg, segmentation_service_client::SegmentationServiceClient},
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 pub type Client = PartnerSuccessServiceClient<InterceptedService<Channel, Bearer>>;
+pub type ExpansionClient = ExpansionServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// The partner-success service and the segmentation service whose accounts
-/// it follows, each on port 0 against a fresh database.
-pub struct TestApp(TestService, TestService);
+/// it follows, each on port 0 against a fresh database, and the expansion
+/// service whose revenue report it reads, when a test needs it.
+pub struct TestApp(TestService, TestService, Option<TestService>);
 
 /// Starts segmentation, then the service with segmentation as its peer.
 pub async fn spawn_app() -> TestApp {
@@ -36,7 +45,44 @@ pub async fn spawn_app() -> TestApp {
         Application::build,
     )
     .await;
-    TestApp(service, segmentation)
+    TestApp(service, segmentation, None)
+}
+
+/// Starts segmentation, expansion (following segmentation), then the
+/// service with both as its peers.
+pub async fn spawn_app_with_expansion() -> TestApp {
+    let segmentation = TestService::start(
+        TestDatabase::new().await,
+        |_| {},
+        themodel_segmentation::Application::build,
+    )
+    .await;
+    let segmentation_url = format!("http://{}", segmentation.addr);
+    let expansion = TestService::start(
+        TestDatabase::new().await,
+        |settings| settings.peers = vec![("segmentation".into(), segmentation_url)],
+        themodel_expansion::Application::build,
+    )
+    .await;
+    let peers = peers_of(&segmentation, Some(&expansion));
+    let service = TestService::start(
+        TestDatabase::new().await,
+        |settings| settings.peers = peers,
+        Application::build,
+    )
+    .await;
+    TestApp(service, segmentation, Some(expansion))
+}
+
+fn peers_of(segmentation: &TestService, expansion: Option<&TestService>) -> Vec<(String, String)> {
+    let mut peers = vec![(
+        "segmentation".to_owned(),
+        format!("http://{}", segmentation.addr),
+    )];
+    if let Some(expansion) = expansion {
+        peers.push(("expansion".to_owned(), format!("http://{}", expansion.addr)));
+    }
+    peers
 }
 
 impl TestApp {
@@ -105,6 +151,30 @@ impl TestApp {
         Deals::new(self.store().await)
     }
 
+    /// The tier repository over the service's database, calling the
+    /// service's peers as the service itself (as its jobs do).
+    pub async fn tiers(&self) -> Tiers {
+        let keys = Keys::load(&themodel_platform::testing::auth_config()).expect("keys");
+        let identity = keys.service_identity(NAME).expect("service identity");
+        let clients = Clients::new(
+            NAME,
+            std::sync::Arc::new(identity),
+            &ClientConfig::default(),
+            &peers_of(&self.1, self.2.as_ref()),
+        )
+        .expect("clients");
+        Tiers::new(self.store().await, Revenue::new(clients))
+    }
+
+    /// An expansion service client acting as an admin.
+    pub fn expansion(&self) -> ExpansionClient {
+        let expansion = self.2.as_ref().expect("started with expansion");
+        ExpansionServiceClient::with_interceptor(
+            expansion.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        )
+    }
+
     /// Waits until the service's account projection holds `account_id`.
     pub async fn projected(&self, account_id: &str) {
         let store = self.store().await;
@@ -119,6 +189,35 @@ impl TestApp {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "account {account_id} never reached the projection"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The service's job `name` once its first run has finished (every job
+    /// runs once when the service starts), waiting for it.
+    pub async fn first_run_of(&self, name: &str) -> ops::Job {
+        let mut operations = OperationsServiceClient::with_interceptor(
+            self.0.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let jobs = operations
+                .list_jobs(ops::ListJobsRequest::default())
+                .await
+                .expect("list jobs")
+                .into_inner()
+                .jobs;
+            if let Some(job) = jobs
+                .into_iter()
+                .find(|j| j.name == name && j.last_outcome() != ops::JobOutcome::Unspecified)
+            {
+                return job;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {name} never ran"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
