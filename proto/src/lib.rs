@@ -27,6 +27,11 @@ pub mod themodel {
             tonic::include_proto!("themodel.health.v1");
         }
     }
+    pub mod onboarding {
+        pub mod v1 {
+            tonic::include_proto!("themodel.onboarding.v1");
+        }
+    }
     pub mod operations {
         pub mod v1 {
             tonic::include_proto!("themodel.operations.v1");
@@ -46,6 +51,6 @@ pub mod themodel {
 
 pub use themodel::{
     common::v1 as common, events::v1 as events, expansion::v1 as expansion, health::v1 as health,
-    operations::v1 as operations, partner_success::v1 as partner_success,
+    onboarding::v1 as onboarding, operations::v1 as operations, partner_success::v1 as partner_success,
     segmentation::v1 as segmentation,
 };

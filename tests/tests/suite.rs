@@ -10,6 +10,7 @@ use themodel_proto::{
     events::{self as ev, event_feed_service_client::EventFeedServiceClient},
     expansion::{self as ex, expansion_service_client::ExpansionServiceClient},
     health::{self as hp, health_service_client::HealthServiceClient},
+    onboarding::{self as ob, onboarding_service_client::OnboardingServiceClient},
     partner_success::{self as ps, partner_success_service_client::PartnerSuccessServiceClient},
     segmentation::{self as pb, segmentation_service_client::SegmentationServiceClient},
 };
@@ -82,6 +83,7 @@ async fn reflection_alone_is_enough_to_discover_the_gateway() {
         "themodel.segmentation.v1.SegmentationService",
         "themodel.expansion.v1.ExpansionService",
         "themodel.health.v1.HealthService",
+        "themodel.onboarding.v1.OnboardingService",
         "themodel.partner_success.v1.PartnerSuccessService",
         "themodel.events.v1.EventFeedService",
         "grpc.health.v1.Health",
@@ -1252,4 +1254,161 @@ async fn health_ingests_scores_alerts_and_backtests_through_the_gateway() {
             .iter()
             .any(|e| e.r#type == "themodel.health.v1.HealthAlertRaised")
     );
+}
+
+#[tokio::test]
+async fn onboarding_runs_a_plan_to_completion_through_the_gateway() {
+    let suite = TestSuite::start().await;
+    let channel = suite.gateway_channel().await;
+    ExpansionServiceClient::new(with_role(channel.clone(), Role::Admin))
+        .create_product(ex::CreateProductRequest {
+            product: Some(ex::Product {
+                product_key: "analytics".into(),
+                display_name: "Analytics".into(),
+                plans: vec![ex::Plan {
+                    plan_key: "seat".into(),
+                    display_name: "Per seat, monthly".into(),
+                    list_price: usd(100),
+                    billing_period: ex::BillingPeriod::Monthly as i32,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("product");
+    let mut segmentation = SegmentationServiceClient::new(with_role(channel.clone(), Role::Admin));
+    let mut ids = Vec::new();
+    for (name, partner) in [("Own", "p-1"), ("Other", "p-2")] {
+        ids.push(
+            segmentation
+                .create_account(create(account(name, partner), ""))
+                .await
+                .expect("account")
+                .into_inner()
+                .account
+                .expect("account")
+                .id,
+        );
+    }
+    let mut admin = OnboardingServiceClient::new(with_role(channel.clone(), Role::Admin));
+    let step = |key: &str| ob::Step {
+        step_key: key.into(),
+        display_name: key.into(),
+        kind: ob::StepKind::Setting as i32,
+        due_day: 7,
+        ..Default::default()
+    };
+    let on_step = |key: &str| ob::Criterion {
+        criterion: Some(ob::criterion::Criterion::StepKey(key.into())),
+    };
+    admin
+        .create_playbook(ob::CreatePlaybookRequest {
+            playbook: Some(ob::Playbook {
+                playbook_key: "analytics".into(),
+                product_key: "analytics".into(),
+                display_name: "Analytics".into(),
+                phases: vec![ob::Phase {
+                    phase_key: "all".into(),
+                    display_name: "All".into(),
+                    steps: vec![step("sso"), step("dashboards")],
+                }],
+                setup_criteria: vec![on_step("sso")],
+                value_criteria: vec![ob::Criterion {
+                    criterion: Some(ob::criterion::Criterion::Signal(ob::SignalCriterion {
+                        signal_key: "users_active".into(),
+                        threshold: 3,
+                    })),
+                }],
+                anchor: ob::Anchor::ContractStart as i32,
+                targets: vec![ob::TierTargets {
+                    tier: pb::Tier::Unspecified as i32,
+                    setup_days: 14,
+                    value_days: 60,
+                }],
+                ..Default::default()
+            }),
+            request_id: "playbook-1".into(),
+        })
+        .await
+        .expect("playbook");
+    let today = themodel_platform::validate::date_to_proto(chrono::Utc::now().date_naive());
+    let mut csm = OnboardingServiceClient::new(with_role(channel.clone(), Role::Csm));
+    let mut plans = Vec::new();
+    for id in &ids {
+        plans.push(
+            csm.open_plan(ob::OpenPlanRequest {
+                account_id: id.clone(),
+                product_key: "analytics".into(),
+                contract_start_date: Some(today),
+                request_id: format!("open-{id}"),
+            })
+            .await
+            .expect("open")
+            .into_inner()
+            .plan
+            .expect("plan"),
+        );
+    }
+    csm.complete_step(ob::CompleteStepRequest {
+        plan_id: plans[0].id.clone(),
+        step_key: "sso".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("sso");
+    let reached = OnboardingServiceClient::new(with_role(channel.clone(), Role::Service))
+        .record_signals(ob::RecordSignalsRequest {
+            signals: vec![ob::Signal {
+                account_id: ids[0].clone(),
+                product_key: "analytics".into(),
+                signal_key: "users_active".into(),
+                value: 3,
+                ..Default::default()
+            }],
+            request_id: String::new(),
+        })
+        .await
+        .expect("signals")
+        .into_inner()
+        .stages_reached;
+    assert_eq!(reached, 1);
+
+    // The partner portal sees its own plan, completed, and not the other.
+    let mut portal = OnboardingServiceClient::new(as_partner(channel.clone(), "p-1"));
+    let seen = portal
+        .list_plans(ob::ListPlansRequest::default())
+        .await
+        .expect("plans")
+        .into_inner()
+        .plans;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].status, ob::PlanStatus::Completed as i32);
+    let hidden = portal
+        .get_plan(ob::GetPlanRequest {
+            id: plans[1].id.clone(),
+        })
+        .await
+        .expect_err("other partner");
+    assert_eq!(hidden.code(), Code::NotFound);
+
+    let report = OnboardingServiceClient::new(with_role(channel.clone(), Role::Bizops))
+        .get_completion_report(ob::GetCompletionReportRequest {
+            start_date: Some(today),
+            end_date: Some(themodel_platform::validate::date_to_proto(
+                chrono::Utc::now().date_naive() + chrono::Days::new(90),
+            )),
+            group_by: ob::CompletionGrouping::Partner as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("report")
+        .into_inner();
+    let rates: Vec<(&str, Option<i32>)> = report
+        .groups
+        .iter()
+        .map(|g| (g.group.as_str(), g.rate_basis_points))
+        .collect();
+    assert_eq!(rates, vec![("p-1", Some(10_000)), ("p-2", Some(0))]);
 }

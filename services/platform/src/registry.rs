@@ -52,8 +52,14 @@ pub const HEALTH: ServiceInfo = ServiceInfo {
     port: 50055,
 };
 
+/// The onboarding service.
+pub const ONBOARDING: ServiceInfo = ServiceInfo {
+    name: "onboarding",
+    port: 50056,
+};
+
 /// Every service of the suite.
-pub const SERVICES: &[ServiceInfo] = &[SEGMENTATION, EXPANSION, PARTNER_SUCCESS, HEALTH];
+pub const SERVICES: &[ServiceInfo] = &[SEGMENTATION, EXPANSION, PARTNER_SUCCESS, HEALTH, ONBOARDING];
 
 impl ServiceInfo {
     /// Where it listens by default.

@@ -21,6 +21,7 @@ pub const SERVICES: &[Entry] = &[
     themodel_expansion::ENTRY,
     themodel_partner_success::ENTRY,
     themodel_health::ENTRY,
+    themodel_onboarding::ENTRY,
 ];
 
 /// Where each part of the suite listens and keeps its data.

@@ -1,0 +1,6 @@
+//! The onboarding service's rules, free of transport and storage.
+
+pub mod access;
+pub mod plan;
+pub mod playbook;
+pub mod report;

@@ -1,0 +1,246 @@
+//! The onboarding service's schema, after the platform's own tables.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+/// Every migration of this service's database, in order.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut migrations = themodel_platform::store::migration::migrations();
+        migrations.push(themodel_platform::accounts::migration());
+        migrations.push(Box::new(
+            m20261202_000002_playbooks_plans_signals::Migration,
+        ));
+        migrations
+    }
+}
+
+/// Playbooks with their versions, plans with their completed steps, and
+/// usage signals.
+mod m20261202_000002_playbooks_plans_signals {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum Playbooks {
+        Table,
+        PlaybookKey,
+        ProductKey,
+        Tier,
+        Version,
+        CreateTimeUs,
+        UpdateTimeUs,
+    }
+
+    #[derive(DeriveIden)]
+    enum PlaybookVersions {
+        Table,
+        PlaybookKey,
+        Version,
+        Definition,
+        CreateTimeUs,
+        CreatedBy,
+    }
+
+    #[derive(DeriveIden)]
+    enum Plans {
+        Table,
+        Id,
+        AccountId,
+        ProductKey,
+        PlaybookKey,
+        PlaybookVersion,
+        Tier,
+        OwnerCsmId,
+        PartnerId,
+        ContractStart,
+        Kickoff,
+        AnchorDate,
+        SetupDue,
+        ValueDue,
+        SetupTimeUs,
+        ValueTimeUs,
+        CancelTimeUs,
+        CancelReason,
+        CreateTimeUs,
+        ProgressTimeUs,
+        Revision,
+        OpenSlot,
+    }
+
+    #[derive(DeriveIden)]
+    enum PlanSteps {
+        Table,
+        PlanId,
+        StepKey,
+        DoneTimeUs,
+        DoneBy,
+        Note,
+        SignedBy,
+        SignedDate,
+    }
+
+    #[derive(DeriveIden)]
+    enum Signals {
+        Table,
+        AccountId,
+        ProductKey,
+        SignalKey,
+        Value,
+        UpdateTimeUs,
+    }
+
+    /// This migration.
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000002_playbooks_plans_signals"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Playbooks::Table)
+                        .col(string_len(Playbooks::PlaybookKey, 64).primary_key())
+                        .col(string_len(Playbooks::ProductKey, 64))
+                        .col(string_len(Playbooks::Tier, 32))
+                        .col(big_integer(Playbooks::Version))
+                        .col(big_integer(Playbooks::CreateTimeUs))
+                        .col(big_integer(Playbooks::UpdateTimeUs))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_playbooks_scope")
+                        .table(Playbooks::Table)
+                        .col(Playbooks::ProductKey)
+                        .col(Playbooks::Tier)
+                        .unique()
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(PlaybookVersions::Table)
+                        .col(string_len(PlaybookVersions::PlaybookKey, 64))
+                        .col(big_integer(PlaybookVersions::Version))
+                        .col(text(PlaybookVersions::Definition))
+                        .col(big_integer(PlaybookVersions::CreateTimeUs))
+                        .col(string_len(PlaybookVersions::CreatedBy, 256))
+                        .primary_key(
+                            Index::create()
+                                .col(PlaybookVersions::PlaybookKey)
+                                .col(PlaybookVersions::Version),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            // open_slot is "account/product" while the plan is open, NULL
+            // once completed or cancelled: one open plan per account and
+            // product.
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Plans::Table)
+                        .col(string_len(Plans::Id, 64).primary_key())
+                        .col(string_len(Plans::AccountId, 64))
+                        .col(string_len(Plans::ProductKey, 64))
+                        .col(string_len(Plans::PlaybookKey, 64))
+                        .col(big_integer(Plans::PlaybookVersion))
+                        .col(string_len(Plans::Tier, 32))
+                        .col(string_len_null(Plans::OwnerCsmId, 128))
+                        .col(string_len_null(Plans::PartnerId, 64))
+                        .col(string_len_null(Plans::ContractStart, 10))
+                        .col(string_len_null(Plans::Kickoff, 10))
+                        .col(string_len_null(Plans::AnchorDate, 10))
+                        .col(string_len_null(Plans::SetupDue, 10))
+                        .col(string_len_null(Plans::ValueDue, 10))
+                        .col(big_integer_null(Plans::SetupTimeUs))
+                        .col(big_integer_null(Plans::ValueTimeUs))
+                        .col(big_integer_null(Plans::CancelTimeUs))
+                        .col(string_len(Plans::CancelReason, 500))
+                        .col(big_integer(Plans::CreateTimeUs))
+                        .col(big_integer(Plans::ProgressTimeUs))
+                        .col(big_integer(Plans::Revision))
+                        .col(string_len_null(Plans::OpenSlot, 140).unique_key())
+                        .to_owned(),
+                )
+                .await?;
+            for (name, column) in [
+                ("idx_plans_account", Plans::AccountId),
+                ("idx_plans_setup_due", Plans::SetupDue),
+                ("idx_plans_value_due", Plans::ValueDue),
+            ] {
+                manager
+                    .create_index(
+                        Index::create()
+                            .name(name)
+                            .table(Plans::Table)
+                            .col(column)
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+            manager
+                .create_table(
+                    Table::create()
+                        .table(PlanSteps::Table)
+                        .col(string_len(PlanSteps::PlanId, 64))
+                        .col(string_len(PlanSteps::StepKey, 64))
+                        .col(big_integer(PlanSteps::DoneTimeUs))
+                        .col(string_len(PlanSteps::DoneBy, 256))
+                        .col(text(PlanSteps::Note))
+                        .col(string_len_null(PlanSteps::SignedBy, 200))
+                        .col(string_len_null(PlanSteps::SignedDate, 10))
+                        .primary_key(
+                            Index::create()
+                                .col(PlanSteps::PlanId)
+                                .col(PlanSteps::StepKey),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(Signals::Table)
+                        .col(string_len(Signals::AccountId, 64))
+                        .col(string_len(Signals::ProductKey, 64))
+                        .col(string_len(Signals::SignalKey, 64))
+                        .col(big_integer(Signals::Value))
+                        .col(big_integer(Signals::UpdateTimeUs))
+                        .primary_key(
+                            Index::create()
+                                .col(Signals::AccountId)
+                                .col(Signals::ProductKey)
+                                .col(Signals::SignalKey),
+                        )
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for table in [
+                Signals::Table.into_iden(),
+                PlanSteps::Table.into_iden(),
+                Plans::Table.into_iden(),
+                PlaybookVersions::Table.into_iden(),
+                Playbooks::Table.into_iden(),
+            ] {
+                manager
+                    .drop_table(Table::drop().table(table).to_owned())
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+}
