@@ -1326,6 +1326,7 @@ async fn onboarding_runs_a_plan_to_completion_through_the_gateway() {
                     tier: pb::Tier::Unspecified as i32,
                     setup_days: 14,
                     value_days: 60,
+                    stall_days: 7,
                 }],
                 ..Default::default()
             }),

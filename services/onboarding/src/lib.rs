@@ -53,6 +53,7 @@ impl Application {
         let clients = config.peer_clients(NAME, &keys)?;
         let accounts = AccountDirectory::new(store.clone(), clients.clone());
         accounts.follow(&jobs);
+        store::stalls::Stalls::new(store.clone()).schedule(&jobs);
         let handler = grpc::Handler::new(&store, accounts, clients);
         Server::new(NAME, error::DOMAIN, &config.server)
             .service(OnboardingServiceServer::new(handler))

@@ -5,8 +5,8 @@ use themodel_proto::onboarding as pb;
 
 use super::{key, signal_key, tier, tier_to_proto, timestamp};
 use crate::domain::playbook::{
-    Anchor, Confirmation, Criterion, Definition, PhaseDef, Playbook, StepDef, StepKind, Targets,
-    etag,
+    Anchor, Confirmation, Criterion, DEFAULT_STALL_DAYS, Definition, PhaseDef, Playbook, StepDef,
+    StepKind, Targets, etag,
 };
 
 fn step_kind(value: i32) -> Result<StepKind, Vec<Violation>> {
@@ -110,6 +110,11 @@ pub fn definition(p: &pb::Playbook) -> Result<Definition, Vec<Violation>> {
                 tier,
                 setup_days: t.setup_days,
                 value_days: t.value_days,
+                stall_days: if t.stall_days == 0 {
+                    DEFAULT_STALL_DAYS
+                } else {
+                    t.stall_days
+                },
             });
         }
     }
@@ -214,6 +219,7 @@ pub fn playbook_to_proto(p: &Playbook) -> pb::Playbook {
                 tier: tier_to_proto(&t.tier),
                 setup_days: t.setup_days,
                 value_days: t.value_days,
+                stall_days: t.stall_days,
             })
             .collect(),
         version: p.version,

@@ -18,6 +18,65 @@ pub enum Status {
     Completed,
     /// Cancelled.
     Cancelled,
+    /// Open, with a stall alert open.
+    Stalled,
+}
+
+/// Why a plan is stalled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StallKind {
+    /// No progress for the stall days.
+    NoProgress,
+    /// Set-up past due.
+    SetupOverdue,
+}
+
+impl StallKind {
+    /// Every kind.
+    pub const ALL: [StallKind; 2] = [StallKind::NoProgress, StallKind::SetupOverdue];
+
+    /// Its stored name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StallKind::NoProgress => "NO_PROGRESS",
+            StallKind::SetupOverdue => "SETUP_OVERDUE",
+        }
+    }
+
+    /// The kind stored as `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// The stalls of an open plan at `now`, with what was seen: no progress
+/// since `progress` for `stall_days` or more, or set-up not reached by
+/// `setup_due`.
+pub fn stalls(
+    setup_reached: bool,
+    setup_due: Option<NaiveDate>,
+    progress: chrono::DateTime<chrono::Utc>,
+    stall_days: i32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<(StallKind, String)> {
+    let mut found = Vec::new();
+    let idle = (now - progress).num_days();
+    if idle >= i64::from(stall_days) {
+        found.push((
+            StallKind::NoProgress,
+            format!("no progress for {idle} days (stalled after {stall_days})"),
+        ));
+    }
+    if let Some(due) = setup_due
+        && !setup_reached
+        && now.date_naive() > due
+    {
+        found.push((
+            StallKind::SetupOverdue,
+            format!("set-up was due on {due} and is not complete"),
+        ));
+    }
+    found
 }
 
 /// The date target days count from: the contract's start or the kick-off,
@@ -76,6 +135,7 @@ pub fn status(
     cancelled: bool,
     reached: (bool, bool),
     due_dates: (Option<NaiveDate>, Option<NaiveDate>),
+    stalled: bool,
     today: NaiveDate,
 ) -> Status {
     if cancelled {
@@ -83,6 +143,9 @@ pub fn status(
     }
     if reached.1 {
         return Status::Completed;
+    }
+    if stalled {
+        return Status::Stalled;
     }
     let late = |reached: bool, due: Option<NaiveDate>| !reached && due.is_some_and(|d| today > d);
     if late(reached.0, due_dates.0) || late(reached.1, due_dates.1) {
@@ -131,6 +194,7 @@ mod tests {
                 tier: DEFAULT_TIER.into(),
                 setup_days: 30,
                 value_days: 90,
+                stall_days: 14,
             }],
         }
     }
@@ -163,15 +227,25 @@ mod tests {
         let setup = due(anchor, 30);
         let value = due(anchor, 90);
         assert_eq!(setup, Some(day("2026-01-31")));
-        let at = |d: &str, reached| status(false, reached, (setup, value), day(d));
+        let at = |d: &str, reached| status(false, reached, (setup, value), false, day(d));
         assert_eq!(at("2026-01-31", (false, false)), Status::OnTrack);
         assert_eq!(at("2026-02-01", (false, false)), Status::AtRisk);
         assert_eq!(at("2026-02-01", (true, false)), Status::OnTrack);
         assert_eq!(at("2026-04-02", (true, false)), Status::AtRisk);
         assert_eq!(at("2027-01-01", (true, true)), Status::Completed);
         assert_eq!(
-            status(true, (true, false), (setup, value), day("2026-01-02")),
+            status(true, (true, false), (setup, value), true, day("2026-01-02")),
             Status::Cancelled
+        );
+        assert_eq!(
+            status(
+                false,
+                (false, false),
+                (setup, value),
+                true,
+                day("2026-01-02")
+            ),
+            Status::Stalled
         );
         // Not dated until the kick-off: never at risk.
         let undated = anchor_date(Anchor::Kickoff, Some(day("2026-01-01")), None);
@@ -181,9 +255,42 @@ mod tests {
                 false,
                 (false, false),
                 (due(undated, 30), None),
+                false,
                 day("2030-01-01")
             ),
             Status::OnTrack
+        );
+    }
+}
+
+#[cfg(test)]
+mod stall_tests {
+    use super::*;
+
+    fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+        format!("{text}T12:00:00Z").parse().expect("a time")
+    }
+
+    #[test]
+    fn a_plan_stalls_after_its_idle_days_or_when_set_up_is_overdue() {
+        let due: NaiveDate = "2026-03-10".parse().expect("a date");
+        let kinds = |setup, now| -> Vec<StallKind> {
+            stalls(setup, Some(due), at("2026-03-01"), 14, at(now))
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert!(kinds(false, "2026-03-10").is_empty());
+        assert_eq!(kinds(false, "2026-03-11"), vec![StallKind::SetupOverdue]);
+        assert_eq!(kinds(true, "2026-03-11"), Vec::<StallKind>::new());
+        assert_eq!(
+            kinds(false, "2026-03-15"),
+            vec![StallKind::NoProgress, StallKind::SetupOverdue]
+        );
+        assert_eq!(kinds(true, "2026-03-14"), Vec::<StallKind>::new());
+        assert_eq!(
+            StallKind::from_name("NO_PROGRESS"),
+            Some(StallKind::NoProgress)
         );
     }
 }

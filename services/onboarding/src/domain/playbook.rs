@@ -101,6 +101,16 @@ pub struct Targets {
     pub setup_days: i32,
     /// Days to VALUE_CONFIRMED.
     pub value_days: i32,
+    /// Days without progress after which a plan is stalled.
+    #[serde(default = "default_stall_days")]
+    pub stall_days: i32,
+}
+
+/// Days without progress before a plan stalls, unless a playbook says.
+pub const DEFAULT_STALL_DAYS: i32 = 14;
+
+fn default_stall_days() -> i32 {
+    DEFAULT_STALL_DAYS
 }
 
 /// What a caller states of a playbook version.
@@ -223,6 +233,12 @@ impl Definition {
                     format!("must be 1 to {MAX_DAYS}"),
                 ));
             }
+            if !(1..=365).contains(&t.stall_days) {
+                problems.push((
+                    format!("targets[{i}].stall_days"),
+                    "must be 0 (14) or 1 to 365".to_owned(),
+                ));
+            }
             if t.value_days < t.setup_days || t.value_days > MAX_DAYS {
                 problems.push((
                     format!("targets[{i}].value_days"),
@@ -298,6 +314,7 @@ mod tests {
                 tier: DEFAULT_TIER.into(),
                 setup_days: 30,
                 value_days: 90,
+                stall_days: 14,
             }],
         }
     }
@@ -328,6 +345,7 @@ mod tests {
             tier: "TIER_HIGH_TOUCH".into(),
             setup_days: 30,
             value_days: 10,
+            stall_days: 7,
         });
         let fields: Vec<String> = d.problems().into_iter().map(|(f, _)| f).collect();
         assert_eq!(

@@ -5,6 +5,7 @@ mod plans;
 mod playbooks;
 mod report;
 mod signals;
+mod stalls;
 
 use themodel_platform::{accounts::AccountDirectory, client::Clients, store::Store};
 use themodel_proto::onboarding::{self as pb, onboarding_service_server::OnboardingService};
@@ -12,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     error::Result,
-    store::{Playbooks, plans::Plans},
+    store::{Playbooks, plans::Plans, stalls::Stalls},
 };
 
 /// The OnboardingService implementation.
@@ -20,6 +21,7 @@ use crate::{
 pub struct Handler {
     playbooks: Playbooks,
     plans: Plans,
+    stalls: Stalls,
     store: Store,
     accounts: AccountDirectory,
     clients: Clients,
@@ -32,6 +34,7 @@ impl Handler {
         Self {
             playbooks: Playbooks::new(store.clone()),
             plans: Plans::new(store.clone()),
+            stalls: Stalls::new(store.clone()),
             store: store.clone(),
             accounts,
             clients,
@@ -71,5 +74,7 @@ rpcs! {
     record_kickoff: RecordKickoffRequest => RecordKickoffResponse,
     cancel_plan: CancelPlanRequest => CancelPlanResponse,
     record_signals: RecordSignalsRequest => RecordSignalsResponse,
+    detect_stalls: DetectStallsRequest => DetectStallsResponse,
+    list_alerts: ListAlertsRequest => ListAlertsResponse,
     get_completion_report: GetCompletionReportRequest => GetCompletionReportResponse,
 }

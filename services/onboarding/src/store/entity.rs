@@ -111,6 +111,8 @@ pub mod plan {
         pub revision: i64,
         /// `account/product` while open.
         pub open_slot: Option<String>,
+        /// Days without progress before it stalls.
+        pub stall_days: i32,
     }
 
     /// No relations.
@@ -174,6 +176,46 @@ pub mod signal {
         pub value: i64,
         /// Unix microseconds.
         pub update_time_us: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `stall_alerts` table.
+pub mod stall_alert {
+    use sea_orm::entity::prelude::*;
+
+    /// One alert.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "stall_alerts")]
+    pub struct Model {
+        /// UUIDv7, so ids order by raise time.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub alert_id: String,
+        /// The plan.
+        pub plan_id: String,
+        /// Its account.
+        pub account_id: String,
+        /// Its product.
+        pub product_key: String,
+        /// Its owner.
+        pub owner_csm_id: Option<String>,
+        /// Its account's partner.
+        pub partner_id: Option<String>,
+        /// `NO_PROGRESS` or `SETUP_OVERDUE`.
+        pub kind: String,
+        /// What was seen.
+        pub detail: String,
+        /// Unix microseconds.
+        pub raise_time_us: i64,
+        /// Unix microseconds; none while open.
+        pub clear_time_us: Option<i64>,
+        /// `plan/kind` while open.
+        pub open_slot: Option<String>,
     }
 
     /// No relations.

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
         migrations.push(Box::new(
             m20261202_000002_playbooks_plans_signals::Migration,
         ));
+        migrations.push(Box::new(m20261202_000003_stalls::Migration));
         migrations
     }
 }
@@ -241,6 +242,98 @@ mod m20261202_000002_playbooks_plans_signals {
                     .await?;
             }
             Ok(())
+        }
+    }
+}
+
+/// Stall alerts, and each plan's stall days.
+mod m20261202_000003_stalls {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum Plans {
+        Table,
+        StallDays,
+    }
+
+    #[derive(DeriveIden)]
+    enum StallAlerts {
+        Table,
+        AlertId,
+        PlanId,
+        AccountId,
+        ProductKey,
+        OwnerCsmId,
+        PartnerId,
+        Kind,
+        Detail,
+        RaiseTimeUs,
+        ClearTimeUs,
+        OpenSlot,
+    }
+
+    /// This migration.
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000003_stalls"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Plans::Table)
+                        .add_column(integer(Plans::StallDays).default(14))
+                        .to_owned(),
+                )
+                .await?;
+            // open_slot is "plan/kind" while open, NULL once cleared.
+            manager
+                .create_table(
+                    Table::create()
+                        .table(StallAlerts::Table)
+                        .col(string_len(StallAlerts::AlertId, 64).primary_key())
+                        .col(string_len(StallAlerts::PlanId, 64))
+                        .col(string_len(StallAlerts::AccountId, 64))
+                        .col(string_len(StallAlerts::ProductKey, 64))
+                        .col(string_len_null(StallAlerts::OwnerCsmId, 128))
+                        .col(string_len_null(StallAlerts::PartnerId, 64))
+                        .col(string_len(StallAlerts::Kind, 16))
+                        .col(text(StallAlerts::Detail))
+                        .col(big_integer(StallAlerts::RaiseTimeUs))
+                        .col(big_integer_null(StallAlerts::ClearTimeUs))
+                        .col(string_len_null(StallAlerts::OpenSlot, 100).unique_key())
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_stall_alerts_plan")
+                        .table(StallAlerts::Table)
+                        .col(StallAlerts::PlanId)
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .drop_table(Table::drop().table(StallAlerts::Table).to_owned())
+                .await?;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Plans::Table)
+                        .drop_column(Plans::StallDays)
+                        .to_owned(),
+                )
+                .await
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod entity;
 pub mod migration;
 pub mod plans;
 pub mod report;
+pub mod stalls;
 
 use chrono::DateTime;
 use sea_orm::{

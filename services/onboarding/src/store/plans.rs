@@ -6,7 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Value,
     sea_query::{Alias, Condition, Expr, ExprTrait, OnConflict, Query},
 };
 use themodel_platform::{
@@ -17,8 +18,9 @@ use themodel_platform::{
 use themodel_proto::onboarding as pb;
 
 use super::{
-    entity::{plan, plan_step, signal},
+    entity::{plan, plan_step, signal, stall_alert},
     now, playbook_at,
+    stalls::{self, clear},
 };
 use crate::{
     convert::{
@@ -26,7 +28,7 @@ use crate::{
         tier_to_proto, timestamp,
     },
     domain::{
-        plan::{Status, anchor_date, due, next_step, stages, status},
+        plan::{StallKind, Status, anchor_date, due, next_step, stages, status},
         playbook::{Confirmation, Playbook},
     },
     error::{Error, Result},
@@ -41,6 +43,8 @@ pub struct PlanData {
     pub steps: Vec<plan_step::Model>,
     /// The playbook version it runs.
     pub playbook: Playbook,
+    /// Whether a stall alert is open on it.
+    pub stalled: bool,
 }
 
 fn date(text: &Option<String>) -> Option<NaiveDate> {
@@ -78,6 +82,7 @@ impl PlanData {
                 self.row.value_time_us.is_some(),
             ),
             (date(&self.row.setup_due), date(&self.row.value_due)),
+            self.stalled,
             today,
         )
     }
@@ -119,6 +124,7 @@ impl PlanData {
             Status::AtRisk => pb::PlanStatus::AtRisk,
             Status::Completed => pb::PlanStatus::Completed,
             Status::Cancelled => pb::PlanStatus::Cancelled,
+            Status::Stalled => pb::PlanStatus::Stalled,
         };
         pb::Plan {
             id: r.id.clone(),
@@ -168,10 +174,12 @@ pub async fn load(db: &impl ConnectionTrait, id: &str, lock: bool) -> Result<Opt
     let playbook = playbook_at(db, &row.playbook_key, Some(row.playbook_version))
         .await?
         .ok_or_else(|| DbErr::Custom(format!("plan {id} runs a missing playbook version")))?;
+    let stalled = !stalls::open_on(db, id).await?.is_empty();
     Ok(Some(PlanData {
         row,
         steps,
         playbook,
+        stalled,
     }))
 }
 
@@ -230,6 +238,14 @@ async fn advance(
     if !reached.is_empty() {
         data.row.progress_time_us = at_us;
         data.row.revision += 1;
+        // A stage is progress, and set-up reached is no longer overdue.
+        let kinds: &[StallKind] = if now_reached.1 {
+            &StallKind::ALL
+        } else {
+            &[StallKind::NoProgress, StallKind::SetupOverdue]
+        };
+        clear(uow, &data.row.id, kinds, at).await?;
+        data.stalled = !stalls::open_on(uow.tx(), &data.row.id).await?.is_empty();
     }
     save(uow.tx(), &data.row).await?;
     let today = at.date_naive();
@@ -265,6 +281,7 @@ fn date_plan(data: &mut PlanData) {
     else {
         return;
     };
+    data.row.stall_days = targets.stall_days;
     let anchor = data.anchor();
     data.row.anchor_date = anchor.map(|d| d.to_string());
     data.row.setup_due = due(anchor, targets.setup_days).map(|d| d.to_string());
@@ -394,9 +411,11 @@ impl Plans {
                 progress_time_us: at_us,
                 revision: 1,
                 open_slot: Some(slot),
+                stall_days: crate::domain::playbook::DEFAULT_STALL_DAYS,
             },
             steps: Vec::new(),
             playbook,
+            stalled: false,
         };
         date_plan(&mut data);
         plan::Entity::insert(plan::ActiveModel::from(data.row.clone()))
@@ -495,6 +514,8 @@ impl Plans {
         data.steps.push(row);
         data.row.revision += 1;
         data.row.progress_time_us = at.timestamp_micros();
+        clear(&mut uow, id, &[StallKind::NoProgress], at).await?;
+        data.stalled = !stalls::open_on(uow.tx(), id).await?.is_empty();
         uow.emit(
             id,
             &pb::StepCompleted {
@@ -535,6 +556,8 @@ impl Plans {
         data.row.progress_time_us = at.timestamp_micros();
         date_plan(&mut data);
         save(uow.tx(), &data.row).await?;
+        clear(&mut uow, id, &[StallKind::NoProgress], at).await?;
+        data.stalled = !stalls::open_on(uow.tx(), id).await?.is_empty();
         let proto = data.to_proto(at.date_naive());
         uow.emit(
             id,
@@ -570,6 +593,8 @@ impl Plans {
         data.row.open_slot = None;
         data.row.revision += 1;
         save(uow.tx(), &data.row).await?;
+        clear(&mut uow, id, &StallKind::ALL, at).await?;
+        data.stalled = false;
         let proto = data.to_proto(at.date_naive());
         uow.emit(
             id,
@@ -717,11 +742,27 @@ impl Plans {
                         .is_not_null()
                         .and(C::ValueDue.lt(today.as_str())),
                 );
+            let stalled = || {
+                Query::select()
+                    .column(stall_alert::Column::PlanId)
+                    .from(stall_alert::Entity)
+                    .and_where(Expr::col(stall_alert::Column::OpenSlot).is_not_null())
+                    .to_owned()
+            };
             query = match status {
                 Status::Cancelled => query.filter(C::CancelTimeUs.is_not_null()),
                 Status::Completed => query.filter(C::ValueTimeUs.is_not_null()),
-                Status::AtRisk => query.filter(C::OpenSlot.is_not_null()).filter(late),
-                Status::OnTrack => query.filter(C::OpenSlot.is_not_null()).filter(late.not()),
+                Status::Stalled => query
+                    .filter(C::OpenSlot.is_not_null())
+                    .filter(C::Id.in_subquery(stalled())),
+                Status::AtRisk => query
+                    .filter(C::OpenSlot.is_not_null())
+                    .filter(C::Id.not_in_subquery(stalled()))
+                    .filter(late),
+                Status::OnTrack => query
+                    .filter(C::OpenSlot.is_not_null())
+                    .filter(C::Id.not_in_subquery(stalled()))
+                    .filter(late.not()),
             };
         }
         if let Some(after) = after {

@@ -10,6 +10,7 @@ use themodel_proto::{
     events::event_feed_service_client::EventFeedServiceClient,
     expansion::{self as ex, expansion_service_client::ExpansionServiceClient},
     onboarding::{self as pb, onboarding_service_client::OnboardingServiceClient},
+    operations::{self as ops, operations_service_client::OperationsServiceClient},
     segmentation::{self as seg, segmentation_service_client::SegmentationServiceClient},
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
@@ -78,11 +79,16 @@ pub async fn spawn_app() -> TestApp {
     })
     .await
     .expect("product");
-    TestApp {
+    let app = TestApp {
         onboarding,
         segmentation,
         _expansion: expansion,
-    }
+    };
+    // Every job runs once when the service starts: the stall check's first
+    // run is over before a test opens plans, so only the test's own checks
+    // find them.
+    app.first_run_of("detect-stalls").await;
+    app
 }
 
 impl TestApp {
@@ -124,6 +130,30 @@ impl TestApp {
         .account
         .expect("account")
         .id
+    }
+
+    /// Waits until the service's job `name` has finished its first run.
+    pub async fn first_run_of(&self, name: &str) {
+        let mut operations = OperationsServiceClient::with_interceptor(
+            self.onboarding.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        );
+        for _ in 0..1000 {
+            let jobs = operations
+                .list_jobs(ops::ListJobsRequest::default())
+                .await
+                .expect("list jobs")
+                .into_inner()
+                .jobs;
+            if jobs
+                .iter()
+                .any(|j| j.name == name && j.last_outcome() != ops::JobOutcome::Unspecified)
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("job {name} never ran");
     }
 
     /// Every event in the service's log, oldest first.
@@ -225,6 +255,7 @@ pub fn playbook() -> pb::Playbook {
             tier: seg::Tier::Unspecified as i32,
             setup_days: 30,
             value_days: 90,
+            stall_days: 0,
         }],
         ..Default::default()
     }

@@ -344,3 +344,112 @@ async fn each_signal_is_judged_on_its_own() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_stall_is_raised_once_for_the_owner_and_clears_when_the_plan_moves() {
+    let app = spawn_app().await;
+    let mut admin = app.admin();
+    create_playbook(&mut admin, playbook()).await;
+    let account = app.account("Acme", "SF-001", Some("p-1")).await;
+    let other = app.account("Other", "SF-002", Some("p-2")).await;
+    let mut csm = app.client(Role::Csm);
+    // Set-up was due 10 days ago.
+    let plan = open(&mut csm, &account, Some(days_ago(40))).await;
+    open(&mut csm, &other, Some(days_ago(40))).await;
+    let mut manager = app.client(Role::CsManager);
+    let first = manager
+        .detect_stalls(pb::DetectStallsRequest {})
+        .await
+        .expect("detect")
+        .into_inner();
+    assert_eq!((first.raised, first.cleared), (2, 0));
+    let again = manager
+        .detect_stalls(pb::DetectStallsRequest {})
+        .await
+        .expect("detect")
+        .into_inner();
+    assert_eq!((again.raised, again.cleared), (0, 0), "raised once");
+    let alerts = csm
+        .list_alerts(pb::ListAlertsRequest {
+            plan_id: plan.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("alerts")
+        .into_inner()
+        .alerts;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].kind, pb::StallKind::SetupOverdue as i32);
+    let stalled = csm
+        .get_plan(pb::GetPlanRequest {
+            id: plan.id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .plan
+        .expect("plan");
+    assert_eq!(stalled.status, pb::PlanStatus::Stalled as i32);
+    let listed = csm
+        .list_plans(pb::ListPlansRequest {
+            status: pb::PlanStatus::Stalled as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("stalled plans")
+        .into_inner()
+        .plans;
+    assert_eq!(listed.len(), 2);
+    // A partner user sees its own partner's alert only.
+    let seen = app
+        .client(Role::PartnerUser)
+        .list_alerts(pb::ListAlertsRequest::default())
+        .await
+        .expect("partner alerts")
+        .into_inner()
+        .alerts;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].account_id, account);
+
+    // Set-up reached: the alert clears at once.
+    csm.complete_step(pb::CompleteStepRequest {
+        note: "SSO on".into(),
+        ..complete(&plan.id, "sso")
+    })
+    .await
+    .expect("sso");
+    signal(&mut app.client(Role::Service), &account, "users_active", 9).await;
+    let moved = csm
+        .get_plan(pb::GetPlanRequest {
+            id: plan.id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .plan
+        .expect("plan");
+    assert_eq!(moved.status, pb::PlanStatus::OnTrack as i32);
+    let open_now = csm
+        .list_alerts(pb::ListAlertsRequest {
+            plan_id: plan.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("alerts")
+        .into_inner()
+        .alerts;
+    assert!(open_now.is_empty());
+    let events = app.events().await;
+    assert_eq!(payloads::<pb::PlanStalled>(&events).len(), 2);
+    let cleared = payloads::<pb::StallCleared>(&events);
+    assert_eq!(cleared.len(), 1);
+    assert_eq!(
+        cleared[0].alert.as_ref().map(|a| a.plan_id.as_str()),
+        Some(plan.id.as_str())
+    );
+    let err = csm
+        .detect_stalls(pb::DetectStallsRequest {})
+        .await
+        .expect_err("csm");
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
