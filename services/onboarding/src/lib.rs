@@ -54,6 +54,7 @@ impl Application {
         let accounts = AccountDirectory::new(store.clone(), clients.clone());
         accounts.follow(&jobs);
         store::stalls::Stalls::new(store.clone()).schedule(&jobs);
+        store::follow::follow(&store, &jobs, clients.clone());
         let handler = grpc::Handler::new(&store, accounts, clients);
         Server::new(NAME, error::DOMAIN, &config.server)
             .service(OnboardingServiceServer::new(handler))

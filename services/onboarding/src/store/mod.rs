@@ -2,6 +2,7 @@
 //! modules.
 
 pub mod entity;
+pub mod follow;
 pub mod migration;
 pub mod plans;
 pub mod report;

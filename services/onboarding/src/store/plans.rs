@@ -376,66 +376,8 @@ impl Plans {
             Begun::Replay(response) => return Ok(response),
             Begun::Fresh(uow) => uow,
         };
-        let slot = format!("{}/{product_key}", account.id);
-        let exists = || Error::PlanExists(format!("{}/{product_key}", account.id));
-        if plan::Entity::find()
-            .filter(plan::Column::OpenSlot.eq(slot.as_str()))
-            .one(uow.tx())
-            .await?
-            .is_some()
-        {
-            return Err(exists());
-        }
         let at = now();
-        let at_us = at.timestamp_micros();
-        let mut data = PlanData {
-            row: plan::Model {
-                id: uuid::Uuid::now_v7().to_string(),
-                account_id: account.id.clone(),
-                product_key: product_key.to_owned(),
-                playbook_key: playbook.key.clone(),
-                playbook_version: playbook.version,
-                tier: account.tier.as_str_name().to_owned(),
-                owner_csm_id: account.owner_csm_id.clone(),
-                partner_id: account.partner_id.clone(),
-                contract_start: contract_start.map(|d| d.to_string()),
-                kickoff: None,
-                anchor_date: None,
-                setup_due: None,
-                value_due: None,
-                setup_time_us: None,
-                value_time_us: None,
-                cancel_time_us: None,
-                cancel_reason: String::new(),
-                create_time_us: at_us,
-                progress_time_us: at_us,
-                revision: 1,
-                open_slot: Some(slot),
-                stall_days: crate::domain::playbook::DEFAULT_STALL_DAYS,
-            },
-            steps: Vec::new(),
-            playbook,
-            stalled: false,
-        };
-        date_plan(&mut data);
-        plan::Entity::insert(plan::ActiveModel::from(data.row.clone()))
-            .exec_without_returning(uow.tx())
-            .await
-            .map_err(|err| {
-                if is_unique_violation(&err) {
-                    exists()
-                } else {
-                    err.into()
-                }
-            })?;
-        uow.emit(
-            &data.row.id,
-            &pb::PlanOpened {
-                plan: Some(data.to_proto(at.date_naive())),
-            },
-        );
-        let signals = signals_of(uow.tx(), &account.id, product_key).await?;
-        advance(&mut uow, &mut data, &signals, at).await?;
+        let data = open_in(&mut uow, account, product_key, contract_start, playbook, at).await?;
         let response = pb::OpenPlanResponse {
             plan: Some(data.to_proto(at.date_naive())),
         };
@@ -620,75 +562,7 @@ impl Plans {
             Begun::Replay(response) => return Ok(response),
             Begun::Fresh(uow) => uow,
         };
-        let at = now();
-        let at_us = at.timestamp_micros();
-        // Highest value per signal in this call, then kept against the
-        // stored one by the database, so concurrent senders never lower it.
-        let mut highest: HashMap<(&str, &str, &str), i64> = HashMap::new();
-        for s in &signals {
-            let entry = highest
-                .entry((&s.account_id, &s.product_key, &s.signal_key))
-                .or_insert(s.value);
-            *entry = Ord::max(*entry, s.value);
-        }
-        let rows: Vec<_> = highest.iter().collect();
-        for chunk in rows.chunks(1000) {
-            let mut insert = Query::insert();
-            insert.into_table(Alias::new("signals")).columns([
-                Alias::new("account_id"),
-                Alias::new("product_key"),
-                Alias::new("signal_key"),
-                Alias::new("value"),
-                Alias::new("update_time_us"),
-            ]);
-            for ((account, product, key), value) in chunk {
-                insert
-                    .values([
-                        Value::from(*account).into(),
-                        Value::from(*product).into(),
-                        Value::from(*key).into(),
-                        Value::from(**value).into(),
-                        at_us.into(),
-                    ])
-                    .map_err(|e| DbErr::Custom(e.to_string()))?;
-            }
-            insert.on_conflict(
-                OnConflict::columns([
-                    Alias::new("account_id"),
-                    Alias::new("product_key"),
-                    Alias::new("signal_key"),
-                ])
-                .value(
-                    Alias::new("value"),
-                    Expr::cust(
-                        "CASE WHEN excluded.value > signals.value THEN excluded.value ELSE signals.value END",
-                    ),
-                )
-                .update_column(Alias::new("update_time_us"))
-                .to_owned(),
-            );
-            uow.tx().execute(&insert).await?;
-        }
-        let slots: BTreeSet<String> = highest
-            .keys()
-            .map(|(account, product, _)| format!("{account}/{product}"))
-            .collect();
-        let mut reached = 0;
-        let open: Vec<String> = plan::Entity::find()
-            .select_only()
-            .column(plan::Column::Id)
-            .filter(plan::Column::OpenSlot.is_in(slots.iter().map(String::as_str)))
-            .order_by_asc(plan::Column::Id)
-            .into_tuple()
-            .all(uow.tx())
-            .await?;
-        for id in open {
-            let Some(mut data) = load(uow.tx(), &id, true).await? else {
-                continue;
-            };
-            let values = signals_of(uow.tx(), &data.row.account_id, &data.row.product_key).await?;
-            reached += advance(&mut uow, &mut data, &values, at).await?;
-        }
+        let reached = signals_in(&mut uow, &signals, now()).await?;
         let response = pb::RecordSignalsResponse {
             accepted: signals.len() as i64,
             rejections,
@@ -777,4 +651,155 @@ impl Plans {
         }
         Ok((out, more))
     }
+}
+
+/// Opens a plan of `account` for `product_key` on `playbook` at `at` in
+/// `uow`, reaching at once the stages its signals already meet.
+pub async fn open_in(
+    uow: &mut UnitOfWork,
+    account: &Account,
+    product_key: &str,
+    contract_start: Option<NaiveDate>,
+    playbook: Playbook,
+    at: DateTime<Utc>,
+) -> Result<PlanData> {
+    let slot = format!("{}/{product_key}", account.id);
+    let exists = || Error::PlanExists(format!("{}/{product_key}", account.id));
+    if plan::Entity::find()
+        .filter(plan::Column::OpenSlot.eq(slot.as_str()))
+        .one(uow.tx())
+        .await?
+        .is_some()
+    {
+        return Err(exists());
+    }
+    let at_us = at.timestamp_micros();
+    let mut data = PlanData {
+        row: plan::Model {
+            id: uuid::Uuid::now_v7().to_string(),
+            account_id: account.id.clone(),
+            product_key: product_key.to_owned(),
+            playbook_key: playbook.key.clone(),
+            playbook_version: playbook.version,
+            tier: account.tier.as_str_name().to_owned(),
+            owner_csm_id: account.owner_csm_id.clone(),
+            partner_id: account.partner_id.clone(),
+            contract_start: contract_start.map(|d| d.to_string()),
+            kickoff: None,
+            anchor_date: None,
+            setup_due: None,
+            value_due: None,
+            setup_time_us: None,
+            value_time_us: None,
+            cancel_time_us: None,
+            cancel_reason: String::new(),
+            create_time_us: at_us,
+            progress_time_us: at_us,
+            revision: 1,
+            open_slot: Some(slot),
+            stall_days: crate::domain::playbook::DEFAULT_STALL_DAYS,
+        },
+        steps: Vec::new(),
+        playbook,
+        stalled: false,
+    };
+    date_plan(&mut data);
+    plan::Entity::insert(plan::ActiveModel::from(data.row.clone()))
+        .exec_without_returning(uow.tx())
+        .await
+        .map_err(|err| {
+            if is_unique_violation(&err) {
+                exists()
+            } else {
+                err.into()
+            }
+        })?;
+    uow.emit(
+        &data.row.id,
+        &pb::PlanOpened {
+            plan: Some(data.to_proto(at.date_naive())),
+        },
+    );
+    let signals = signals_of(uow.tx(), &account.id, product_key).await?;
+    advance(uow, &mut data, &signals, at).await?;
+    Ok(data)
+}
+
+/// Records `signals` in `uow` at `at` (each keeping its highest value),
+/// then reaches the stages of the open plans of their accounts and products
+/// that now hold; how many.
+pub async fn signals_in(
+    uow: &mut UnitOfWork,
+    signals: &[NewSignal],
+    at: DateTime<Utc>,
+) -> Result<u64> {
+    let at_us = at.timestamp_micros();
+    // Highest value per signal in this call, then kept against the
+    // stored one by the database, so concurrent senders never lower it.
+    let mut highest: HashMap<(&str, &str, &str), i64> = HashMap::new();
+    for s in signals {
+        let entry = highest
+            .entry((&s.account_id, &s.product_key, &s.signal_key))
+            .or_insert(s.value);
+        *entry = Ord::max(*entry, s.value);
+    }
+    let rows: Vec<_> = highest.iter().collect();
+    for chunk in rows.chunks(1000) {
+        let mut insert = Query::insert();
+        insert.into_table(Alias::new("signals")).columns([
+            Alias::new("account_id"),
+            Alias::new("product_key"),
+            Alias::new("signal_key"),
+            Alias::new("value"),
+            Alias::new("update_time_us"),
+        ]);
+        for ((account, product, key), value) in chunk {
+            insert
+                .values([
+                    Value::from(*account).into(),
+                    Value::from(*product).into(),
+                    Value::from(*key).into(),
+                    Value::from(**value).into(),
+                    at_us.into(),
+                ])
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+        }
+        insert.on_conflict(
+            OnConflict::columns([
+                Alias::new("account_id"),
+                Alias::new("product_key"),
+                Alias::new("signal_key"),
+            ])
+            .value(
+                Alias::new("value"),
+                Expr::cust(
+                    "CASE WHEN excluded.value > signals.value THEN excluded.value ELSE signals.value END",
+                ),
+            )
+            .update_column(Alias::new("update_time_us"))
+            .to_owned(),
+        );
+        uow.tx().execute(&insert).await?;
+    }
+    let slots: BTreeSet<String> = highest
+        .keys()
+        .map(|(account, product, _)| format!("{account}/{product}"))
+        .collect();
+    let mut reached = 0;
+    let open: Vec<String> = plan::Entity::find()
+        .select_only()
+        .column(plan::Column::Id)
+        .filter(plan::Column::OpenSlot.is_in(slots.iter().map(String::as_str)))
+        .order_by_asc(plan::Column::Id)
+        .into_tuple()
+        .all(uow.tx())
+        .await?;
+    for id in open {
+        let Some(mut data) = load(uow.tx(), &id, true).await? else {
+            continue;
+        };
+        let values = signals_of(uow.tx(), &data.row.account_id, &data.row.product_key).await?;
+        reached += advance(uow, &mut data, &values, at).await?;
+    }
+    Ok(reached)
 }

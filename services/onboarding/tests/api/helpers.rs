@@ -9,6 +9,7 @@ use themodel_proto::{
     events as ev,
     events::event_feed_service_client::EventFeedServiceClient,
     expansion::{self as ex, expansion_service_client::ExpansionServiceClient},
+    health::health_service_client::HealthServiceClient,
     onboarding::{self as pb, onboarding_service_client::OnboardingServiceClient},
     operations::{self as ops, operations_service_client::OperationsServiceClient},
     segmentation::{self as seg, segmentation_service_client::SegmentationServiceClient},
@@ -22,7 +23,8 @@ pub type Client = OnboardingServiceClient<InterceptedService<Channel, Bearer>>;
 pub struct TestApp {
     pub onboarding: TestService,
     segmentation: TestService,
-    _expansion: TestService,
+    expansion: TestService,
+    health: TestService,
 }
 
 /// Starts segmentation and expansion, then the service with both as peers,
@@ -48,6 +50,15 @@ pub async fn spawn_app() -> TestApp {
         ),
         ("expansion".to_owned(), format!("http://{}", expansion.addr)),
     ];
+    let health_peers = peers.clone();
+    let health = TestService::start(
+        TestDatabase::new().await,
+        |settings| settings.peers = health_peers,
+        themodel_health::Application::build,
+    )
+    .await;
+    let mut peers = peers;
+    peers.push(("health".to_owned(), format!("http://{}", health.addr)));
     let onboarding = TestService::start(
         TestDatabase::new().await,
         |settings| settings.peers = peers,
@@ -82,7 +93,8 @@ pub async fn spawn_app() -> TestApp {
     let app = TestApp {
         onboarding,
         segmentation,
-        _expansion: expansion,
+        expansion,
+        health,
     };
     // Every job runs once when the service starts: the stall check's first
     // run is over before a test opens plans, so only the test's own checks
@@ -130,6 +142,37 @@ impl TestApp {
         .account
         .expect("account")
         .id
+    }
+
+    /// A client of the expansion service, as admin.
+    pub fn expansion(&self) -> ExpansionServiceClient<InterceptedService<Channel, Bearer>> {
+        ExpansionServiceClient::with_interceptor(
+            self.expansion.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        )
+    }
+
+    /// A client of the health service, as admin.
+    pub fn health(&self) -> HealthServiceClient<InterceptedService<Channel, Bearer>> {
+        HealthServiceClient::with_interceptor(
+            self.health.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        )
+    }
+
+    /// Waits up to ten seconds for `check` to hold.
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..200 {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
     }
 
     /// Waits until the service's job `name` has finished its first run.

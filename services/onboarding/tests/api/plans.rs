@@ -453,3 +453,117 @@ async fn a_stall_is_raised_once_for_the_owner_and_clears_when_the_plan_moves() {
         .expect_err("csm");
     assert_eq!(err.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn a_first_purchase_opens_a_plan_and_health_adoption_meets_its_criteria() {
+    use themodel_proto::{expansion as ex, health as hp};
+    let app = spawn_app().await;
+    let mut admin = app.admin();
+    create_playbook(
+        &mut admin,
+        pb::Playbook {
+            setup_criteria: vec![on_signal("feature:dashboards", 1)],
+            ..playbook()
+        },
+    )
+    .await;
+    let account = app.account("Acme", "SF-001", Some("p-1")).await;
+    // Expansion records the first subscription: onboarding opens the plan,
+    // dated from the term's start.
+    let subscription = ex::Subscription {
+        account_id: account.clone(),
+        product_key: "analytics".into(),
+        plan_key: "monthly".into(),
+        terms: vec![ex::SubscriptionTerm {
+            quantity: 5,
+            start_date: Some(days_ago(3)),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    app.expansion()
+        .create_subscription(ex::CreateSubscriptionRequest {
+            subscription: Some(subscription.clone()),
+            request_id: String::new(),
+        })
+        .await
+        .expect("subscription");
+    let plans = || {
+        let mut client = app.admin();
+        let account = account.clone();
+        async move {
+            client
+                .list_plans(pb::ListPlansRequest {
+                    account_id: account,
+                    ..Default::default()
+                })
+                .await
+                .expect("plans")
+                .into_inner()
+                .plans
+        }
+    };
+    app.eventually("the plan", || async { !plans().await.is_empty() })
+        .await;
+    let opened = plans().await.remove(0);
+    assert_eq!(opened.contract_start_date, Some(days_ago(3)));
+    assert_eq!(opened.setup_due_date, Some(days_ago(-27)));
+
+    // The account uses dashboards: health announces the adoption, and the
+    // plan is set up without anyone posting a signal.
+    let mut health = app.health();
+    health
+        .create_feature(hp::CreateFeatureRequest {
+            feature: Some(hp::Feature {
+                product_key: "analytics".into(),
+                feature_key: "dashboards".into(),
+                display_name: "Dashboards".into(),
+                key_feature: true,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("feature");
+    let at = chrono::Utc::now() - chrono::Duration::minutes(5);
+    health
+        .ingest_usage(hp::IngestUsageRequest {
+            events: vec![hp::UsageEvent {
+                account_id: account.clone(),
+                user_id: "u-1".into(),
+                product_key: "analytics".into(),
+                feature_key: "dashboards".into(),
+                occurred_at: Some(prost_types::Timestamp {
+                    seconds: at.timestamp(),
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }],
+            request_id: String::new(),
+        })
+        .await
+        .expect("usage");
+    app.eventually("set-up from adoption", || async {
+        plans().await[0].setup_complete_time.is_some()
+    })
+    .await;
+
+    // A second subscription to the same product opens nothing more.
+    app.expansion()
+        .create_subscription(ex::CreateSubscriptionRequest {
+            subscription: Some(ex::Subscription {
+                external_id: "second".into(),
+                terms: vec![ex::SubscriptionTerm {
+                    quantity: 2,
+                    start_date: Some(days_ago(0)),
+                    ..Default::default()
+                }],
+                ..subscription
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("second subscription");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(plans().await.len(), 1);
+}
