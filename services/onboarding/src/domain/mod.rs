@@ -1,6 +1,7 @@
 //! The onboarding service's rules, free of transport and storage.
 
 pub mod access;
+pub mod capacity;
 pub mod plan;
 pub mod playbook;
 pub mod report;

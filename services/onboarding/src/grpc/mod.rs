@@ -1,6 +1,7 @@
 //! gRPC handlers: authorize, validate and convert, call the repository,
 //! convert back. Business rules live in `domain`, persistence in `store`.
 
+mod capacity;
 mod plans;
 mod playbooks;
 mod report;
@@ -76,5 +77,6 @@ rpcs! {
     record_signals: RecordSignalsRequest => RecordSignalsResponse,
     detect_stalls: DetectStallsRequest => DetectStallsResponse,
     list_alerts: ListAlertsRequest => ListAlertsResponse,
+    forecast_capacity: ForecastCapacityRequest => ForecastCapacityResponse,
     get_completion_report: GetCompletionReportRequest => GetCompletionReportResponse,
 }

@@ -139,3 +139,86 @@ async fn the_completion_rate_counts_plans_due_in_the_period_reached_on_time() {
         .expect_err("bad");
     assert_eq!(violated_fields(&err), vec!["end_date", "group_by"]);
 }
+
+#[tokio::test]
+async fn the_capacity_forecast_names_the_month_that_breaks() {
+    use themodel_proto::segmentation::Tier;
+    let app = spawn_app().await;
+    let booking = |month: i32, tier: Tier, contracts: i32| pb::MonthlyBookings {
+        year: 2027,
+        month,
+        tier: tier as i32,
+        contracts,
+    };
+    // High touch: 4 a month, 30 hours over 3 months; low touch: 10 a month,
+    // 3 hours in the month. 2 CSMs with 60 onboarding hours each: 120.
+    let mut bookings = Vec::new();
+    for month in 1..=3 {
+        bookings.push(booking(month, Tier::HighTouch, 4));
+        bookings.push(booking(month, Tier::LowTouch, 10));
+    }
+    let request = pb::ForecastCapacityRequest {
+        bookings,
+        efforts: vec![
+            pb::TierEffort {
+                tier: Tier::HighTouch as i32,
+                hours_per_onboarding: 30,
+                months: 3,
+            },
+            pb::TierEffort {
+                tier: Tier::Unspecified as i32,
+                hours_per_onboarding: 3,
+                months: 0,
+            },
+        ],
+        onboarding_csms: 2,
+        hours_per_csm_per_month: 60,
+    };
+    let forecast = app
+        .client(Role::CsManager)
+        .forecast_capacity(request.clone())
+        .await
+        .expect("forecast")
+        .into_inner();
+    let needed: Vec<(i32, i64, bool)> = forecast
+        .months
+        .iter()
+        .map(|m| (m.month, m.hours_needed, m.over_capacity))
+        .collect();
+    // Jan 40 + 30, Feb 80 + 30, Mar 120 + 30, Apr 80, May 40.
+    assert_eq!(
+        needed,
+        vec![
+            (1, 70, false),
+            (2, 110, false),
+            (3, 150, true),
+            (4, 80, false),
+            (5, 40, false),
+        ]
+    );
+    assert_eq!(forecast.first_breaking_index, 2);
+    assert_eq!(forecast.months[2].utilisation_basis_points, Some(12_500));
+    assert_eq!(forecast.months[2].csms_needed, 3);
+
+    let err = app
+        .admin()
+        .forecast_capacity(pb::ForecastCapacityRequest {
+            efforts: vec![],
+            hours_per_csm_per_month: 0,
+            ..request
+        })
+        .await
+        .expect_err("bad");
+    let fields = violated_fields(&err);
+    assert_eq!(fields[0], "bookings[0].tier");
+    assert_eq!(
+        fields.last().map(String::as_str),
+        Some("hours_per_csm_per_month")
+    );
+    let err = app
+        .client(Role::Csm)
+        .forecast_capacity(pb::ForecastCapacityRequest::default())
+        .await
+        .expect_err("csm");
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
