@@ -40,6 +40,12 @@ pub enum Error {
         /// Its current etag.
         current: String,
     },
+    /// The caller's self-success rule etag is stale.
+    #[error("self-success rule etag mismatch")]
+    RuleEtagMismatch {
+        /// Its current etag.
+        current: String,
+    },
     /// No playbook for the product and the account's tier, nor a default.
     #[error("no playbook for product {product} and tier {tier}")]
     NoPlaybook {
@@ -111,6 +117,11 @@ impl From<Error> for ApiError {
             Error::PlaybookEtagMismatch { id, current } => {
                 ApiError::etag_mismatch("playbook", id, current)
             }
+            Error::RuleEtagMismatch { current } => ApiError::etag_mismatch(
+                "self-success rule",
+                "self-success-rule".to_owned(),
+                current,
+            ),
             Error::NoPlaybook { product, tier } => ApiError::FailedPrecondition {
                 reason: NO_PLAYBOOK,
                 message: format!(

@@ -5,8 +5,8 @@ use themodel_proto::onboarding as pb;
 
 use super::{key, signal_key, tier, tier_to_proto, timestamp};
 use crate::domain::playbook::{
-    Anchor, Confirmation, Criterion, DEFAULT_STALL_DAYS, Definition, PhaseDef, Playbook, StepDef,
-    StepKind, Targets, etag,
+    Anchor, Confirmation, Criterion, DEFAULT_STALL_DAYS, Definition, PhaseDef, Playbook,
+    SELF_SUCCESS_SCOPE, StepDef, StepKind, Targets, etag,
 };
 
 fn step_kind(value: i32) -> Result<StepKind, Vec<Violation>> {
@@ -226,5 +226,6 @@ pub fn playbook_to_proto(p: &Playbook) -> pb::Playbook {
         create_time: Some(timestamp(p.create_time)),
         created_by: p.created_by.clone(),
         etag: etag(p.latest),
+        self_success: p.tier == SELF_SUCCESS_SCOPE,
     }
 }

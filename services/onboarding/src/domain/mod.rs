@@ -5,3 +5,4 @@ pub mod capacity;
 pub mod plan;
 pub mod playbook;
 pub mod report;
+pub mod self_success;

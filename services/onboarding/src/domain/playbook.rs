@@ -16,6 +16,8 @@ pub const MAX_CRITERIA: usize = 20;
 pub const MAX_DAYS: i32 = 730;
 /// The scope of a product's default playbook.
 pub const DEFAULT_TIER: &str = "TIER_UNSPECIFIED";
+/// The scope of a product's self-success playbook.
+pub const SELF_SUCCESS_SCOPE: &str = "SELF_SUCCESS";
 
 /// What a step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@ mod capacity;
 mod plans;
 mod playbooks;
 mod report;
+mod self_success;
 mod signals;
 mod stalls;
 
@@ -14,7 +15,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     error::Result,
-    store::{Playbooks, plans::Plans, stalls::Stalls},
+    store::{Playbooks, plans::Plans, routing::Routing, stalls::Stalls},
 };
 
 /// The OnboardingService implementation.
@@ -23,6 +24,7 @@ pub struct Handler {
     playbooks: Playbooks,
     plans: Plans,
     stalls: Stalls,
+    routing: Routing,
     store: Store,
     accounts: AccountDirectory,
     clients: Clients,
@@ -36,6 +38,7 @@ impl Handler {
             playbooks: Playbooks::new(store.clone()),
             plans: Plans::new(store.clone()),
             stalls: Stalls::new(store.clone()),
+            routing: Routing::new(store.clone()),
             store: store.clone(),
             accounts,
             clients,
@@ -78,5 +81,8 @@ rpcs! {
     detect_stalls: DetectStallsRequest => DetectStallsResponse,
     list_alerts: ListAlertsRequest => ListAlertsResponse,
     forecast_capacity: ForecastCapacityRequest => ForecastCapacityResponse,
+    get_self_success_rule: GetSelfSuccessRuleRequest => GetSelfSuccessRuleResponse,
+    update_self_success_rule: UpdateSelfSuccessRuleRequest => UpdateSelfSuccessRuleResponse,
+    get_self_success_report: GetSelfSuccessReportRequest => GetSelfSuccessReportResponse,
     get_completion_report: GetCompletionReportRequest => GetCompletionReportResponse,
 }

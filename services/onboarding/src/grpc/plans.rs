@@ -18,7 +18,10 @@ use crate::{
     convert::key,
     domain::{access::PLAN_WRITERS, plan::Status},
     error::{Error, Result},
-    store::plans::{Completion, PlanData, PlanFilter},
+    store::{
+        plans::{Completion, PlanData, PlanFilter},
+        routing::choose,
+    },
 };
 
 fn today() -> chrono::NaiveDate {
@@ -109,24 +112,15 @@ impl Handler {
             .visible_account(&request, &principal, &account_id)
             .await?
             .ok_or_else(|| Error::AccountNotFound(account_id.clone()))?;
-        let tier = account.tier.as_str_name();
-        let playbook = self
-            .playbooks
-            .for_account(&product_key, tier)
+        let choice = choose(&self.store.db, &account, &product_key)
             .await?
             .ok_or_else(|| Error::NoPlaybook {
                 product: product_key.clone(),
-                tier: tier.to_owned(),
+                tier: account.tier.as_str_name().to_owned(),
             })?;
         let idempotency = IdempotencyKey::new(&principal, request_id, "OpenPlan", req);
         self.plans
-            .open(
-                idempotency,
-                &account,
-                &product_key,
-                contract_start,
-                playbook,
-            )
+            .open(idempotency, &account, &product_key, contract_start, choice)
             .await
     }
 

@@ -17,7 +17,7 @@ use tonic::{Code, Request};
 use super::Handler;
 use crate::{
     convert::{key, playbook::definition, playbook::playbook_to_proto, tier},
-    domain::access::PLAYBOOK_WRITERS,
+    domain::{access::PLAYBOOK_WRITERS, playbook::SELF_SUCCESS_SCOPE},
     error::{Error, Result},
 };
 
@@ -70,7 +70,11 @@ impl Handler {
         };
         let playbook_key = v.check("playbook.playbook_key", key(&p.playbook_key));
         let product_key = v.check("playbook.product_key", key(&p.product_key));
-        let scope = v.check("playbook.tier", tier(p.tier));
+        let scope = if p.self_success {
+            Some(SELF_SUCCESS_SCOPE.to_owned())
+        } else {
+            v.check("playbook.tier", tier(p.tier))
+        };
         let def = v.check("playbook", definition(p));
         let (Some(playbook_key), Some(product_key), Some(scope), Some(def), true) =
             (playbook_key, product_key, scope, def, v.is_empty())

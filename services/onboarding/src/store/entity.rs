@@ -113,6 +113,10 @@ pub mod plan {
         pub open_slot: Option<String>,
         /// Days without progress before it stalls.
         pub stall_days: i32,
+        /// Routed to self-success.
+        pub self_success: bool,
+        /// The self-success rule's version at opening; 0 for none.
+        pub rule_version: i64,
     }
 
     /// No relations.
@@ -216,6 +220,32 @@ pub mod stall_alert {
         pub clear_time_us: Option<i64>,
         /// `plan/kind` while open.
         pub open_slot: Option<String>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `self_success_rules` table: every version of the rule.
+pub mod rule {
+    use sea_orm::entity::prelude::*;
+
+    /// One version.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "self_success_rules")]
+    pub struct Model {
+        /// The version.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i64,
+        /// The rule, JSON.
+        pub definition: String,
+        /// Unix microseconds.
+        pub create_time_us: i64,
+        /// Who set it.
+        pub created_by: String,
     }
 
     /// No relations.

@@ -17,10 +17,10 @@ use themodel_platform::{
 use themodel_proto::{events::Event, expansion as exp, health};
 
 use super::{
-    Playbooks,
     entity::plan,
     now,
     plans::{NewSignal, open_in, signals_in},
+    routing::choose,
 };
 
 /// The consumer of the health service's adoption events.
@@ -64,9 +64,7 @@ impl EventHandler for Adoption {
 }
 
 /// Opens a plan for an account's first subscription to a product.
-struct Purchases {
-    playbooks: Playbooks,
-}
+struct Purchases;
 
 #[tonic::async_trait]
 impl EventHandler for Purchases {
@@ -96,11 +94,7 @@ impl EventHandler for Purchases {
             // account event has arrived.
             anyhow::bail!("account {} is not known here yet", sub.account_id);
         };
-        let Some(playbook) = self
-            .playbooks
-            .for_account(&sub.product_key, account.tier.as_str_name())
-            .await?
-        else {
+        let Some(choice) = choose(uow.tx(), &account, &sub.product_key).await? else {
             tracing::info!(
                 account = %account.id,
                 product = %sub.product_key,
@@ -114,7 +108,7 @@ impl EventHandler for Purchases {
             .filter_map(|t| t.start_date.as_ref())
             .filter_map(|d| validate::date(d).ok())
             .min();
-        open_in(uow, &account, &sub.product_key, start, playbook, now()).await?;
+        open_in(uow, &account, &sub.product_key, start, choice, now()).await?;
         Ok(())
     }
 }
@@ -128,9 +122,7 @@ pub fn follow(store: &Store, jobs: &JobRunner, clients: Clients) {
         PURCHASE_CONSUMER,
         registry::EXPANSION.name,
         store,
-        Purchases {
-            playbooks: Playbooks::new(store.clone()),
-        },
+        Purchases,
     )
     .start(jobs, clients);
 }

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             m20261202_000002_playbooks_plans_signals::Migration,
         ));
         migrations.push(Box::new(m20261202_000003_stalls::Migration));
+        migrations.push(Box::new(m20261202_000004_self_success::Migration));
         migrations
     }
 }
@@ -334,6 +335,87 @@ mod m20261202_000003_stalls {
                         .to_owned(),
                 )
                 .await
+        }
+    }
+}
+
+/// The self-success rule's versions, and each plan's routing.
+mod m20261202_000004_self_success {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum Plans {
+        Table,
+        SelfSuccess,
+        RuleVersion,
+    }
+
+    #[derive(DeriveIden)]
+    enum SelfSuccessRules {
+        Table,
+        Version,
+        Definition,
+        CreateTimeUs,
+        CreatedBy,
+    }
+
+    /// This migration.
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000004_self_success"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            // One column per statement: SQLite alters one at a time.
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Plans::Table)
+                        .add_column(boolean(Plans::SelfSuccess).default(false))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Plans::Table)
+                        .add_column(big_integer(Plans::RuleVersion).default(0))
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_table(
+                    Table::create()
+                        .table(SelfSuccessRules::Table)
+                        .col(big_integer(SelfSuccessRules::Version).primary_key())
+                        .col(text(SelfSuccessRules::Definition))
+                        .col(big_integer(SelfSuccessRules::CreateTimeUs))
+                        .col(string_len(SelfSuccessRules::CreatedBy, 256))
+                        .to_owned(),
+                )
+                .await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .drop_table(Table::drop().table(SelfSuccessRules::Table).to_owned())
+                .await?;
+            for column in [Plans::RuleVersion, Plans::SelfSuccess] {
+                manager
+                    .alter_table(
+                        Table::alter()
+                            .table(Plans::Table)
+                            .drop_column(column)
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+            Ok(())
         }
     }
 }

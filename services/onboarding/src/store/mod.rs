@@ -6,6 +6,7 @@ pub mod follow;
 pub mod migration;
 pub mod plans;
 pub mod report;
+pub mod routing;
 pub mod stalls;
 
 use chrono::DateTime;
@@ -18,7 +19,7 @@ use themodel_proto::onboarding as pb;
 
 use crate::{
     convert::playbook::playbook_to_proto,
-    domain::playbook::{DEFAULT_TIER, Definition, Playbook, etag},
+    domain::playbook::{Definition, Playbook, etag},
     error::{Error, Result},
 };
 use entity::{playbook, version};
@@ -71,6 +72,24 @@ pub async fn playbook_at(
         .await?
     {
         Some(row) => Ok(Some(to_playbook(&head, row)?)),
+        None => Ok(None),
+    }
+}
+
+/// The latest version of the playbook of `product_key` for `scope` (a
+/// tier's name, `TIER_UNSPECIFIED` or `SELF_SUCCESS`), read on `db`.
+pub async fn latest_for_scope(
+    db: &impl ConnectionTrait,
+    product_key: &str,
+    scope: &str,
+) -> Result<Option<Playbook>> {
+    match playbook::Entity::find()
+        .filter(playbook::Column::ProductKey.eq(product_key))
+        .filter(playbook::Column::Tier.eq(scope))
+        .one(db)
+        .await?
+    {
+        Some(head) => playbook_at(db, &head.playbook_key, None).await,
         None => Ok(None),
     }
 }
@@ -226,22 +245,6 @@ impl Playbooks {
     /// Playbook `key` at `version` (its latest when none).
     pub async fn get(&self, key: &str, version: Option<i64>) -> Result<Option<Playbook>> {
         playbook_at(&self.store.db, key, version).await
-    }
-
-    /// The latest version of the playbook of `product_key` for `tier`, else
-    /// of the product's default one.
-    pub async fn for_account(&self, product_key: &str, tier: &str) -> Result<Option<Playbook>> {
-        for scope in [tier, DEFAULT_TIER] {
-            if let Some(head) = playbook::Entity::find()
-                .filter(playbook::Column::ProductKey.eq(product_key))
-                .filter(playbook::Column::Tier.eq(scope))
-                .one(&self.store.db)
-                .await?
-            {
-                return self.get(&head.playbook_key, None).await;
-            }
-        }
-        Ok(None)
     }
 
     /// Up to `limit` playbooks (of `product_key` when given) after key

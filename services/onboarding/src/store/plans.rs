@@ -20,6 +20,7 @@ use themodel_proto::onboarding as pb;
 use super::{
     entity::{plan, plan_step, signal, stall_alert},
     now, playbook_at,
+    routing::Choice,
     stalls::{self, clear},
 };
 use crate::{
@@ -154,6 +155,8 @@ impl PlanData {
             progress_time: Some(timestamp(time(r.progress_time_us))),
             cancel_reason: r.cancel_reason.clone(),
             etag: etag(r.revision),
+            self_success: r.self_success,
+            self_success_rule_version: r.rule_version,
         }
     }
 }
@@ -370,14 +373,14 @@ impl Plans {
         account: &Account,
         product_key: &str,
         contract_start: Option<NaiveDate>,
-        playbook: Playbook,
+        choice: Choice,
     ) -> Result<pb::OpenPlanResponse> {
         let mut uow = match self.store.begin(idempotency).await? {
             Begun::Replay(response) => return Ok(response),
             Begun::Fresh(uow) => uow,
         };
         let at = now();
-        let data = open_in(&mut uow, account, product_key, contract_start, playbook, at).await?;
+        let data = open_in(&mut uow, account, product_key, contract_start, choice, at).await?;
         let response = pb::OpenPlanResponse {
             plan: Some(data.to_proto(at.date_naive())),
         };
@@ -660,9 +663,14 @@ pub async fn open_in(
     account: &Account,
     product_key: &str,
     contract_start: Option<NaiveDate>,
-    playbook: Playbook,
+    choice: Choice,
     at: DateTime<Utc>,
 ) -> Result<PlanData> {
+    let Choice {
+        playbook,
+        self_success,
+        rule_version,
+    } = choice;
     let slot = format!("{}/{product_key}", account.id);
     let exists = || Error::PlanExists(format!("{}/{product_key}", account.id));
     if plan::Entity::find()
@@ -698,6 +706,8 @@ pub async fn open_in(
             revision: 1,
             open_slot: Some(slot),
             stall_days: crate::domain::playbook::DEFAULT_STALL_DAYS,
+            self_success,
+            rule_version,
         },
         steps: Vec::new(),
         playbook,

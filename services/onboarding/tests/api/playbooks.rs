@@ -188,3 +188,143 @@ async fn bad_playbooks_are_refused_whole_and_named_by_field() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_self_success_rule_routes_new_plans_and_reports_the_share() {
+    let app = spawn_app().await;
+    let mut admin = app.admin();
+    create_playbook(&mut admin, playbook()).await;
+    let self_serve = create_playbook(
+        &mut admin,
+        pb::Playbook {
+            playbook_key: "analytics-self".into(),
+            self_success: true,
+            phases: vec![pb::Phase {
+                phase_key: "self".into(),
+                display_name: "On your own".into(),
+                steps: vec![step(
+                    "sso",
+                    pb::StepKind::Setting,
+                    pb::Confirmation::Unspecified,
+                )],
+            }],
+            setup_criteria: vec![on_step("sso")],
+            value_criteria: vec![on_signal("users_active", 3)],
+            ..playbook()
+        },
+    )
+    .await;
+    assert!(self_serve.self_success);
+    let off = admin
+        .get_self_success_rule(pb::GetSelfSuccessRuleRequest {})
+        .await
+        .expect("rule")
+        .into_inner()
+        .rule
+        .expect("rule");
+    assert_eq!(
+        (
+            off.enabled,
+            off.version,
+            off.target_min_percent,
+            off.target_max_percent
+        ),
+        (false, 0, 10, 15)
+    );
+    let rule = pb::SelfSuccessRule {
+        enabled: true,
+        max_products: 1,
+        required_signals: vec![pb::SignalCriterion {
+            signal_key: "cloud_literate".into(),
+            threshold: 1,
+        }],
+        etag: off.etag.clone(),
+        ..Default::default()
+    };
+    let set = admin
+        .update_self_success_rule(pb::UpdateSelfSuccessRuleRequest {
+            rule: Some(rule.clone()),
+            request_id: String::new(),
+        })
+        .await
+        .expect("update")
+        .into_inner()
+        .rule
+        .expect("rule");
+    assert_eq!((set.version, set.target_min_percent), (1, 10));
+    let stale = admin
+        .update_self_success_rule(pb::UpdateSelfSuccessRuleRequest {
+            rule: Some(rule),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("stale");
+    assert_eq!(reason(&stale), "ETAG_MISMATCH");
+
+    // A cloud-literate account onboards itself; another does not.
+    let literate = app.account("Acme", "SF-001", None).await;
+    let other = app.account("Globex", "SF-002", None).await;
+    signal(
+        &mut app.client(Role::Service),
+        &literate,
+        "cloud_literate",
+        1,
+    )
+    .await;
+    let mut csm = app.client(Role::Csm);
+    let routed = open(&mut csm, &literate, Some(days_ago(0))).await;
+    assert!(routed.self_success);
+    assert_eq!(
+        (
+            routed.playbook_key.as_str(),
+            routed.self_success_rule_version
+        ),
+        ("analytics-self", 1)
+    );
+    let kept = open(&mut csm, &other, Some(days_ago(0))).await;
+    assert!(!kept.self_success);
+    assert_eq!(kept.playbook_key, "analytics-default");
+
+    let report = app
+        .client(Role::CsManager)
+        .get_self_success_report(pb::GetSelfSuccessReportRequest {
+            start_date: Some(days_ago(1)),
+            end_date: Some(days_ago(0)),
+        })
+        .await
+        .expect("report")
+        .into_inner();
+    assert_eq!((report.opened, report.routed), (2, 1));
+    assert_eq!(report.share_basis_points, Some(5_000));
+    assert!(!report.within_target, "50% is over the 10-15% target");
+
+    let err = admin
+        .update_self_success_rule(pb::UpdateSelfSuccessRuleRequest {
+            rule: Some(pb::SelfSuccessRule {
+                max_products: -1,
+                target_min_percent: 30,
+                target_max_percent: 20,
+                tiers: vec![42],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("bad rule");
+    assert_eq!(
+        violated_fields(&err),
+        vec![
+            "rule.tiers[0]",
+            "rule.max_products",
+            "rule.target_max_percent"
+        ]
+    );
+    let err = app
+        .client(Role::PartnerUser)
+        .get_self_success_rule(pb::GetSelfSuccessRuleRequest {})
+        .await
+        .expect_err("partner");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let audit: Vec<pb::SelfSuccessRuleUpdated> = payloads(&app.events().await);
+    assert_eq!(audit.len(), 1);
+}
