@@ -26,6 +26,9 @@ pub const ALREADY_ENDED: &str = "ALREADY_ENDED";
 pub const NO_TIER_PROGRAM: &str = "NO_TIER_PROGRAM";
 /// ErrorInfo reason: a partner that is not active is evaluated for a tier.
 pub const PARTNER_NOT_ACTIVE: &str = "PARTNER_NOT_ACTIVE";
+/// ErrorInfo reason: a report of another service sums amounts in several
+/// currencies.
+pub const MIXED_CURRENCIES: &str = "MIXED_CURRENCIES";
 
 /// What can go wrong in the partner-success service.
 #[derive(Debug, thiserror::Error)]
@@ -106,9 +109,37 @@ pub enum Error {
         /// Its status name.
         status: &'static str,
     },
+    /// Another service's report has amounts in several currencies.
+    #[error("{what} amounts in {currencies}")]
+    MixedCurrencies {
+        /// What the amounts are: `revenue`, `CSQL`.
+        what: &'static str,
+        /// The currencies, as the other service named them.
+        currencies: String,
+    },
     /// A canonical error from the platform (auth, idempotency, database).
     #[error(transparent)]
     Api(#[from] ApiError),
+}
+
+impl Error {
+    /// A call to the `peer` service for its `what` report failed with
+    /// `status`: amounts in several currencies are the caller's to settle
+    /// (FAILED_PRECONDITION `MIXED_CURRENCIES`); the rest as
+    /// [`ApiError::from_peer`] (UNAVAILABLE when the peer is out of reach).
+    pub fn from_peer(peer: &str, what: &'static str, status: tonic::Status) -> Self {
+        use tonic_types::StatusExt as _;
+        if status.code() == tonic::Code::FailedPrecondition
+            && let Some(info) = status.get_details_error_info()
+            && info.reason == MIXED_CURRENCIES
+        {
+            return Error::MixedCurrencies {
+                what,
+                currencies: info.metadata.get("currencies").cloned().unwrap_or_default(),
+            };
+        }
+        Error::Api(ApiError::from_peer(peer, status))
+    }
 }
 
 impl From<sea_orm::DbErr> for Error {
@@ -202,6 +233,19 @@ impl From<Error> for ApiError {
                 PARTNER_NOT_ACTIVE,
                 format!("partner {partner_id} is {status}; only active partners are tiered"),
                 vec![("partner_id", partner_id), ("status", status.to_owned())],
+            ),
+            Error::MixedCurrencies { what, currencies } => failed(
+                MIXED_CURRENCIES,
+                match what {
+                    "revenue" => format!(
+                        "the partners' revenue is in {currencies} and cannot be summed; \
+                         set currency_code to one of them"
+                    ),
+                    _ => format!(
+                        "the partners' {what} amounts are in {currencies} and cannot be summed"
+                    ),
+                },
+                vec![("currencies", currencies)],
             ),
             Error::Api(api) => api,
         }

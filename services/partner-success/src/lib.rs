@@ -8,6 +8,7 @@ pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod health;
 pub mod revenue;
 pub mod store;
 
@@ -55,8 +56,13 @@ impl Application {
         accounts.follow(&jobs);
         let deals = store::deals::Deals::new(store.clone());
         deals.schedule(&jobs);
-        let tiers = store::tiers::Tiers::new(store.clone(), revenue::Revenue::new(clients));
+        let tiers = store::tiers::Tiers::new(store.clone(), revenue::Revenue::new(clients.clone()));
         tiers.schedule(&jobs);
+        let scorecards = store::scorecards::Scorecards::new(
+            store.clone(),
+            revenue::Revenue::new(clients.clone()),
+            health::Health::new(clients),
+        );
         let handler = grpc::Handler::new(grpc::Repositories {
             partners: store::Partners::new(store.clone()),
             staff: store::staff::StaffRepo::new(store.clone()),
@@ -64,6 +70,7 @@ impl Application {
             attributions: store::attributions::Attributions::new(store.clone()),
             deals,
             tiers,
+            scorecards,
             accounts,
         });
         Server::new(NAME, error::DOMAIN, &config.server)

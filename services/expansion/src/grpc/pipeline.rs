@@ -456,6 +456,7 @@ impl Handler {
             Ok(pb::CsqlGrouping::Csm) => Some(CsqlGroup::Csm),
             Ok(pb::CsqlGrouping::Team) => Some(CsqlGroup::Team),
             Ok(pb::CsqlGrouping::Tier) => Some(CsqlGroup::Tier),
+            Ok(pb::CsqlGrouping::Partner) => Some(CsqlGroup::Partner),
             Err(vs) => {
                 v.extend_prefixed("group_by", vs);
                 None

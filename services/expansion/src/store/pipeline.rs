@@ -3,7 +3,9 @@
 //! produces expansion MRR.
 
 use chrono::{DateTime, NaiveDate};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+};
 use themodel_platform::{
     ApiError, accounts,
     store::{Begun, IdempotencyKey, Store, UnitOfWork, page},
@@ -75,6 +77,8 @@ pub enum CsqlGroup {
     Team,
     /// The account's tier.
     Tier,
+    /// The account's partner, as the account projection holds it now.
+    Partner,
 }
 
 /// CSQLs and opportunities.
@@ -449,6 +453,29 @@ impl Pipeline {
         if let Some(partner_id) = partner_id {
             query = query.filter(C::AccountId.in_subquery(partner_accounts(partner_id)));
         }
+        // The partners of the accounts CSQLs were raised on, read with one
+        // statement over the same CSQLs (not an id list that grows with
+        // them).
+        let partners: std::collections::HashMap<String, String> = match group {
+            CsqlGroup::Partner => {
+                use accounts::entity::{Column as A, Entity as Projected};
+                let raised_on = query
+                    .clone()
+                    .select_only()
+                    .column(C::AccountId)
+                    .into_query();
+                Projected::find()
+                    .select_only()
+                    .columns([A::AccountId, A::PartnerId])
+                    .filter(A::AccountId.in_subquery(raised_on))
+                    .into_tuple::<(String, String)>()
+                    .all(&self.store.db)
+                    .await?
+                    .into_iter()
+                    .collect()
+            }
+            _ => Default::default(),
+        };
         let rows = query.all(&self.store.db).await?;
         let ids: Vec<&str> = rows
             .iter()
@@ -485,6 +512,11 @@ impl Pipeline {
                         CsqlGroup::Csm => csql.csm_id,
                         CsqlGroup::Team => csql.team_id,
                         CsqlGroup::Tier => csql.tier,
+                        // An account the projection does not hold has no
+                        // partner known here.
+                        CsqlGroup::Partner => {
+                            partners.get(&csql.account_id).cloned().unwrap_or_default()
+                        }
                     },
                     status: csql.status,
                     stage,

@@ -413,3 +413,78 @@ async fn only_cs_raises_only_customer_sales_decides_and_partners_see_their_own()
         .expect_err("hidden");
     assert_eq!(status.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn the_csql_report_groups_by_the_accounts_partner_and_partners_see_their_own_group() {
+    let app = spawn_app().await;
+    let (first, _) = setup(&app, Some("p-1")).await;
+    let second = app.account("Globex", Some("p-1")).await;
+    let third = app.account("Initech", Some("p-2")).await;
+    let solo = app.account("Solo", None).await;
+    let mut csm = app.client(Role::Csm);
+    let mut sales = app.client(Role::CustomerSales);
+
+    // p-1: one accepted (its opportunity open) and one just raised; p-2: one
+    // rejected; no partner: one raised.
+    let accepted = raise(&mut csm, csql(&first, pb::CsqlKind::CrossSell, "crm")).await;
+    hand_off(&mut csm, &accepted.id).await;
+    accept(&mut sales, &accepted.id).await;
+    raise(&mut csm, csql(&second, pb::CsqlKind::CrossSell, "crm")).await;
+    let rejected = raise(&mut csm, csql(&third, pb::CsqlKind::CrossSell, "crm")).await;
+    hand_off(&mut csm, &rejected.id).await;
+    sales
+        .reject_csql(pb::RejectCsqlRequest {
+            id: rejected.id.clone(),
+            reason: "no budget".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("reject");
+    raise(&mut csm, csql(&solo, pb::CsqlKind::CrossSell, "crm")).await;
+
+    let today = chrono::Utc::now().date_naive();
+    use chrono::Datelike as _;
+    let report = |client: &mut Client| {
+        let mut client = client.clone();
+        async move {
+            client
+                .get_csql_report(pb::GetCsqlReportRequest {
+                    start_date: date(today.year(), today.month() as i32, 1),
+                    end_date: date(today.year(), today.month() as i32, today.day() as i32),
+                    group_by: pb::CsqlGrouping::Partner as i32,
+                })
+                .await
+                .expect("report")
+                .into_inner()
+                .groups
+        }
+    };
+    let groups = report(&mut app.admin()).await;
+    let counts: Vec<(&str, i64, i64, i64, i64)> = groups
+        .iter()
+        .map(|g| {
+            (
+                g.group.as_str(),
+                g.created,
+                g.handed_off,
+                g.accepted,
+                g.rejected,
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![("", 1, 0, 0, 0), ("p-1", 2, 1, 1, 0), ("p-2", 1, 1, 0, 1)]
+    );
+    assert_eq!(groups[1].pipeline_value, usd(500));
+    assert_eq!(groups[2].acceptance_rate_basis_points, Some(0));
+
+    // A partner user's report holds its own partner's CSQLs alone.
+    let own = report(&mut app.client(Role::PartnerUser)).await;
+    assert_eq!(
+        own.iter()
+            .map(|g| (g.group.as_str(), g.created))
+            .collect::<Vec<_>>(),
+        vec![("p-1", 2)]
+    );
+}

@@ -5,6 +5,7 @@
 pub mod attribution;
 pub mod certification;
 pub mod deal;
+pub mod scorecard;
 pub mod staff;
 pub mod tier;
 

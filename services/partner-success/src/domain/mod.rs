@@ -6,5 +6,6 @@ pub mod certification;
 pub mod company;
 pub mod deal;
 pub mod partner;
+pub mod scorecard;
 pub mod staff;
 pub mod tier;

@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 mod attributions;
 mod certifications;
 mod deals;
+mod scorecards;
 mod staff;
 mod tiers;
 
@@ -29,7 +30,7 @@ use crate::{
     error::{Error, Result},
     store::{
         PartnerFilter, Partners, attributions::Attributions, certifications::Certifications,
-        deals::Deals, staff::StaffRepo, tiers::Tiers,
+        deals::Deals, scorecards::Scorecards, staff::StaffRepo, tiers::Tiers,
     },
 };
 
@@ -48,6 +49,8 @@ pub struct Repositories {
     pub deals: Deals,
     /// The tier program and partners' tiers.
     pub tiers: Tiers,
+    /// Partner scorecards.
+    pub scorecards: Scorecards,
     /// Accounts, as segmentation announces them.
     pub accounts: AccountDirectory,
 }
@@ -61,6 +64,7 @@ pub struct Handler {
     attributions: Attributions,
     deals: Deals,
     tiers: Tiers,
+    scorecards: Scorecards,
     accounts: AccountDirectory,
 }
 
@@ -74,6 +78,7 @@ impl Handler {
             attributions,
             deals,
             tiers,
+            scorecards,
             accounts,
         } = repos;
         Self {
@@ -83,6 +88,7 @@ impl Handler {
             attributions,
             deals,
             tiers,
+            scorecards,
             accounts,
         }
     }
@@ -424,5 +430,19 @@ impl PartnerSuccessService for Handler {
         request: Request<pb::ListPartnerTierHistoryRequest>,
     ) -> Result<Response<pb::ListPartnerTierHistoryResponse>, Status> {
         respond(Handler::list_partner_tier_history(self, request).await)
+    }
+
+    async fn get_partner_scorecard(
+        &self,
+        request: Request<pb::GetPartnerScorecardRequest>,
+    ) -> Result<Response<pb::GetPartnerScorecardResponse>, Status> {
+        respond(Handler::get_partner_scorecard(self, request).await)
+    }
+
+    async fn list_partner_scorecards(
+        &self,
+        request: Request<pb::ListPartnerScorecardsRequest>,
+    ) -> Result<Response<pb::ListPartnerScorecardsResponse>, Status> {
+        respond(Handler::list_partner_scorecards(self, request).await)
     }
 }

@@ -1,6 +1,8 @@
 //! Attributions in the service's database. What a partner user sees of
 //! them is decided by the account's own partner in the account projection.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
@@ -9,7 +11,7 @@ use sea_orm::{
 use serde::Serialize;
 use themodel_platform::{
     accounts,
-    store::{Begun, IdempotencyKey, Store, page},
+    store::{Begun, IdempotencyKey, Store, any_of, page},
 };
 use themodel_proto::partner_success as pb;
 
@@ -242,6 +244,44 @@ fn scoped(scope: &str) -> Condition {
     Condition::all()
         .add(attribution::Column::PartnerId.eq(scope))
         .add(attribution::Column::AccountId.in_subquery(own_accounts))
+}
+
+/// Per partner (of `only`, when given), the distinct accounts with an
+/// attribution of `kind` holding on `day`; with a `scope`, only that
+/// partner's attributions of its own accounts count.
+pub(super) async fn attributed_accounts(
+    db: &impl ConnectionTrait,
+    only: Option<&[&str]>,
+    kind: AttributionKind,
+    day: NaiveDate,
+    scope: Option<&str>,
+) -> Result<BTreeMap<String, i64>> {
+    use attribution::Column as C;
+    let day = day.to_string();
+    let mut query = attribution::Entity::find()
+        .select_only()
+        .column(C::PartnerId)
+        .expr(Expr::cust("COUNT(DISTINCT account_id)"))
+        .filter(C::Kind.eq(kind.as_str_name()))
+        .filter(C::StartDate.lte(day.as_str()))
+        .filter(
+            Condition::any()
+                .add(C::EndDate.is_null())
+                .add(C::EndDate.gt(day.as_str())),
+        )
+        .group_by(C::PartnerId);
+    if let Some(ids) = only {
+        query = query.filter(any_of(db.get_database_backend(), C::PartnerId, ids));
+    }
+    if let Some(scope) = scope {
+        query = query.filter(scoped(scope));
+    }
+    Ok(query
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Distinct accounts with an attribution of `kind` by `partner_id` holding

@@ -6,6 +6,7 @@ pub mod certifications;
 pub mod deals;
 pub mod entity;
 pub mod migration;
+pub mod scorecards;
 pub mod staff;
 pub mod tiers;
 

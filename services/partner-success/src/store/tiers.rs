@@ -22,14 +22,15 @@ use themodel_platform::{
     ApiError,
     client::CallContext,
     jobs::{JobRunner, Schedule},
-    store::{Begun, IdempotencyKey, Store, is_unique_violation, page},
+    store::{Begun, IdempotencyKey, Store, any_of, is_unique_violation, page},
     validate,
 };
 use themodel_proto::partner_success as pb;
 
 use super::{
+    attributions::attributed_accounts,
     corrupt,
-    entity::{attribution, certification, partner, staff, tier_change, tier_program},
+    entity::{certification, partner, staff, tier_change, tier_program},
     new_id, now, parse_date_column, partner_of, time, today,
 };
 use crate::{
@@ -498,19 +499,22 @@ async fn measure(
         query = query.lock_exclusive();
     }
     let partners: Vec<(String, String)> = query.into_tuple().all(db).await?;
+    let only: Option<Vec<&str>> = only.map(|id| vec![id]);
     Ok(Measured {
-        certified: certified_staff(db, only, day).await?,
-        sourced: sourced_accounts(db, only, day).await?,
+        certified: certified_staff(db, only.as_deref(), day).await?,
+        sourced: attributed_accounts(db, only.as_deref(), AttributionKind::Sourced, day, None)
+            .await?,
         partners,
         revenue,
     })
 }
 
-/// Per partner, the active staff holding a certification of level 1, 2 and
-/// 3 or higher valid on `day`, each person counted once per level.
-async fn certified_staff(
+/// Per partner (of `only`, when given), the active staff holding a
+/// certification of level 1, 2 and 3 or higher valid on `day`, each person
+/// counted once per level.
+pub(super) async fn certified_staff(
     db: &impl ConnectionTrait,
-    only: Option<&str>,
+    only: Option<&[&str]>,
     day: NaiveDate,
 ) -> Result<BTreeMap<String, [i64; 3]>> {
     let mut active = staff::Entity::find()
@@ -530,9 +534,10 @@ async fn certified_staff(
                 .add(C::ExpiresOn.is_null())
                 .add(C::ExpiresOn.gte(day.as_str())),
         );
-    if let Some(id) = only {
-        active = active.filter(staff::Column::PartnerId.eq(id));
-        valid = valid.filter(C::PartnerId.eq(id));
+    if let Some(ids) = only {
+        let backend = db.get_database_backend();
+        active = active.filter(any_of(backend, staff::Column::PartnerId, ids));
+        valid = valid.filter(any_of(backend, C::PartnerId, ids));
     }
     let active: BTreeMap<String, String> = active
         .into_tuple::<(String, String)>()
@@ -561,38 +566,6 @@ async fn certified_staff(
         }
     }
     Ok(counts)
-}
-
-/// Per partner, the distinct accounts with a sourced attribution holding on
-/// `day`.
-async fn sourced_accounts(
-    db: &impl ConnectionTrait,
-    only: Option<&str>,
-    day: NaiveDate,
-) -> Result<BTreeMap<String, i64>> {
-    use attribution::Column as C;
-    let day = day.to_string();
-    let mut query = attribution::Entity::find()
-        .select_only()
-        .column(C::PartnerId)
-        .expr(Expr::cust("COUNT(DISTINCT account_id)"))
-        .filter(C::Kind.eq(AttributionKind::Sourced.as_str_name()))
-        .filter(C::StartDate.lte(day.as_str()))
-        .filter(
-            Condition::any()
-                .add(C::EndDate.is_null())
-                .add(C::EndDate.gt(day.as_str())),
-        )
-        .group_by(C::PartnerId);
-    if let Some(id) = only {
-        query = query.filter(C::PartnerId.eq(id));
-    }
-    Ok(query
-        .into_tuple::<(String, i64)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect())
 }
 
 /// A criterion as stored: its kind's protobuf name, level, and threshold

@@ -1,4 +1,8 @@
-use std::time::Duration;
+use std::{
+    convert::Infallible,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use themodel_partner_success::{
     Application, NAME,
@@ -9,26 +13,188 @@ pub use themodel_platform::testing::{reason, violated_fields};
 use themodel_platform::{
     auth::{Keys, Role},
     client::{ClientConfig, Clients},
+    server::{Server, ServerConfig},
     testing::{Bearer, TestDatabase, TestService},
 };
 use themodel_proto::{
     common::{Date, Money},
     events as ev,
     events::event_feed_service_client::EventFeedServiceClient,
-    expansion::expansion_service_client::ExpansionServiceClient,
+    expansion::{self as ex, expansion_service_client::ExpansionServiceClient},
+    health::health_service_client::HealthServiceClient,
     operations::{self as ops, operations_service_client::OperationsServiceClient},
     partner_success::{self as pb, partner_success_service_client::PartnerSuccessServiceClient},
     segmentation::{self as seg, segmentation_service_client::SegmentationServiceClient},
 };
+use tokio_util::sync::CancellationToken;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 pub type Client = PartnerSuccessServiceClient<InterceptedService<Channel, Bearer>>;
 pub type ExpansionClient = ExpansionServiceClient<InterceptedService<Channel, Bearer>>;
+pub type HealthClient = HealthServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// The partner-success service and the segmentation service whose accounts
-/// it follows, each on port 0 against a fresh database, and the expansion
-/// service whose revenue report it reads, when a test needs it.
-pub struct TestApp(TestService, TestService, Option<TestService>);
+/// it follows, each on port 0 against a fresh database, the expansion
+/// service whose revenue report it reads, when a test needs it, and the
+/// health service and the proxies counting calls, when a test reads
+/// scorecards.
+pub struct TestApp(
+    TestService,
+    TestService,
+    Option<TestService>,
+    Option<Reports>,
+);
+
+/// What the scorecards read beyond the expansion service: the health
+/// service, and the calls the partner-success service made to its peers.
+pub struct Reports {
+    health: TestService,
+    /// Calls to the expansion service.
+    pub expansion_calls: Calls,
+    /// Calls to the health service.
+    pub health_calls: Calls,
+    _proxies: tokio_util::sync::DropGuard,
+}
+
+/// The methods called through a counting proxy, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Calls(Arc<Mutex<Vec<String>>>);
+
+impl Calls {
+    /// The methods called since the last take (e.g. `GetHealthSummary`), in
+    /// order; forgets them.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("lock"))
+    }
+}
+
+/// A proxy that forwards every call to `target` and records its method in
+/// `calls`; its URL. It stops when `shutdown` is cancelled.
+async fn counting_proxy(target: &TestService, calls: Calls, shutdown: CancellationToken) -> String {
+    let channel = target.channel.clone();
+    let service = tower::service_fn(move |request: http::Request<axum::body::Body>| {
+        let method = request.uri().path().rsplit('/').next().unwrap_or_default();
+        calls.0.lock().expect("lock").push(method.to_owned());
+        let channel = channel.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let request = http::Request::from_parts(parts, tonic::body::Body::new(body));
+            let response = match tower::ServiceExt::oneshot(channel, request).await {
+                Ok(response) => response,
+                Err(err) => tonic::Status::unavailable(err.to_string()).into_http(),
+            };
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let running = Server::new("proxy", "proxy.themodel", &ServerConfig::default())
+        .fallback(service)
+        .start(
+            "127.0.0.1:0".parse::<std::net::SocketAddr>().expect("addr"),
+            shutdown,
+        )
+        .await
+        .expect("proxy");
+    let url = format!("http://{}", running.addr);
+    tokio::spawn(running.run);
+    url
+}
+
+/// The URL of a port nothing listens on.
+async fn unreachable() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// Starts segmentation, expansion (following segmentation), health (with
+/// both as its peers, scoring nothing in the background), and the service
+/// with segmentation as its peer and expansion and health behind proxies that
+/// count its calls; the peer named in `unreachable`, if any, is given an
+/// address nothing listens on instead. Product "analytics" (a monthly plan
+/// at 10 USD a seat) is in the catalogue.
+pub async fn spawn_app_with_reports(unreachable_peer: Option<&str>) -> TestApp {
+    let segmentation = TestService::start(
+        TestDatabase::new().await,
+        |_| {},
+        themodel_segmentation::Application::build,
+    )
+    .await;
+    let segmentation_url = format!("http://{}", segmentation.addr);
+    let expansion = TestService::start(
+        TestDatabase::new().await,
+        |settings| settings.peers = vec![("segmentation".into(), segmentation_url)],
+        themodel_expansion::Application::build,
+    )
+    .await;
+    let health_peers = peers_of(&segmentation, Some(&expansion));
+    let health = TestService::start(
+        TestDatabase::new().await,
+        |settings| {
+            settings.peers = health_peers;
+            // Only what a test scores is scored.
+            settings.store.queue_interval_ms = 3_600_000;
+        },
+        themodel_health::Application::build,
+    )
+    .await;
+    let proxies = CancellationToken::new();
+    let (expansion_calls, health_calls) = (Calls::default(), Calls::default());
+    let mut expansion_url =
+        counting_proxy(&expansion, expansion_calls.clone(), proxies.clone()).await;
+    let mut health_url = counting_proxy(&health, health_calls.clone(), proxies.clone()).await;
+    match unreachable_peer {
+        Some("expansion") => expansion_url = unreachable().await,
+        Some("health") => health_url = unreachable().await,
+        _ => {}
+    }
+    let peers = vec![
+        (
+            "segmentation".to_owned(),
+            format!("http://{}", segmentation.addr),
+        ),
+        ("expansion".to_owned(), expansion_url),
+        ("health".to_owned(), health_url),
+    ];
+    let service = TestService::start(
+        TestDatabase::new().await,
+        |settings| settings.peers = peers,
+        Application::build,
+    )
+    .await;
+    let app = TestApp(
+        service,
+        segmentation,
+        Some(expansion),
+        Some(Reports {
+            health,
+            expansion_calls,
+            health_calls,
+            _proxies: proxies.drop_guard(),
+        }),
+    );
+    app.expansion()
+        .create_product(ex::CreateProductRequest {
+            product: Some(ex::Product {
+                product_key: "analytics".into(),
+                display_name: "Analytics".into(),
+                plans: vec![ex::Plan {
+                    plan_key: "monthly".into(),
+                    display_name: "Monthly".into(),
+                    list_price: usd(10),
+                    billing_period: ex::BillingPeriod::Monthly as i32,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("product");
+    app
+}
 
 /// Starts segmentation, then the service with segmentation as its peer.
 pub async fn spawn_app() -> TestApp {
@@ -45,7 +211,7 @@ pub async fn spawn_app() -> TestApp {
         Application::build,
     )
     .await;
-    TestApp(service, segmentation, None)
+    TestApp(service, segmentation, None, None)
 }
 
 /// Starts segmentation, expansion (following segmentation), then the
@@ -71,7 +237,7 @@ pub async fn spawn_app_with_expansion() -> TestApp {
         Application::build,
     )
     .await;
-    TestApp(service, segmentation, Some(expansion))
+    TestApp(service, segmentation, Some(expansion), None)
 }
 
 fn peers_of(segmentation: &TestService, expansion: Option<&TestService>) -> Vec<(String, String)> {
@@ -168,9 +334,34 @@ impl TestApp {
 
     /// An expansion service client acting as an admin.
     pub fn expansion(&self) -> ExpansionClient {
+        self.expansion_as(Role::Admin)
+    }
+
+    /// An expansion service client acting as `role` (not a partner user).
+    pub fn expansion_as(&self, role: Role) -> ExpansionClient {
         let expansion = self.2.as_ref().expect("started with expansion");
-        ExpansionServiceClient::with_interceptor(
-            expansion.channel.clone(),
+        ExpansionServiceClient::with_interceptor(expansion.channel.clone(), Bearer::new(role, None))
+    }
+
+    /// The health service and the calls made to the peers, for an app
+    /// started with [`spawn_app_with_reports`].
+    pub fn reports(&self) -> &Reports {
+        self.3.as_ref().expect("started with reports")
+    }
+
+    /// A health service client acting as `role` (a partner user of "p-1").
+    pub fn health(&self, role: Role) -> HealthClient {
+        let partner = (role == Role::PartnerUser).then_some("p-1");
+        HealthServiceClient::with_interceptor(
+            self.reports().health.channel.clone(),
+            Bearer::new(role, partner),
+        )
+    }
+
+    /// A segmentation service client acting as an admin.
+    pub fn segmentation(&self) -> SegmentationServiceClient<InterceptedService<Channel, Bearer>> {
+        SegmentationServiceClient::with_interceptor(
+            self.1.channel.clone(),
             Bearer::new(Role::Admin, None),
         )
     }
