@@ -170,6 +170,37 @@ impl TestService {
     }
 }
 
+impl TestService {
+    /// Waits until the service's job `name` has finished its first run
+    /// (every job runs once when the service starts), so a test's own steps
+    /// do not race it.
+    pub async fn first_run_of(&self, name: &str) {
+        use themodel_proto::operations::{
+            JobOutcome, ListJobsRequest, operations_service_client::OperationsServiceClient,
+        };
+        let mut operations = OperationsServiceClient::with_interceptor(
+            self.channel.clone(),
+            Bearer::new(Role::Admin, None),
+        );
+        for _ in 0..1000 {
+            let jobs = operations
+                .list_jobs(ListJobsRequest::default())
+                .await
+                .expect("list jobs")
+                .into_inner()
+                .jobs;
+            if jobs
+                .iter()
+                .any(|j| j.name == name && j.last_outcome() != JobOutcome::Unspecified)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("job {name} never ran");
+    }
+}
+
 impl Drop for TestService {
     fn drop(&mut self) {
         self.shutdown.cancel();

@@ -10,7 +10,6 @@ use themodel_proto::{
     events::event_feed_service_client::EventFeedServiceClient,
     expansion::{self as ex, expansion_service_client::ExpansionServiceClient},
     health::{self as pb, health_service_client::HealthServiceClient},
-    operations::{self as ops, operations_service_client::OperationsServiceClient},
     segmentation::{self as seg, segmentation_service_client::SegmentationServiceClient},
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
@@ -73,8 +72,8 @@ pub async fn spawn_app_scoring_every(interval_ms: u64) -> TestApp {
     // Every job runs once when the service starts: the sweep and the queue's
     // first runs are over before a test sends usage, so what is scored in
     // the background is what the test queues.
-    app.first_run_of("score-sweep").await;
-    app.first_run_of("score-queue").await;
+    app.health.first_run_of("score-sweep").await;
+    app.health.first_run_of("score-queue").await;
     app.product("analytics").await;
     app
 }
@@ -248,30 +247,6 @@ impl TestApp {
         let tier = row.map(|r| r.try_get::<String>("", "tier").expect("tier"));
         db.close().await.expect("close");
         tier
-    }
-
-    /// Waits until the service's job `name` has finished its first run.
-    pub async fn first_run_of(&self, name: &str) {
-        let mut operations = OperationsServiceClient::with_interceptor(
-            self.health.channel.clone(),
-            Bearer::new(Role::Admin, None),
-        );
-        for _ in 0..1000 {
-            let jobs = operations
-                .list_jobs(ops::ListJobsRequest::default())
-                .await
-                .expect("list jobs")
-                .into_inner()
-                .jobs;
-            if jobs
-                .iter()
-                .any(|j| j.name == name && j.last_outcome() != ops::JobOutcome::Unspecified)
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        panic!("job {name} never ran");
     }
 
     /// Every event in the service's log, oldest first.

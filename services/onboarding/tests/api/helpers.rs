@@ -11,7 +11,6 @@ use themodel_proto::{
     expansion::{self as ex, expansion_service_client::ExpansionServiceClient},
     health::health_service_client::HealthServiceClient,
     onboarding::{self as pb, onboarding_service_client::OnboardingServiceClient},
-    operations::{self as ops, operations_service_client::OperationsServiceClient},
     segmentation::{self as seg, segmentation_service_client::SegmentationServiceClient},
 };
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
@@ -99,7 +98,7 @@ pub async fn spawn_app() -> TestApp {
     // Every job runs once when the service starts: the stall check's first
     // run is over before a test opens plans, so only the test's own checks
     // find them.
-    app.first_run_of("detect-stalls").await;
+    app.onboarding.first_run_of("detect-stalls").await;
     app
 }
 
@@ -173,30 +172,6 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("timed out waiting for {what}");
-    }
-
-    /// Waits until the service's job `name` has finished its first run.
-    pub async fn first_run_of(&self, name: &str) {
-        let mut operations = OperationsServiceClient::with_interceptor(
-            self.onboarding.channel.clone(),
-            Bearer::new(Role::Admin, None),
-        );
-        for _ in 0..1000 {
-            let jobs = operations
-                .list_jobs(ops::ListJobsRequest::default())
-                .await
-                .expect("list jobs")
-                .into_inner()
-                .jobs;
-            if jobs
-                .iter()
-                .any(|j| j.name == name && j.last_outcome() != ops::JobOutcome::Unspecified)
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        panic!("job {name} never ran");
     }
 
     /// Every event in the service's log, oldest first.
