@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod health;
+pub mod onboarding;
 pub mod revenue;
 pub mod store;
 
@@ -61,7 +62,8 @@ impl Application {
         let scorecards = store::scorecards::Scorecards::new(
             store.clone(),
             revenue::Revenue::new(clients.clone()),
-            health::Health::new(clients),
+            health::Health::new(clients.clone()),
+            onboarding::Onboarding::new(clients),
         );
         let handler = grpc::Handler::new(grpc::Repositories {
             partners: store::Partners::new(store.clone()),

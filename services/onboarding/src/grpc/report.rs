@@ -6,7 +6,7 @@ use tonic::Request;
 
 use super::Handler;
 use crate::{
-    domain::access::REPORT_READERS,
+    domain::access::COMPLETION_READERS,
     error::{Error, Result},
     store::report::{Grouping, Stage, completion},
 };
@@ -20,7 +20,7 @@ impl Handler {
         request: Request<pb::GetCompletionReportRequest>,
     ) -> Result<pb::GetCompletionReportResponse> {
         let principal = principal(&request)?;
-        principal.require(REPORT_READERS)?;
+        principal.require(COMPLETION_READERS)?;
         let req = request.get_ref();
         let mut v = Violations::new();
         let mut day = |field: &str, d: &Option<themodel_proto::common::Date>| match d {

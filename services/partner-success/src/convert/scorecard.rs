@@ -7,6 +7,7 @@ use themodel_proto::{
     common::Date,
     expansion::{CsqlStats, Retention},
     health::HealthSummary,
+    onboarding::CompletionGroup,
     partner_success as pb,
 };
 
@@ -51,6 +52,19 @@ pub struct Reported<'a> {
     pub retention: Option<Retention>,
     /// The CSQL report's KPIs of its accounts.
     pub csqls: Option<CsqlStats>,
+    /// The completion report's group of its plans for SETUP_COMPLETE.
+    pub setup_completion: Option<CompletionGroup>,
+    /// The completion report's group of its plans for VALUE_CONFIRMED.
+    pub value_completion: Option<CompletionGroup>,
+}
+
+/// A partner's completion group as reported, or, when the report has none
+/// (no plan was due), an empty one: nothing due and no rate.
+fn completion(partner_id: &str, reported: Option<CompletionGroup>) -> CompletionGroup {
+    reported.unwrap_or_else(|| CompletionGroup {
+        group: partner_id.to_owned(),
+        ..Default::default()
+    })
 }
 
 /// The scorecard of `partner` over `period`: what this service counted on
@@ -67,6 +81,8 @@ pub fn scorecard_to_proto(
         currency_code,
         retention,
         csqls,
+        setup_completion,
+        value_completion,
     } = reported;
     let (first_month, last_month) = period.revenue_months();
     let date = |day| Some(validate::date_to_proto(day));
@@ -99,5 +115,7 @@ pub fn scorecard_to_proto(
             })
             .collect(),
         active_staff: count(own.active_staff),
+        setup_completion: Some(completion(&partner.id, setup_completion)),
+        value_completion: Some(completion(&partner.id, value_completion)),
     }
 }

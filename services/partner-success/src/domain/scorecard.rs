@@ -8,6 +8,11 @@ use chrono::{Datelike as _, NaiveDate};
 /// revenue report's limit).
 pub const MAX_REVENUE_MONTHS: u32 = 120;
 
+/// Longest period, in days after its first, the onboarding service's
+/// completion report covers. [`MAX_REVENUE_MONTHS`] months are shorter, so
+/// every valid period can be asked for.
+pub const MAX_ONBOARDING_REPORT_DAYS: i64 = 3660;
+
 /// Why a period is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeriodError {
@@ -148,6 +153,18 @@ mod tests {
             Period::new(start, plus_months(last_allowed, 1)),
             Err(PeriodError::TooLong { months: 121 })
         );
+    }
+
+    #[test]
+    fn the_longest_period_fits_the_onboarding_completion_report() {
+        // 120 whole months with three leap days.
+        let start = day(2016, 1, 1);
+        let end = plus_months(start, MAX_REVENUE_MONTHS)
+            .pred_opt()
+            .expect("a date");
+        assert_eq!(end, day(2025, 12, 31));
+        assert!(Period::new(start, end).is_ok());
+        assert!((end - start).num_days() <= MAX_ONBOARDING_REPORT_DAYS);
     }
 
     #[test]

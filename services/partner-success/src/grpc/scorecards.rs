@@ -13,6 +13,7 @@ use crate::{
     },
     domain::{access::can_see, partner::PartnerStatus, scorecard::Period},
     error::{Error, Result},
+    onboarding::report_context,
     store::{PartnerFilter, scorecards::Ask, today},
 };
 
@@ -43,6 +44,7 @@ impl Handler {
     ) -> Result<pb::GetPartnerScorecardResponse> {
         let principal = principal(&request)?;
         let ctx = CallContext::of(&request);
+        let onboarding = report_context(&request, &ctx);
         let req = request.get_ref();
         let mut v = Violations::new();
         let id = v.check("partner_id", partner_id(&req.partner_id));
@@ -65,6 +67,7 @@ impl Handler {
             scope: principal.partner_scope(),
             single: true,
             today: today(),
+            onboarding: &onboarding,
         };
         let scorecard = self
             .scorecards
@@ -80,6 +83,7 @@ impl Handler {
     ) -> Result<pb::ListPartnerScorecardsResponse> {
         let principal = principal(&request)?;
         let ctx = CallContext::of(&request);
+        let onboarding = report_context(&request, &ctx);
         let req = request.get_ref();
         let mut v = Violations::new();
         let period = period(req.start_date.as_ref(), req.end_date.as_ref(), &mut v);
@@ -115,6 +119,7 @@ impl Handler {
             scope: principal.partner_scope(),
             single: false,
             today: today(),
+            onboarding: &onboarding,
         };
         let scorecards = self.scorecards.of(&ctx, &page, ask).await?;
         let next_page_token = match page.last() {

@@ -1,10 +1,11 @@
 //! Partner scorecards, built for a set of partners at once: what this
 //! service counts itself from its own tables (accounts from its projection
 //! of segmentation's accounts, attributions, certified staff), in a handful
-//! of grouped statements, and what the health and expansion services report,
-//! in one call of each report whatever the number of partners. Nothing is
-//! read from another service's database, and nothing is asked per partner or
-//! per account.
+//! of grouped statements, and what the health, expansion and onboarding
+//! services report, in one call of each report (one per stage of the
+//! onboarding completion report) whatever the number of partners. Nothing
+//! is read from another service's database, and nothing is asked per
+//! partner or per account.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr,
 };
 use themodel_platform::{accounts, client::CallContext, store::Store, store::any_of};
-use themodel_proto::{partner_success as pb, segmentation::LifecycleStatus};
+use themodel_proto::{onboarding::Stage, partner_success as pb, segmentation::LifecycleStatus};
 
 use super::{attributions::attributed_accounts, entity::staff, tiers::certified_staff};
 use crate::{
@@ -26,6 +27,7 @@ use crate::{
     },
     error::Result,
     health::Health,
+    onboarding::Onboarding,
     revenue::Revenue,
 };
 
@@ -35,6 +37,7 @@ pub struct Scorecards {
     store: Store,
     revenue: Revenue,
     health: Health,
+    onboarding: Onboarding,
 }
 
 /// What a set of scorecards is asked for.
@@ -51,23 +54,29 @@ pub struct Ask<'a> {
     pub single: bool,
     /// Today (UTC).
     pub today: NaiveDate,
+    /// The context the onboarding service is asked in: the caller's, or the
+    /// service's own when the onboarding service would refuse the caller
+    /// (see [`crate::onboarding::report_context`]).
+    pub onboarding: &'a CallContext,
 }
 
 impl Scorecards {
-    /// Scorecards over `store`, asking `revenue` and `health` for the other
-    /// services' reports.
-    pub fn new(store: Store, revenue: Revenue, health: Health) -> Self {
+    /// Scorecards over `store`, asking `revenue`, `health` and `onboarding`
+    /// for the other services' reports.
+    pub fn new(store: Store, revenue: Revenue, health: Health, onboarding: Onboarding) -> Self {
         Self {
             store,
             revenue,
             health,
+            onboarding,
         }
     }
 
     /// The scorecards of `partners` (at most [`crate::health::MAX_PARTNERS`]),
     /// in their order. The other services are asked in `ctx` (so a partner
-    /// user's scope goes along), each report once and all at the same time;
-    /// any of them failing fails the whole.
+    /// user's scope goes along), the onboarding service in `ask.onboarding`,
+    /// each report once (the completion report once per stage) and all at
+    /// the same time; any of them failing fails the whole.
     pub async fn of(
         &self,
         ctx: &CallContext,
@@ -80,11 +89,23 @@ impl Scorecards {
         let ids: Vec<String> = partners.iter().map(|p| p.id.clone()).collect();
         let only = ask.single.then(|| ids[0].as_str());
         let (start, end) = (ask.period.start, ask.period.end);
-        let (mut health, revenue, mut csqls, own) = tokio::try_join!(
+        let (mut health, revenue, mut csqls, mut setup, mut value, own) = tokio::try_join!(
             self.health.by_partner(ctx, &ids),
             self.revenue
                 .report(ctx, ask.currency, ask.period.revenue_months(), only),
             self.revenue.csqls_by_partner(ctx, start, end),
+            self.onboarding.completion_by_partner(
+                ask.onboarding,
+                Stage::SetupComplete,
+                (start, end),
+                &ids
+            ),
+            self.onboarding.completion_by_partner(
+                ask.onboarding,
+                Stage::ValueConfirmed,
+                (start, end),
+                &ids
+            ),
             self.own_figures(&ids, ask.period.as_of(ask.today), ask.scope),
         )?;
         let mut retention: BTreeMap<String, _> = revenue
@@ -106,6 +127,8 @@ impl Scorecards {
                         currency_code: &revenue.currency_code,
                         retention: retention.remove(&partner.id),
                         csqls: csqls.remove(&partner.id),
+                        setup_completion: setup.remove(&partner.id),
+                        value_completion: value.remove(&partner.id),
                     },
                 )
             })

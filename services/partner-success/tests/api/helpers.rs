@@ -22,6 +22,7 @@ use themodel_proto::{
     events::event_feed_service_client::EventFeedServiceClient,
     expansion::{self as ex, expansion_service_client::ExpansionServiceClient},
     health::health_service_client::HealthServiceClient,
+    onboarding::onboarding_service_client::OnboardingServiceClient,
     operations::{self as ops, operations_service_client::OperationsServiceClient},
     partner_success::{self as pb, partner_success_service_client::PartnerSuccessServiceClient},
     segmentation::{self as seg, segmentation_service_client::SegmentationServiceClient},
@@ -32,12 +33,13 @@ use tonic::{service::interceptor::InterceptedService, transport::Channel};
 pub type Client = PartnerSuccessServiceClient<InterceptedService<Channel, Bearer>>;
 pub type ExpansionClient = ExpansionServiceClient<InterceptedService<Channel, Bearer>>;
 pub type HealthClient = HealthServiceClient<InterceptedService<Channel, Bearer>>;
+pub type OnboardingClient = OnboardingServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// The partner-success service and the segmentation service whose accounts
 /// it follows, each on port 0 against a fresh database, the expansion
 /// service whose revenue report it reads, when a test needs it, and the
-/// health service and the proxies counting calls, when a test reads
-/// scorecards.
+/// health and onboarding services and the proxies counting calls, when a
+/// test reads scorecards.
 pub struct TestApp(
     TestService,
     TestService,
@@ -45,14 +47,18 @@ pub struct TestApp(
     Option<Reports>,
 );
 
-/// What the scorecards read beyond the expansion service: the health
-/// service, and the calls the partner-success service made to its peers.
+/// What the scorecards read beyond the expansion service: the health and
+/// onboarding services, and the calls the partner-success service made to
+/// its peers.
 pub struct Reports {
     health: TestService,
+    onboarding: TestService,
     /// Calls to the expansion service.
     pub expansion_calls: Calls,
     /// Calls to the health service.
     pub health_calls: Calls,
+    /// Calls to the onboarding service.
+    pub onboarding_calls: Calls,
     _proxies: tokio_util::sync::DropGuard,
 }
 
@@ -110,11 +116,12 @@ async fn unreachable() -> String {
 }
 
 /// Starts segmentation, expansion (following segmentation), health (with
-/// both as its peers, scoring nothing in the background), and the service
-/// with segmentation as its peer and expansion and health behind proxies that
-/// count its calls; the peer named in `unreachable`, if any, is given an
-/// address nothing listens on instead. Product "analytics" (a monthly plan
-/// at 10 USD a seat) is in the catalogue.
+/// both as its peers, scoring nothing in the background), onboarding (with
+/// the three as its peers), and the service with segmentation as its peer
+/// and expansion, health and onboarding behind proxies that count its
+/// calls; the peer named in `unreachable`, if any, is given an address
+/// nothing listens on instead. Products "analytics" and "workspace" (monthly
+/// plans at 10 USD a seat) are in the catalogue.
 pub async fn spawn_app_with_reports(unreachable_peer: Option<&str>) -> TestApp {
     let segmentation = TestService::start(
         TestDatabase::new().await,
@@ -140,14 +147,26 @@ pub async fn spawn_app_with_reports(unreachable_peer: Option<&str>) -> TestApp {
         themodel_health::Application::build,
     )
     .await;
+    let mut onboarding_peers = peers_of(&segmentation, Some(&expansion));
+    onboarding_peers.push(("health".to_owned(), format!("http://{}", health.addr)));
+    let onboarding = TestService::start(
+        TestDatabase::new().await,
+        |settings| settings.peers = onboarding_peers,
+        themodel_onboarding::Application::build,
+    )
+    .await;
     let proxies = CancellationToken::new();
-    let (expansion_calls, health_calls) = (Calls::default(), Calls::default());
+    let (expansion_calls, health_calls, onboarding_calls) =
+        (Calls::default(), Calls::default(), Calls::default());
     let mut expansion_url =
         counting_proxy(&expansion, expansion_calls.clone(), proxies.clone()).await;
     let mut health_url = counting_proxy(&health, health_calls.clone(), proxies.clone()).await;
+    let mut onboarding_url =
+        counting_proxy(&onboarding, onboarding_calls.clone(), proxies.clone()).await;
     match unreachable_peer {
         Some("expansion") => expansion_url = unreachable().await,
         Some("health") => health_url = unreachable().await,
+        Some("onboarding") => onboarding_url = unreachable().await,
         _ => {}
     }
     let peers = vec![
@@ -157,6 +176,7 @@ pub async fn spawn_app_with_reports(unreachable_peer: Option<&str>) -> TestApp {
         ),
         ("expansion".to_owned(), expansion_url),
         ("health".to_owned(), health_url),
+        ("onboarding".to_owned(), onboarding_url),
     ];
     let service = TestService::start(
         TestDatabase::new().await,
@@ -170,29 +190,33 @@ pub async fn spawn_app_with_reports(unreachable_peer: Option<&str>) -> TestApp {
         Some(expansion),
         Some(Reports {
             health,
+            onboarding,
             expansion_calls,
             health_calls,
+            onboarding_calls,
             _proxies: proxies.drop_guard(),
         }),
     );
-    app.expansion()
-        .create_product(ex::CreateProductRequest {
-            product: Some(ex::Product {
-                product_key: "analytics".into(),
-                display_name: "Analytics".into(),
-                plans: vec![ex::Plan {
-                    plan_key: "monthly".into(),
-                    display_name: "Monthly".into(),
-                    list_price: usd(10),
-                    billing_period: ex::BillingPeriod::Monthly as i32,
+    for (product_key, display_name) in [("analytics", "Analytics"), ("workspace", "Workspace")] {
+        app.expansion()
+            .create_product(ex::CreateProductRequest {
+                product: Some(ex::Product {
+                    product_key: product_key.into(),
+                    display_name: display_name.into(),
+                    plans: vec![ex::Plan {
+                        plan_key: "monthly".into(),
+                        display_name: "Monthly".into(),
+                        list_price: usd(10),
+                        billing_period: ex::BillingPeriod::Monthly as i32,
+                        ..Default::default()
+                    }],
                     ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .expect("product");
+                }),
+                request_id: String::new(),
+            })
+            .await
+            .expect("product");
+    }
     app
 }
 
@@ -355,6 +379,14 @@ impl TestApp {
         HealthServiceClient::with_interceptor(
             self.reports().health.channel.clone(),
             Bearer::new(role, partner),
+        )
+    }
+
+    /// An onboarding service client acting as an admin.
+    pub fn onboarding(&self) -> OnboardingClient {
+        OnboardingServiceClient::with_interceptor(
+            self.reports().onboarding.channel.clone(),
+            Bearer::new(Role::Admin, None),
         )
     }
 

@@ -1,13 +1,13 @@
-//! Partner scorecards: known figures for two partners from the real health
-//! and expansion services and the service's own records, partner scope, one
-//! call of each report per page whatever the number of partners, peers out
-//! of reach, and bad requests.
+//! Partner scorecards: known figures for two partners from the real health,
+//! expansion and onboarding services and the service's own records, partner
+//! scope, one call of each report per page whatever the number of partners,
+//! peers out of reach, and bad requests.
 
-use chrono::{Datelike as _, Months, NaiveDate};
+use chrono::{Datelike as _, Days, Months, NaiveDate};
 use themodel_platform::{auth::Role, validate::date_to_proto};
 use themodel_proto::{
     common::Date,
-    expansion as ex, health as hl,
+    expansion as ex, health as hl, onboarding as ob,
     partner_success::{self as pb, AttributionKind},
     segmentation as seg,
 };
@@ -249,6 +249,78 @@ async fn accept(app: &TestApp, id: &str) -> String {
         .id
 }
 
+/// The onboarding playbook of "workspace" for every tier, dated from the
+/// contract's start: set up when step "setup" is done, 30 days in; value
+/// confirmed when step "value" is, 60 days in.
+async fn workspace_playbook(app: &TestApp) {
+    let step = |key: &str| ob::Step {
+        step_key: key.into(),
+        display_name: format!("Step {key}"),
+        kind: ob::StepKind::Custom as i32,
+        confirmation: ob::Confirmation::Unspecified as i32,
+        due_day: 7,
+    };
+    let on_step = |key: &str| ob::Criterion {
+        criterion: Some(ob::criterion::Criterion::StepKey(key.into())),
+    };
+    app.onboarding()
+        .create_playbook(ob::CreatePlaybookRequest {
+            playbook: Some(ob::Playbook {
+                playbook_key: "workspace-default".into(),
+                product_key: "workspace".into(),
+                display_name: "Workspace onboarding".into(),
+                phases: vec![ob::Phase {
+                    phase_key: "all".into(),
+                    display_name: "All".into(),
+                    steps: vec![step("setup"), step("value")],
+                }],
+                setup_criteria: vec![on_step("setup")],
+                value_criteria: vec![on_step("value")],
+                anchor: ob::Anchor::ContractStart as i32,
+                targets: vec![ob::TierTargets {
+                    tier: seg::Tier::Unspecified as i32,
+                    setup_days: 30,
+                    value_days: 60,
+                    stall_days: 0,
+                }],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("playbook");
+}
+
+/// Opens the "workspace" plan of `account`, its contract started `started`
+/// days ago; its id.
+async fn onboard(app: &TestApp, account: &str, started: u64) -> String {
+    app.onboarding()
+        .open_plan(ob::OpenPlanRequest {
+            account_id: account.into(),
+            product_key: "workspace".into(),
+            contract_start_date: day(today() - Days::new(started)),
+            request_id: String::new(),
+        })
+        .await
+        .expect("open plan")
+        .into_inner()
+        .plan
+        .expect("plan")
+        .id
+}
+
+/// Completes step `step_key` of plan `plan` today.
+async fn complete(app: &TestApp, plan: &str, step_key: &str) {
+    app.onboarding()
+        .complete_step(ob::CompleteStepRequest {
+            plan_id: plan.into(),
+            step_key: step_key.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("complete step");
+}
+
 async fn attribute(app: &TestApp, account: &str, partner: &str, kind: AttributionKind) {
     app.admin()
         .record_attribution(pb::RecordAttributionRequest {
@@ -293,9 +365,24 @@ async fn certify(app: &TestApp, staff_id: &str, level: i32) {
 ///   sentiment. CSQLs: three raised, two accepted, one of them lost: one
 ///   open (500 USD). Staff: three active (one certified at level 3, one at
 ///   level 1) and one who left (certified at level 2). Sourced a1 and a2,
-///   influenced b1.
+///   influenced b1. Onboarding of "workspace" (set-up due 30 days after the
+///   contract's start, value 60): a1 started 60 days ago, set up and value
+///   confirmed today (set-up late, value on time: 60 days to each); a2
+///   started 30 days ago, set up today (on time, 30 days); a3's plan
+///   started 80 days ago was cancelled (both stages due in the period), and
+///   its new one started 50 days ago is open (set-up due 20 days ago, value
+///   in 10 days). Set-up: 4 due, 1 on time, 1 late, 1 open, 1 cancelled,
+///   2,500 basis points, median 30 and p90 60 days; value: 2 due, 1 on
+///   time, 1 cancelled, 5,000 basis points, 60 days.
 /// - p-2: account b1, 8 seats (80) from a year ago: NRR and GRR 10,000, no
 ///   logo churn; health 7,000 (B); one CSQL raised; no staff; sourced b1.
+///   Onboarding: b1 started 40 days ago and is open: set-up 1 due, open,
+///   rate 0; value due in 20 days, so nothing due in the period.
+///
+/// The account without a partner has a plan completed today too (in no
+/// partner's figures). The period (from the first day two months ago, 59
+/// to 92 days, to today) holds every target date 0 to 58 days ago and none
+/// 93 days ago or more, or to come.
 async fn known_figures(app: &TestApp) -> (String, String) {
     partners(app, &["p-1", "p-2"]).await;
     let mut admin = app.admin();
@@ -365,6 +452,27 @@ async fn known_figures(app: &TestApp) -> (String, String) {
     attribute(app, &a2, "p-1", AttributionKind::Sourced).await;
     attribute(app, &b1, "p-1", AttributionKind::Influenced).await;
     attribute(app, &b1, "p-2", AttributionKind::Sourced).await;
+
+    workspace_playbook(app).await;
+    let plan = onboard(app, &a1, 60).await;
+    complete(app, &plan, "setup").await;
+    complete(app, &plan, "value").await;
+    let plan = onboard(app, &a2, 30).await;
+    complete(app, &plan, "setup").await;
+    let plan = onboard(app, &a3, 80).await;
+    app.onboarding()
+        .cancel_plan(ob::CancelPlanRequest {
+            plan_id: plan,
+            reason: "restarted".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("cancel plan");
+    onboard(app, &a3, 50).await;
+    onboard(app, &b1, 40).await;
+    let plan = onboard(app, &solo, 60).await;
+    complete(app, &plan, "setup").await;
+    complete(app, &plan, "value").await;
     (a1, b1)
 }
 
@@ -377,6 +485,37 @@ fn levels(card: &pb::PartnerScorecard) -> Vec<(i32, i32)> {
 
 fn grades(health: &hl::HealthSummary) -> Vec<(i32, i64)> {
     health.grades.iter().map(|g| (g.grade, g.count)).collect()
+}
+
+/// A completion group's partner, due, on time, late, open and cancelled
+/// plans, rate, median and p90 days.
+type Completion = (
+    String,
+    (i64, i64, i64, i64, i64),
+    Option<i32>,
+    Option<i32>,
+    Option<i32>,
+);
+
+fn completion(group: Option<&ob::CompletionGroup>) -> Completion {
+    let g = group.expect("completion group");
+    (
+        g.group.clone(),
+        (
+            g.due,
+            g.completed_on_time,
+            g.completed_late,
+            g.open,
+            g.cancelled,
+        ),
+        g.rate_basis_points,
+        g.median_days,
+        g.p90_days,
+    )
+}
+
+fn none_due(partner_id: &str) -> Completion {
+    (partner_id.into(), (0, 0, 0, 0, 0), None, None, None)
 }
 
 fn retention(card: &pb::PartnerScorecard) -> (i64, i64, Option<i64>, Option<i64>, Option<i64>) {
@@ -465,6 +604,28 @@ async fn a_scorecard_rolls_up_health_revenue_csqls_staff_and_attributions_with_k
     assert_eq!(csqls.pipeline_value, usd(500));
     assert_eq!(levels(&p1), vec![(1, 2), (2, 1), (3, 1)]);
     assert_eq!(p1.active_staff, 3);
+    // Onboarding completion in the period, passed through from the
+    // onboarding service.
+    assert_eq!(
+        completion(p1.setup_completion.as_ref()),
+        (
+            "p-1".into(),
+            (4, 1, 1, 1, 1),
+            Some(2_500),
+            Some(30),
+            Some(60)
+        )
+    );
+    assert_eq!(
+        completion(p1.value_completion.as_ref()),
+        (
+            "p-1".into(),
+            (2, 1, 0, 0, 1),
+            Some(5_000),
+            Some(60),
+            Some(60)
+        )
+    );
 
     let p2 = scorecard(&mut admin, "p-2").await;
     assert_eq!((p2.accounts, p2.churned_accounts), (1, 0));
@@ -478,12 +639,20 @@ async fn a_scorecard_rolls_up_health_revenue_csqls_staff_and_attributions_with_k
     assert_eq!(p2.open_csqls, 0);
     assert_eq!(levels(&p2), vec![(1, 0), (2, 0), (3, 0)]);
     assert_eq!(p2.active_staff, 0);
+    // One set-up due and open: a rate of 0. No value due: nothing to rate.
+    assert_eq!(
+        completion(p2.setup_completion.as_ref()),
+        ("p-2".into(), (1, 0, 0, 1, 0), Some(0), None, None)
+    );
+    assert_eq!(completion(p2.value_completion.as_ref()), none_due("p-2"));
 
     // A partner that is not active has a scorecard too, with nothing in it.
     let p3 = scorecard(&mut admin, "p-3").await;
     assert_eq!(p3.status, pb::PartnerStatus::Suspended as i32);
     assert_eq!((p3.accounts, p3.open_csqls), (0, 0));
     assert!(p3.health.is_none() && p3.retention.is_none() && p3.csqls.is_none());
+    assert_eq!(completion(p3.setup_completion.as_ref()), none_due("p-3"));
+    assert_eq!(completion(p3.value_completion.as_ref()), none_due("p-3"));
 
     // The listing holds the active partners, with the same scorecards.
     let (all, pages) = listed(&mut admin, 0).await;
@@ -526,6 +695,9 @@ async fn a_partner_user_reads_its_own_scorecard_alone() {
         },
         admin_view
     );
+    // The onboarding service gives its completion report to staff alone:
+    // the service asks it as itself and keeps the partner's own figures.
+    assert_eq!(completion(own.setup_completion.as_ref()).1, (4, 1, 1, 1, 1));
     for other in ["p-2", "p-3", "p-unknown"] {
         let status = refused(portal.get_partner_scorecard(get(other)).await);
         assert_eq!(status.code(), Code::NotFound, "{other}");
@@ -533,10 +705,18 @@ async fn a_partner_user_reads_its_own_scorecard_alone() {
     let (listed, _) = listed(&mut portal, 0).await;
     assert_eq!(listed, vec![own]);
 
-    // Other roles read every partner's.
-    for role in [Role::Csm, Role::CustomerSales, Role::Bizops, Role::Service] {
+    // Other roles read every partner's, those the onboarding service
+    // refuses its report (csm, customer sales, service) too.
+    let p2 = scorecard(&mut app.admin(), "p-2").await;
+    for role in [
+        Role::Csm,
+        Role::CustomerSales,
+        Role::Bizops,
+        Role::CsManager,
+        Role::Service,
+    ] {
         let card = scorecard(&mut app.client(role), "p-2").await;
-        assert_eq!(card.accounts, 1, "{role:?}");
+        assert_eq!(card, p2, "{role:?}");
     }
 }
 
@@ -555,8 +735,10 @@ async fn every_page_of_scorecards_costs_one_call_of_each_report_whatever_the_par
     let mut admin = app.admin();
     reports.expansion_calls.take();
     reports.health_calls.take();
+    reports.onboarding_calls.take();
 
-    // 32 active partners on one page: one call of each report.
+    // 32 active partners on one page: one call of each report, one
+    // completion report per stage.
     let (all, pages) = listed(&mut admin, 1000).await;
     assert_eq!((all.len(), pages), (32, 1));
     assert_eq!(
@@ -564,6 +746,12 @@ async fn every_page_of_scorecards_costs_one_call_of_each_report_whatever_the_par
         ["GetCsqlReport", "GetRevenueReport"]
     );
     assert_eq!(reports.health_calls.take(), ["GetHealthSummary"]);
+    assert_eq!(reports.onboarding_calls.take(), ["GetCompletionReport"; 2]);
+    // Partners without plans have their empty groups all the same.
+    let p10 = all.iter().find(|card| card.partner_id == "p-10");
+    let p10 = p10.expect("p-10");
+    assert_eq!(completion(p10.setup_completion.as_ref()), none_due("p-10"));
+    assert_eq!(completion(p10.value_completion.as_ref()), none_due("p-10"));
 
     // Pages of 10: four pages, one call of each report per page.
     let (paged, pages) = listed(&mut admin, 10).await;
@@ -574,6 +762,7 @@ async fn every_page_of_scorecards_costs_one_call_of_each_report_whatever_the_par
         [["GetCsqlReport"; 4], ["GetRevenueReport"; 4]].concat()
     );
     assert_eq!(reports.health_calls.take(), ["GetHealthSummary"; 4]);
+    assert_eq!(reports.onboarding_calls.take(), ["GetCompletionReport"; 8]);
 
     // One partner's scorecard: one call of each too.
     scorecard(&mut admin, "p-1").await;
@@ -582,6 +771,16 @@ async fn every_page_of_scorecards_costs_one_call_of_each_report_whatever_the_par
         ["GetCsqlReport", "GetRevenueReport"]
     );
     assert_eq!(reports.health_calls.take(), ["GetHealthSummary"]);
+    assert_eq!(reports.onboarding_calls.take(), ["GetCompletionReport"; 2]);
+
+    // The same for a partner user, whose completion reports the service
+    // asks as itself.
+    let mut portal = app.portal("p-1");
+    scorecard(&mut portal, "p-1").await;
+    listed(&mut portal, 0).await;
+    assert_eq!(reports.onboarding_calls.take(), ["GetCompletionReport"; 4]);
+    assert_eq!(reports.health_calls.take(), ["GetHealthSummary"; 2]);
+    assert_eq!(reports.expansion_calls.take().len(), 4);
 
     // A refused request asks nobody anything.
     let status = refused(admin.get_partner_scorecard(get("p-unknown")).await);
@@ -594,11 +793,12 @@ async fn every_page_of_scorecards_costs_one_call_of_each_report_whatever_the_par
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(reports.expansion_calls.take().is_empty());
     assert!(reports.health_calls.take().is_empty());
+    assert!(reports.onboarding_calls.take().is_empty());
 }
 
 #[tokio::test]
 async fn a_peer_out_of_reach_fails_the_scorecard_with_unavailable_not_a_partial_one() {
-    for peer in ["health", "expansion"] {
+    for peer in ["health", "expansion", "onboarding"] {
         let app = spawn_app_with_reports(Some(peer)).await;
         partners(&app, &["p-1"]).await;
         let mut admin = app.admin();
@@ -606,6 +806,9 @@ async fn a_peer_out_of_reach_fails_the_scorecard_with_unavailable_not_a_partial_
         assert_eq!(status.code(), Code::Unavailable, "{peer}: {status:?}");
         assert_eq!(reason(&status), "UNAVAILABLE");
         let status = refused(admin.list_partner_scorecards(list(0, String::new())).await);
+        assert_eq!(status.code(), Code::Unavailable, "{peer}: {status:?}");
+        // Also when the service asks as itself.
+        let status = refused(app.portal("p-1").get_partner_scorecard(get("p-1")).await);
         assert_eq!(status.code(), Code::Unavailable, "{peer}: {status:?}");
     }
 }
