@@ -91,6 +91,20 @@ impl Handler {
         let (Some(fields), true) = (fields, v.is_empty()) else {
             return Err(Error::Invalid(v.into_vec()));
         };
+        // As for accounts: the CRM activity id is written by CRM sync, and
+        // whether a value is taken would tell a partner about another's
+        // touchpoints.
+        if principal.partner_scope().is_some()
+            && req
+                .touchpoint
+                .as_ref()
+                .is_some_and(|t| !t.external_id.is_empty())
+        {
+            return Err(Error::Api(themodel_platform::ApiError::PermissionDenied(
+                "partner users may not set external_id (the CRM activity id); CRM sync sets it"
+                    .into(),
+            )));
+        }
         let key = IdempotencyKey::new(&principal, request_id, "RecordTouchpoint", &req);
         self.touchpoints.record(key, &principal, fields).await
     }

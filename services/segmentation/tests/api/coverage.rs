@@ -374,6 +374,16 @@ async fn bad_touchpoints_are_refused_and_duplicates_are_recognised() {
         .await
         .expect_err("taken");
     assert_eq!(status.code(), Code::AlreadyExists);
+    // A partner user never sets the CRM activity id: whether one is taken
+    // would tell it about other partners' touchpoints.
+    let status = partner
+        .record_touchpoint(pb::RecordTouchpointRequest {
+            touchpoint: Some(with_id("CAL-1", &own.id)),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("partner external id");
+    assert_eq!(status.code(), Code::PermissionDenied);
 
     // Partner users list their own accounts' touchpoints only.
     client
