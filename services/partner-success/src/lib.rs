@@ -57,7 +57,11 @@ impl Application {
         accounts.follow(&jobs);
         let deals = store::deals::Deals::new(store.clone());
         deals.schedule(&jobs);
-        let tiers = store::tiers::Tiers::new(store.clone(), revenue::Revenue::new(clients.clone()));
+        let tiers = store::tiers::Tiers::new(
+            store.clone(),
+            revenue::Revenue::new(clients.clone()),
+            onboarding::Onboarding::new(clients.clone()),
+        );
         tiers.schedule(&jobs);
         let scorecards = store::scorecards::Scorecards::new(
             store.clone(),

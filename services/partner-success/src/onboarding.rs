@@ -1,7 +1,8 @@
 //! What the service learns of how its partners' accounts are onboarded,
 //! through the onboarding service's contract (never its database): one
 //! completion report per stage, grouped by partner, gives every partner's
-//! completion rate within the target period in one call.
+//! completion rate within the target period in one call. The scorecards
+//! read it for a page of partners, the tier program for every partner.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -66,19 +67,51 @@ impl Onboarding {
     }
 
     /// The completion of `stage` by each of `partner_ids` among the plans
-    /// whose target date for it falls from `start` to `end` (inclusive), by
-    /// partner id; partners with no plan due are absent. One call, made in
+    /// whose target date for it falls in `period` (its first and last day,
+    /// inclusive), by partner id; partners with no plan due are absent. One call, made in
     /// `ctx`; only the groups of `partner_ids` are kept.
     pub async fn completion_by_partner(
         &self,
         ctx: &CallContext,
         stage: Stage,
-        (start, end): (NaiveDate, NaiveDate),
+        period: (NaiveDate, NaiveDate),
         partner_ids: &[String],
     ) -> Result<BTreeMap<String, CompletionGroup>> {
         if partner_ids.is_empty() {
             return Ok(BTreeMap::new());
         }
+        let asked: BTreeSet<&str> = partner_ids.iter().map(String::as_str).collect();
+        self.completion(ctx, stage, period, |partner_id| asked.contains(partner_id))
+            .await
+    }
+
+    /// The completion of `stage` by every partner (or by `only`) among the
+    /// plans whose target date for it falls in `period` (its first and last
+    /// day, inclusive), by partner id; partners with no plan due are absent.
+    /// One call, made in `ctx`, whatever the number of partners.
+    pub async fn completion_of_partners(
+        &self,
+        ctx: &CallContext,
+        stage: Stage,
+        period: (NaiveDate, NaiveDate),
+        only: Option<&str>,
+    ) -> Result<BTreeMap<String, CompletionGroup>> {
+        self.completion(ctx, stage, period, |partner_id| {
+            // Plans of accounts without a partner are grouped under "".
+            !partner_id.is_empty() && only.is_none_or(|only| only == partner_id)
+        })
+        .await
+    }
+
+    /// The one call of the report, keeping the groups of the partners
+    /// `keep` accepts.
+    async fn completion(
+        &self,
+        ctx: &CallContext,
+        stage: Stage,
+        (start, end): (NaiveDate, NaiveDate),
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<BTreeMap<String, CompletionGroup>> {
         let report = self
             .clients
             .call(
@@ -102,13 +135,12 @@ impl Onboarding {
             .map_err(|status| {
                 Error::from_peer(registry::ONBOARDING.name, "onboarding completion", status)
             })?;
-        let asked: BTreeSet<&str> = partner_ids.iter().map(String::as_str).collect();
         Ok(report
             .groups
             .into_iter()
             // The report covers every partner (and plans without one, under
             // ""): keep those asked for.
-            .filter(|group| asked.contains(group.group.as_str()))
+            .filter(|group| keep(&group.group))
             .map(|group| (group.group.clone(), group))
             .collect())
     }

@@ -6,8 +6,9 @@ use themodel_proto::{common, partner_success as pb};
 
 use super::timestamp;
 use crate::domain::tier::{
-    Criterion, CriterionResult, LEVELS, MAX_BASIS_POINTS, MAX_COUNT, MAX_CRITERIA, MAX_TIER_NAME,
-    MAX_TIERS, NANOS, Program, ProgramVersion, Tier, TierChange, TierCriterionKind, Value, etag,
+    Criterion, CriterionResult, LEVELS, MAX_BASIS_POINTS, MAX_COUNT, MAX_CRITERIA,
+    MAX_RATE_BASIS_POINTS, MAX_TIER_NAME, MAX_TIERS, NANOS, Program, ProgramVersion, Tier,
+    TierChange, TierCriterionKind, Value, etag,
 };
 
 /// Fields an update of the program may name.
@@ -50,6 +51,43 @@ fn min_count(value: i64, field: &str, v: &mut Violations) -> Option<i64> {
     None
 }
 
+/// The thresholds of an onboarding completion criterion: a rate of 1 to
+/// [`MAX_RATE_BASIS_POINTS`] over at least 1 to [`MAX_COUNT`] plans due.
+fn onboarding_completion(c: &pb::TierCriterion, v: &mut Violations) -> Option<Criterion> {
+    let rate = if c.min_basis_points < 0 {
+        v.add("min_basis_points", "must not be negative");
+        None
+    } else if c.min_basis_points == 0 {
+        v.add(
+            "min_basis_points",
+            "must be at least 1: ask for a completion rate (in basis points, 10,000 = 100%)",
+        );
+        None
+    } else if c.min_basis_points > MAX_RATE_BASIS_POINTS {
+        v.add(
+            "min_basis_points",
+            format!("must be at most {MAX_RATE_BASIS_POINTS} (100%) for ONBOARDING_COMPLETION"),
+        );
+        None
+    } else {
+        Some(c.min_basis_points)
+    };
+    let plans_due = if c.min_plans_due == 0 {
+        v.add(
+            "min_plans_due",
+            "is required for ONBOARDING_COMPLETION: at least 1 plan due, more so that a rate over \
+             a plan or two does not reach a tier by luck",
+        );
+        None
+    } else {
+        min_count(c.min_plans_due, "min_plans_due", v)
+    };
+    Some(Criterion::OnboardingCompletion {
+        min_basis_points: rate?,
+        min_plans_due: plans_due?,
+    })
+}
+
 /// Nano units of an amount (units and nanos have the same sign once valid).
 pub fn nanos_of(money: &common::Money) -> i128 {
     i128::from(money.units) * NANOS + i128::from(money.nanos)
@@ -78,7 +116,8 @@ fn criterion(c: &pb::TierCriterion, currency: Option<&str>) -> Result<Criterion,
         Ok(TierCriterionKind::Unspecified) => {
             v.add(
                 "kind",
-                "is required: CERTIFIED_STAFF, SOURCED_ACCOUNTS, PARTNER_ARR or NRR",
+                "is required: CERTIFIED_STAFF, SOURCED_ACCOUNTS, PARTNER_ARR, NRR or \
+                 ONBOARDING_COMPLETION",
             );
             None
         }
@@ -105,8 +144,21 @@ fn criterion(c: &pb::TierCriterion, currency: Option<&str>) -> Result<Criterion,
     if kind != TierCriterionKind::PartnerArr && c.min_arr.is_some() {
         v.add("min_arr", format!("is only for PARTNER_ARR, not {name}"));
     }
-    if kind != TierCriterionKind::Nrr && c.min_basis_points != 0 {
-        v.add("min_basis_points", format!("is only for NRR, not {name}"));
+    let rated = matches!(
+        kind,
+        TierCriterionKind::Nrr | TierCriterionKind::OnboardingCompletion
+    );
+    if !rated && c.min_basis_points != 0 {
+        v.add(
+            "min_basis_points",
+            format!("is only for NRR and ONBOARDING_COMPLETION, not {name}"),
+        );
+    }
+    if kind != TierCriterionKind::OnboardingCompletion && c.min_plans_due != 0 {
+        v.add(
+            "min_plans_due",
+            format!("is only for ONBOARDING_COMPLETION, not {name}"),
+        );
     }
     let criterion = match kind {
         TierCriterionKind::CertifiedStaff => {
@@ -167,6 +219,7 @@ fn criterion(c: &pb::TierCriterion, currency: Option<&str>) -> Result<Criterion,
                 })
             }
         }
+        TierCriterionKind::OnboardingCompletion => onboarding_completion(c, &mut v),
         TierCriterionKind::Unspecified => None,
     };
     match (criterion, v.is_empty()) {
@@ -251,6 +304,13 @@ pub fn criterion_to_proto(c: &Criterion, currency: &str) -> pb::TierCriterion {
         Criterion::SourcedAccounts { min_count } => out.min_count = min_count,
         Criterion::PartnerArr { min_nanos } => out.min_arr = Some(money(currency, min_nanos)),
         Criterion::Nrr { min_basis_points } => out.min_basis_points = min_basis_points,
+        Criterion::OnboardingCompletion {
+            min_basis_points,
+            min_plans_due,
+        } => {
+            out.min_basis_points = min_basis_points;
+            out.min_plans_due = min_plans_due;
+        }
     }
     out
 }
@@ -299,8 +359,13 @@ pub fn result_to_proto(r: &CriterionResult, currency: &str) -> pb::TierCriterion
             Value::Count(n) => Some(V::Count(n)),
             Value::Nanos(n) => Some(V::Amount(money(currency, n))),
             Value::BasisPoints(bp) => bp.map(V::BasisPoints),
+            Value::Completion(c) => c.rate_basis_points.map(V::BasisPoints),
         },
         met: r.met,
+        plans_due: match r.value {
+            Value::Completion(c) => c.plans_due,
+            _ => 0,
+        },
     }
 }
 
@@ -389,6 +454,11 @@ mod tests {
                             min_basis_points: 10_500,
                             ..criterion(TierCriterionKind::Nrr)
                         },
+                        pb::TierCriterion {
+                            min_basis_points: 8_000,
+                            min_plans_due: 5,
+                            ..criterion(TierCriterionKind::OnboardingCompletion)
+                        },
                     ],
                 },
                 pb::TierDefinition {
@@ -467,6 +537,66 @@ mod tests {
             fields(program_from_proto(&pb::TierProgram::default())),
             ["tiers"]
         );
+    }
+
+    #[test]
+    fn onboarding_completion_needs_a_rate_and_plans_due_and_nothing_else() {
+        let tiers = |criteria| pb::TierProgram {
+            tiers: vec![
+                pb::TierDefinition {
+                    name: "GOLD".into(),
+                    criteria,
+                },
+                pb::TierDefinition {
+                    name: "BASE".into(),
+                    criteria: vec![],
+                },
+            ],
+            ..Default::default()
+        };
+        let onboarding = |min_basis_points, min_plans_due| pb::TierCriterion {
+            min_basis_points,
+            min_plans_due,
+            ..criterion(TierCriterionKind::OnboardingCompletion)
+        };
+        // No currency needed; 100% and one plan are the bounds.
+        let program = program_from_proto(&tiers(vec![onboarding(10_000, 1)])).expect("valid");
+        assert_eq!(
+            program.tiers[0].criteria,
+            [Criterion::OnboardingCompletion {
+                min_basis_points: 10_000,
+                min_plans_due: 1,
+            }]
+        );
+        for (bad, field) in [
+            (onboarding(0, 3), "min_basis_points"),
+            (onboarding(-1, 3), "min_basis_points"),
+            (onboarding(10_001, 3), "min_basis_points"),
+            (onboarding(8_000, 0), "min_plans_due"),
+            (onboarding(8_000, -2), "min_plans_due"),
+            (onboarding(8_000, MAX_COUNT + 1), "min_plans_due"),
+            (
+                pb::TierCriterion {
+                    min_count: 3,
+                    ..onboarding(8_000, 3)
+                },
+                "min_count",
+            ),
+            (
+                pb::TierCriterion {
+                    min_plans_due: 3,
+                    min_count: 1,
+                    ..criterion(TierCriterionKind::SourcedAccounts)
+                },
+                "min_plans_due",
+            ),
+        ] {
+            assert_eq!(
+                fields(program_from_proto(&tiers(vec![bad.clone()]))),
+                [format!("tiers[0].criteria[0].{field}")],
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

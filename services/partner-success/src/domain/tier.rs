@@ -1,6 +1,7 @@
 //! The partner tier program: tiers reached by rules on what a partner does
-//! (certified staff, sourced accounts, the revenue of its accounts), the
-//! rules a program must follow, and the evaluation of one partner.
+//! (certified staff, sourced accounts, the revenue of its accounts, the
+//! onboarding completion rate of its accounts), the rules a program must
+//! follow, and the evaluation of one partner.
 //!
 //! A program lists its tiers highest first. A partner is placed in the first
 //! tier whose criteria it all meets; the lowest tier has none, so every
@@ -23,9 +24,11 @@ pub const MAX_TIER_NAME: usize = 32;
 pub const MAX_COUNT: i64 = 1_000_000;
 /// Highest NRR threshold, in basis points (100 times).
 pub const MAX_BASIS_POINTS: i64 = 1_000_000;
+/// Highest onboarding completion rate threshold, in basis points: 100%.
+pub const MAX_RATE_BASIS_POINTS: i64 = 10_000;
 /// Lowest and highest certification level a criterion may name.
 pub const LEVELS: std::ops::RangeInclusive<i32> = crate::domain::certification::LEVELS;
-/// Months of revenue an evaluation looks at.
+/// Months of revenue an evaluation looks at, and of onboarding plans due.
 pub const REVENUE_MONTHS: u32 = 12;
 /// Nano units in one unit of money.
 pub const NANOS: i128 = 1_000_000_000;
@@ -56,6 +59,15 @@ pub enum Criterion {
         /// Threshold, basis points.
         min_basis_points: i64,
     },
+    /// At least this on-time VALUE_CONFIRMED rate of the onboarding plans
+    /// of the partner's accounts due in the window, over at least this many
+    /// plans due.
+    OnboardingCompletion {
+        /// Threshold of the rate, basis points, 1 to 10,000.
+        min_basis_points: i64,
+        /// Fewest plans due, at least 1.
+        min_plans_due: i64,
+    },
 }
 
 impl Criterion {
@@ -66,12 +78,18 @@ impl Criterion {
             Criterion::SourcedAccounts { .. } => TierCriterionKind::SourcedAccounts,
             Criterion::PartnerArr { .. } => TierCriterionKind::PartnerArr,
             Criterion::Nrr { .. } => TierCriterionKind::Nrr,
+            Criterion::OnboardingCompletion { .. } => TierCriterionKind::OnboardingCompletion,
         }
     }
 
     /// Whether it needs the revenue of the partner's accounts.
     pub fn is_revenue(&self) -> bool {
         matches!(self, Criterion::PartnerArr { .. } | Criterion::Nrr { .. })
+    }
+
+    /// Whether it needs the onboarding completion of the partner's accounts.
+    pub fn is_onboarding(&self) -> bool {
+        matches!(self, Criterion::OnboardingCompletion { .. })
     }
 
     /// What it measures, apart from the threshold: its kind, and its level
@@ -104,6 +122,16 @@ impl Criterion {
                     min_basis_points: other,
                 },
             ) => min_basis_points >= other,
+            (
+                OnboardingCompletion {
+                    min_basis_points,
+                    min_plans_due,
+                },
+                OnboardingCompletion {
+                    min_basis_points: other_rate,
+                    min_plans_due: other_due,
+                },
+            ) => min_basis_points >= other_rate && min_plans_due >= other_due,
             _ => false,
         }
     }
@@ -115,6 +143,7 @@ impl Criterion {
             Criterion::SourcedAccounts { .. } => Value::Count(m.sourced_accounts),
             Criterion::PartnerArr { .. } => Value::Nanos(m.arr_nanos),
             Criterion::Nrr { .. } => Value::BasisPoints(m.nrr_basis_points),
+            Criterion::OnboardingCompletion { .. } => Value::Completion(m.onboarding),
         }
     }
 
@@ -130,6 +159,17 @@ impl Criterion {
             (Criterion::Nrr { min_basis_points }, Value::BasisPoints(Some(bp))) => {
                 bp >= *min_basis_points
             }
+            // No plan due, no rate: not met, whatever the threshold.
+            (
+                Criterion::OnboardingCompletion {
+                    min_basis_points,
+                    min_plans_due,
+                },
+                Value::Completion(Completion {
+                    plans_due,
+                    rate_basis_points: Some(rate),
+                }),
+            ) => plans_due >= *min_plans_due && rate >= *min_basis_points,
             _ => false,
         }
     }
@@ -177,6 +217,15 @@ impl Program {
             .iter()
             .flat_map(|t| &t.criteria)
             .any(Criterion::is_revenue)
+    }
+
+    /// Whether evaluating it needs the onboarding completion of partners'
+    /// accounts.
+    pub fn needs_onboarding(&self) -> bool {
+        self.tiers
+            .iter()
+            .flat_map(|t| &t.criteria)
+            .any(Criterion::is_onboarding)
     }
 
     /// Why the tiers, whose criteria are each valid, do not make a program:
@@ -277,6 +326,20 @@ pub struct Measures {
     pub arr_nanos: i128,
     /// NRR of its accounts; `None` without a cohort.
     pub nrr_basis_points: Option<i64>,
+    /// Onboarding completion of its accounts' plans due in the window.
+    pub onboarding: Completion,
+}
+
+/// The onboarding completion of a partner's accounts over a window: the
+/// plans whose VALUE_CONFIRMED target date falls in it, and the share of
+/// them that reached VALUE_CONFIRMED by that date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Completion {
+    /// Plans due.
+    pub plans_due: i64,
+    /// Of them, reached on time, in basis points (as the onboarding service
+    /// rounds it); `None` when none is due.
+    pub rate_basis_points: Option<i64>,
 }
 
 impl Measures {
@@ -298,6 +361,8 @@ pub enum Value {
     Nanos(i128),
     /// Basis points; `None` when there is no value.
     BasisPoints(Option<i64>),
+    /// An onboarding completion rate and the plans due it is of.
+    Completion(Completion),
 }
 
 /// One criterion as evaluated.
@@ -364,6 +429,18 @@ pub fn revenue_window(day: NaiveDate) -> (NaiveDate, NaiveDate) {
     (first, last)
 }
 
+/// The first and last day of the onboarding plans an evaluation on `day`
+/// looks at (by their VALUE_CONFIRMED target date): the [`REVENUE_MONTHS`]
+/// complete months before the day's month, the revenue's months.
+pub fn onboarding_window(day: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let (first, last_month) = revenue_window(day);
+    let last = last_month
+        .checked_add_months(Months::new(1))
+        .and_then(|next| next.pred_opt())
+        .unwrap_or(last_month);
+    (first, last)
+}
+
 /// A change of a partner's tier, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TierChange {
@@ -411,6 +488,20 @@ mod tests {
 
     fn nrr(min_basis_points: i64) -> Criterion {
         Criterion::Nrr { min_basis_points }
+    }
+
+    fn onboarding(min_basis_points: i64, min_plans_due: i64) -> Criterion {
+        Criterion::OnboardingCompletion {
+            min_basis_points,
+            min_plans_due,
+        }
+    }
+
+    fn completed(plans_due: i64, rate_basis_points: Option<i64>) -> Completion {
+        Completion {
+            plans_due,
+            rate_basis_points,
+        }
     }
 
     fn tier(name: &str, criteria: Vec<Criterion>) -> Tier {
@@ -523,6 +614,7 @@ mod tests {
             sourced_accounts: 2,
             arr_nanos: 300_000 * NANOS,
             nrr_basis_points: Some(12_000),
+            onboarding: Completion::default(),
         };
         let evaluated = evaluate(&p, &gold);
         assert_eq!(evaluated.tier, "GOLD");
@@ -582,9 +674,22 @@ mod tests {
                     Criterion::Nrr { min_basis_points } => Criterion::Nrr {
                         min_basis_points: min_basis_points + raise * 100,
                     },
+                    Criterion::OnboardingCompletion {
+                        min_basis_points,
+                        min_plans_due,
+                    } => Criterion::OnboardingCompletion {
+                        min_basis_points: (min_basis_points + raise * 1_000).min(10_000),
+                        min_plans_due: min_plans_due + i64::from(level_up),
+                    },
                 })
                 .collect();
-            let kinds = [staff(1, 1), sourced(1), arr(1), nrr(9_000)];
+            let kinds = [
+                staff(1, 1),
+                sourced(1),
+                arr(1),
+                nrr(9_000),
+                onboarding(5_000, 1),
+            ];
             let missing = kinds
                 .iter()
                 .find(|k| !criteria.iter().any(|c| c.kind() == k.kind()));
@@ -625,6 +730,8 @@ mod tests {
             sourced_accounts in 0i64..8,
             arr_units in 0i64..8,
             nrr in proptest::option::of(8_000i64..11_000),
+            plans_due in 0i64..4,
+            on_time in 0i64..4,
         ) {
             let p = nested(&steps);
             proptest::prop_assume!(p.problems().is_empty());
@@ -636,6 +743,10 @@ mod tests {
                 sourced_accounts,
                 arr_nanos: i128::from(arr_units) * NANOS,
                 nrr_basis_points: nrr,
+                onboarding: completed(
+                    plans_due,
+                    (plans_due > 0).then(|| on_time.min(plans_due) * 10_000 / plans_due),
+                ),
             };
             let evaluated = evaluate(&p, &measures);
             let reached = p.tiers.iter().position(|t| t.name == evaluated.tier).expect("a tier");
@@ -656,6 +767,95 @@ mod tests {
                 proptest::prop_assert!(!met, "{} met but only {} reached", higher.name, evaluated.tier);
             }
         }
+    }
+
+    #[test]
+    fn onboarding_completion_needs_plans_due_and_nests_on_both_thresholds() {
+        // A higher rate over more plans implies a lower rate over fewer.
+        assert!(onboarding(8_000, 5).implies(&onboarding(7_000, 3)));
+        assert!(onboarding(8_000, 5).implies(&onboarding(8_000, 5)));
+        assert!(!onboarding(8_000, 2).implies(&onboarding(7_000, 3)));
+        assert!(!onboarding(6_000, 5).implies(&onboarding(7_000, 3)));
+        assert!(!onboarding(10_000, 100).implies(&nrr(1)));
+        let p = Program {
+            currency: None,
+            ..program(vec![
+                tier("GOLD", vec![onboarding(8_000, 5)]),
+                tier("SILVER", vec![onboarding(7_000, 3)]),
+                tier("BASE", vec![]),
+            ])
+        };
+        assert!(p.problems().is_empty(), "{:?}", p.problems());
+        assert!(p.needs_onboarding() && !p.needs_revenue());
+        assert!(!standard().needs_onboarding());
+        // A higher rate over fewer plans is not stricter: refused.
+        let p = program(vec![
+            tier("GOLD", vec![onboarding(9_000, 2)]),
+            tier("SILVER", vec![onboarding(7_000, 3)]),
+            tier("BASE", vec![]),
+        ]);
+        assert_eq!(paths(&p), ["tiers[0]"]);
+        // Asked once per tier.
+        let p = program(vec![
+            tier("GOLD", vec![onboarding(9_000, 2), onboarding(8_000, 3)]),
+            tier("BASE", vec![]),
+        ]);
+        assert_eq!(paths(&p), ["tiers[0].criteria[1]"]);
+
+        let p = Program {
+            currency: None,
+            ..program(vec![
+                tier("GOLD", vec![onboarding(8_000, 5)]),
+                tier("SILVER", vec![onboarding(7_000, 3)]),
+                tier("BASE", vec![]),
+            ])
+        };
+        let at = |plans_due, rate| {
+            evaluate(
+                &p,
+                &Measures {
+                    onboarding: completed(plans_due, rate),
+                    ..Measures::default()
+                },
+            )
+        };
+        // Thresholds are inclusive.
+        assert_eq!(at(5, Some(8_000)).tier, "GOLD");
+        assert_eq!(at(4, Some(10_000)).tier, "SILVER");
+        assert_eq!(at(3, Some(7_000)).tier, "SILVER");
+        // One plan on time is 100%, but too few plans: no luck.
+        assert_eq!(at(1, Some(10_000)).tier, "BASE");
+        assert_eq!(at(9, Some(6_999)).tier, "BASE");
+        // Nothing due: no rate, not met.
+        let none = at(0, None);
+        assert_eq!(none.tier, "BASE");
+        assert_eq!(
+            none.results
+                .iter()
+                .map(|r| (r.value, r.met))
+                .collect::<Vec<_>>(),
+            [
+                (Value::Completion(completed(0, None)), false),
+                (Value::Completion(completed(0, None)), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn onboarding_plans_are_due_in_the_twelve_complete_months_before_the_day() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("date");
+        assert_eq!(
+            onboarding_window(day(2026, 12, 15)),
+            (day(2025, 12, 1), day(2026, 11, 30))
+        );
+        assert_eq!(
+            onboarding_window(day(2024, 3, 1)),
+            (day(2023, 3, 1), day(2024, 2, 29))
+        );
+        assert_eq!(
+            onboarding_window(day(2026, 1, 31)),
+            (day(2025, 1, 1), day(2025, 12, 31))
+        );
     }
 
     #[test]

@@ -24,7 +24,11 @@ use crate::{
     },
     domain::access::{TIER_PROGRAM_WRITERS, scoped_partner},
     error::{Error, Result},
-    store::{tiers::HistoryFilter, today},
+    onboarding::report_context,
+    store::{
+        tiers::{HistoryFilter, Peers},
+        today,
+    },
 };
 
 /// Longest reason given for a program version, in characters.
@@ -121,6 +125,11 @@ impl Handler {
         let principal = principal(&request)?;
         principal.require(TIER_PROGRAM_WRITERS)?;
         let ctx = CallContext::of(&request);
+        let onboarding = report_context(&request, &ctx);
+        let peers = Peers {
+            revenue: &ctx,
+            onboarding: &onboarding,
+        };
         let req = request.get_ref();
         let mut v = Violations::new();
         let page_size = v.check("page_size", validate::page_size(req.page_size));
@@ -139,7 +148,7 @@ impl Handler {
         let after = page_token::decode::<String>(&req.page_token, &filter)?;
         let (mut response, more) = self
             .tiers
-            .preview(&ctx, candidate, today(), after.as_deref(), page_size)
+            .preview(peers, candidate, today(), after.as_deref(), page_size)
             .await?;
         if let Some(last) = response.partners.last().filter(|_| more) {
             response.next_page_token = page_token::encode(&last.partner_id, &filter);
@@ -154,6 +163,11 @@ impl Handler {
         let principal = principal(&request)?;
         principal.require(TIER_PROGRAM_WRITERS)?;
         let ctx = CallContext::of(&request);
+        let onboarding = report_context(&request, &ctx);
+        let peers = Peers {
+            revenue: &ctx,
+            onboarding: &onboarding,
+        };
         let req = request.get_ref();
         let mut v = Violations::new();
         let request_id = request_id_field(&req.request_id, &mut v);
@@ -165,7 +179,7 @@ impl Handler {
         self.tiers
             .evaluate(
                 idempotency,
-                &ctx,
+                peers,
                 only.as_deref(),
                 today(),
                 &principal.subject,

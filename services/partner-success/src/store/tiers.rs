@@ -4,10 +4,11 @@
 //!
 //! An evaluation measures every active partner (certified staff and sourced
 //! accounts from this service's own tables, the revenue of its accounts from
-//! one report of the expansion service, asked before the transaction starts
-//! so no write waits on another service), and in one transaction changes the
-//! tier of each partner whose tier moved, with its history row and its
-//! `PartnerTierChanged`. A partner whose tier stays is not written.
+//! one report of the expansion service and their onboarding completion from
+//! one report of the onboarding service, each asked before the transaction
+//! starts so no write waits on another service), and in one transaction
+//! changes the tier of each partner whose tier moved, with its history row
+//! and its `PartnerTierChanged`. A partner whose tier stays is not written.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -25,7 +26,7 @@ use themodel_platform::{
     store::{Begun, IdempotencyKey, Store, any_of, is_unique_violation, page},
     validate,
 };
-use themodel_proto::partner_success as pb;
+use themodel_proto::{onboarding::Stage, partner_success as pb};
 
 use super::{
     attributions::attributed_accounts,
@@ -41,11 +42,13 @@ use crate::{
         partner::PartnerStatus,
         staff::StaffStatus,
         tier::{
-            Criterion, CriterionResult, Evaluation, Measures, NANOS, Program, ProgramVersion, Tier,
-            TierChange, TierCriterionKind, Value, etag, evaluate, revenue_window,
+            Completion, Criterion, CriterionResult, Evaluation, Measures, NANOS, Program,
+            ProgramVersion, Tier, TierChange, TierCriterionKind, Value, etag, evaluate,
+            onboarding_window, revenue_window,
         },
     },
     error::{Error, Result},
+    onboarding::Onboarding,
     revenue::{PartnerRevenue, Revenue},
 };
 
@@ -55,7 +58,7 @@ pub const EVALUATE_JOB: &str = "evaluate-partner-tiers";
 pub const EVALUATION_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// Who the job's changes are recorded as.
 pub const SCHEDULER: &str = "service:partner_success";
-/// How long the job waits for the expansion service's report.
+/// How long the job waits for the expansion and onboarding services' reports.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most changes an evaluation's response lists; the history has them all.
 pub const MAX_LISTED_CHANGES: usize = 1000;
@@ -72,6 +75,39 @@ pub struct HistoryFilter {
 pub struct Tiers {
     store: Store,
     revenue: Revenue,
+    onboarding: Onboarding,
+}
+
+/// The contexts an evaluation asks the other services in.
+#[derive(Debug, Clone, Copy)]
+pub struct Peers<'a> {
+    /// The expansion service's: the caller's, or the service's own for the
+    /// daily evaluation.
+    pub revenue: &'a CallContext,
+    /// The onboarding service's: the caller's when it may read the
+    /// completion report, else the service's own (see
+    /// [`crate::onboarding::report_context`]).
+    pub onboarding: &'a CallContext,
+}
+
+impl<'a> Peers<'a> {
+    /// Both services asked in `ctx`.
+    pub fn both(ctx: &'a CallContext) -> Self {
+        Self {
+            revenue: ctx,
+            onboarding: ctx,
+        }
+    }
+}
+
+/// What an evaluation learns from the other services, before its
+/// transaction.
+#[derive(Debug, Default)]
+struct Reported {
+    /// Revenue figures, per partner.
+    revenue: BTreeMap<String, PartnerRevenue>,
+    /// Onboarding completion, per partner with plans due.
+    onboarding: BTreeMap<String, Completion>,
 }
 
 /// What one evaluation measured, and the partners it covers.
@@ -82,27 +118,43 @@ struct Measured {
     certified: BTreeMap<String, [i64; 3]>,
     /// Accounts sourced, per partner.
     sourced: BTreeMap<String, i64>,
-    /// Revenue figures, per partner.
-    revenue: BTreeMap<String, PartnerRevenue>,
+    /// What the other services reported.
+    reported: Reported,
 }
 
 impl Measured {
     fn of(&self, partner_id: &str) -> Measures {
-        let revenue = self.revenue.get(partner_id).copied().unwrap_or_default();
+        let revenue = self
+            .reported
+            .revenue
+            .get(partner_id)
+            .copied()
+            .unwrap_or_default();
         Measures {
             certified: self.certified.get(partner_id).copied().unwrap_or_default(),
             sourced_accounts: self.sourced.get(partner_id).copied().unwrap_or_default(),
             arr_nanos: revenue.arr_nanos,
             nrr_basis_points: revenue.nrr_basis_points,
+            // No plan due: no rate.
+            onboarding: self
+                .reported
+                .onboarding
+                .get(partner_id)
+                .copied()
+                .unwrap_or_default(),
         }
     }
 }
 
 impl Tiers {
     /// The repository over `store`, asking `revenue` for the revenue of
-    /// partners' accounts.
-    pub fn new(store: Store, revenue: Revenue) -> Self {
-        Self { store, revenue }
+    /// partners' accounts and `onboarding` for their onboarding completion.
+    pub fn new(store: Store, revenue: Revenue, onboarding: Onboarding) -> Self {
+        Self {
+            store,
+            revenue,
+            onboarding,
+        }
     }
 
     /// Program version `version`, or the one in force when `None`.
@@ -198,11 +250,11 @@ impl Tiers {
     /// Evaluates the program in force on `day` for every active partner, or
     /// for `only`: changes the tier of each partner whose tier moves, with
     /// its history row and event, in one transaction. Peer calls are made in
-    /// `ctx`; changes are recorded as made by `actor`.
+    /// `peers`; changes are recorded as made by `actor`.
     pub async fn evaluate(
         &self,
         idempotency: Option<IdempotencyKey>,
-        ctx: &CallContext,
+        peers: Peers<'_>,
         only: Option<&str>,
         day: NaiveDate,
         actor: &str,
@@ -216,9 +268,7 @@ impl Tiers {
             .needs_revenue()
             .then(|| revenue_window(day));
         // Asked before the transaction: no write waits on another service.
-        let revenue = self
-            .revenue_of(ctx, &in_force.program, window, only)
-            .await?;
+        let reported = self.reported(peers, &in_force.program, day, only).await?;
         let mut uow = match self.store.begin(idempotency).await? {
             Begun::Replay(response) => return Ok(response),
             Begun::Fresh(uow) => uow,
@@ -231,7 +281,7 @@ impl Tiers {
         if let Some(id) = only {
             evaluable(uow.tx(), id).await?;
         }
-        let measured = measure(uow.tx(), only, day, revenue, true).await?;
+        let measured = measure(uow.tx(), only, day, reported, true).await?;
         let change_time = now();
         let currency = in_force.program.currency.clone();
         let mut changes = Vec::new();
@@ -296,8 +346,13 @@ impl Tiers {
 
     /// The daily evaluation, on `day`, as the service itself.
     pub async fn evaluate_scheduled(&self, day: NaiveDate) -> Result<String> {
+        // No caller: the other services are asked by the service itself
+        // (which the onboarding service gives its completion report to).
         let ctx = CallContext::background().with_timeout(REPORT_TIMEOUT);
-        match self.evaluate(None, &ctx, None, day, SCHEDULER).await {
+        match self
+            .evaluate(None, Peers::both(&ctx), None, day, SCHEDULER)
+            .await
+        {
             Ok(done) => Ok(format!(
                 "{} partners evaluated with tier program version {}, {} tiers changed",
                 done.evaluated_partners, done.program_version, done.changed_partners
@@ -325,7 +380,7 @@ impl Tiers {
     /// partners after id `after`, up to `limit`, with whether more follow.
     pub async fn preview(
         &self,
-        ctx: &CallContext,
+        peers: Peers<'_>,
         candidate: Option<Program>,
         day: NaiveDate,
         after: Option<&str>,
@@ -341,8 +396,8 @@ impl Tiers {
             }
         };
         let window = program.needs_revenue().then(|| revenue_window(day));
-        let revenue = self.revenue_of(ctx, &program, window, None).await?;
-        let measured = measure(db, None, day, revenue, false).await?;
+        let reported = self.reported(peers, &program, day, None).await?;
+        let measured = measure(db, None, day, reported, false).await?;
         let currency = program.currency.clone().unwrap_or_default();
         // Per tier, partners in it now and under the program.
         let mut counts: BTreeMap<String, (i32, i32)> = BTreeMap::new();
@@ -430,21 +485,61 @@ impl Tiers {
         Ok((changes, more))
     }
 
-    /// The revenue `program` needs over `window`, in `ctx`; nothing when it
-    /// needs none.
-    async fn revenue_of(
+    /// What `program` needs of the other services to be evaluated on `day`
+    /// for every partner (or `only`): the revenue over the revenue window
+    /// (one revenue report) when it has a revenue criterion, the onboarding
+    /// completion over the onboarding window (one completion report) when
+    /// it has an onboarding criterion; both asked at once, in `peers`.
+    async fn reported(
         &self,
-        ctx: &CallContext,
+        peers: Peers<'_>,
         program: &Program,
-        window: Option<(NaiveDate, NaiveDate)>,
+        day: NaiveDate,
         only: Option<&str>,
-    ) -> Result<BTreeMap<String, PartnerRevenue>> {
-        match (window, &program.currency) {
-            (Some(window), Some(currency)) => {
-                Ok(self.revenue.by_partner(ctx, currency, window, only).await?)
+    ) -> Result<Reported> {
+        let revenue = async {
+            match (program.needs_revenue(), &program.currency) {
+                (true, Some(currency)) => {
+                    self.revenue
+                        .by_partner(peers.revenue, currency, revenue_window(day), only)
+                        .await
+                }
+                _ => Ok(BTreeMap::new()),
             }
-            _ => Ok(BTreeMap::new()),
-        }
+        };
+        let onboarding = async {
+            if !program.needs_onboarding() {
+                return Ok(BTreeMap::new());
+            }
+            let groups = self
+                .onboarding
+                .completion_of_partners(
+                    peers.onboarding,
+                    Stage::ValueConfirmed,
+                    onboarding_window(day),
+                    only,
+                )
+                .await?;
+            Ok(groups
+                .into_iter()
+                .map(|(partner_id, group)| {
+                    let completion = Completion {
+                        plans_due: group.due,
+                        // The report has no rate when nothing is due.
+                        rate_basis_points: group
+                            .rate_basis_points
+                            .filter(|_| group.due > 0)
+                            .map(i64::from),
+                    };
+                    (partner_id, completion)
+                })
+                .collect())
+        };
+        let (revenue, onboarding) = tokio::try_join!(revenue, onboarding)?;
+        Ok(Reported {
+            revenue,
+            onboarding,
+        })
     }
 }
 
@@ -483,7 +578,7 @@ async fn measure(
     db: &impl ConnectionTrait,
     only: Option<&str>,
     day: NaiveDate,
-    revenue: BTreeMap<String, PartnerRevenue>,
+    reported: Reported,
     lock: bool,
 ) -> Result<Measured> {
     let mut query = partner::Entity::find()
@@ -505,7 +600,7 @@ async fn measure(
         sourced: attributed_accounts(db, only.as_deref(), AttributionKind::Sourced, day, None)
             .await?,
         partners,
-        revenue,
+        reported,
     })
 }
 
@@ -569,7 +664,8 @@ pub(super) async fn certified_staff(
 }
 
 /// A criterion as stored: its kind's protobuf name, level, and threshold
-/// (a count, basis points, or whole units with `nanos` for an amount).
+/// (a count, basis points, or whole units with `nanos` for an amount), and
+/// the fewest plans due of an onboarding completion criterion.
 #[derive(Debug, Serialize, Deserialize)]
 struct StoredCriterion {
     kind: String,
@@ -578,6 +674,8 @@ struct StoredCriterion {
     min: i64,
     #[serde(default, skip_serializing_if = "is_zero")]
     nanos: i32,
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    min_due: i64,
 }
 
 /// A tier as stored.
@@ -588,7 +686,8 @@ struct StoredTier {
 }
 
 /// An evaluated criterion as stored: the value is a count, basis points or
-/// whole units (with `value_nanos`), absent when there is none.
+/// whole units (with `value_nanos`), absent when there is none; `due` the
+/// plans due an onboarding completion rate is of.
 #[derive(Debug, Serialize, Deserialize)]
 struct StoredResult {
     tier: String,
@@ -596,10 +695,16 @@ struct StoredResult {
     value: Option<i64>,
     #[serde(default, skip_serializing_if = "is_zero")]
     value_nanos: i32,
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    due: i64,
     met: bool,
 }
 
 fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+fn is_zero_count(n: &i64) -> bool {
     *n == 0
 }
 
@@ -617,12 +722,14 @@ fn stored_criterion(c: &Criterion) -> StoredCriterion {
             level,
             min: min_count,
             nanos: 0,
+            min_due: 0,
         },
         Criterion::SourcedAccounts { min_count } => StoredCriterion {
             kind,
             level: 0,
             min: min_count,
             nanos: 0,
+            min_due: 0,
         },
         Criterion::PartnerArr { min_nanos } => {
             let (min, nanos) = split(min_nanos);
@@ -631,6 +738,7 @@ fn stored_criterion(c: &Criterion) -> StoredCriterion {
                 level: 0,
                 min,
                 nanos,
+                min_due: 0,
             }
         }
         Criterion::Nrr { min_basis_points } => StoredCriterion {
@@ -638,6 +746,17 @@ fn stored_criterion(c: &Criterion) -> StoredCriterion {
             level: 0,
             min: min_basis_points,
             nanos: 0,
+            min_due: 0,
+        },
+        Criterion::OnboardingCompletion {
+            min_basis_points,
+            min_plans_due,
+        } => StoredCriterion {
+            kind,
+            level: 0,
+            min: min_basis_points,
+            nanos: 0,
+            min_due: min_plans_due,
         },
     }
 }
@@ -654,6 +773,10 @@ fn criterion_of(s: &StoredCriterion) -> Result<Criterion> {
         },
         Some(TierCriterionKind::Nrr) => Criterion::Nrr {
             min_basis_points: s.min,
+        },
+        Some(TierCriterionKind::OnboardingCompletion) => Criterion::OnboardingCompletion {
+            min_basis_points: s.min,
+            min_plans_due: s.min_due,
         },
         _ => return Err(corrupt("tier criteria", "kind", &s.kind)),
     })
@@ -673,19 +796,21 @@ fn stored_results(results: &[CriterionResult]) -> Vec<StoredResult> {
     results
         .iter()
         .map(|r| {
-            let (value, value_nanos) = match r.value {
-                Value::Count(n) => (Some(n), 0),
+            let (value, value_nanos, due) = match r.value {
+                Value::Count(n) => (Some(n), 0, 0),
                 Value::Nanos(n) => {
                     let (units, nanos) = split(n);
-                    (Some(units), nanos)
+                    (Some(units), nanos, 0)
                 }
-                Value::BasisPoints(bp) => (bp, 0),
+                Value::BasisPoints(bp) => (bp, 0, 0),
+                Value::Completion(c) => (c.rate_basis_points, 0, c.plans_due),
             };
             StoredResult {
                 tier: r.tier.clone(),
                 criterion: stored_criterion(&r.criterion),
                 value,
                 value_nanos,
+                due,
                 met: r.met,
             }
         })
@@ -705,6 +830,10 @@ fn results_of(stored: Vec<StoredResult>) -> Result<Vec<CriterionResult>> {
                     i128::from(s.value.unwrap_or(0)) * NANOS + i128::from(s.value_nanos),
                 ),
                 Criterion::Nrr { .. } => Value::BasisPoints(s.value),
+                Criterion::OnboardingCompletion { .. } => Value::Completion(Completion {
+                    plans_due: s.due,
+                    rate_basis_points: s.value,
+                }),
             };
             Ok(CriterionResult {
                 tier: s.tier,
@@ -807,6 +936,14 @@ mod tests {
             Criterion::Nrr {
                 min_basis_points: 10_500,
             },
+            Criterion::OnboardingCompletion {
+                min_basis_points: 7_500,
+                min_plans_due: 4,
+            },
+            Criterion::OnboardingCompletion {
+                min_basis_points: 10_000,
+                min_plans_due: 1,
+            },
         ];
         for c in &criteria {
             assert_eq!(criterion_of(&stored_criterion(c)).ok(), Some(*c));
@@ -818,6 +955,11 @@ mod tests {
                 Value::Count(0),
                 Value::Nanos(3_000_006 * NANOS + 1),
                 Value::BasisPoints(None),
+                Value::Completion(Completion {
+                    plans_due: 5,
+                    rate_basis_points: Some(8_000),
+                }),
+                Value::Completion(Completion::default()),
             ])
             .map(|(c, value)| CriterionResult {
                 tier: "GOLD".into(),

@@ -6,6 +6,7 @@ use std::{
 
 use themodel_partner_success::{
     Application, NAME,
+    onboarding::Onboarding,
     revenue::Revenue,
     store::{deals::Deals, tiers::Tiers},
 };
@@ -59,6 +60,9 @@ pub struct Reports {
     pub health_calls: Calls,
     /// Calls to the onboarding service.
     pub onboarding_calls: Calls,
+    /// The service's peers (expansion, health and onboarding behind their
+    /// proxies), by name.
+    peers: Vec<(String, String)>,
     _proxies: tokio_util::sync::DropGuard,
 }
 
@@ -180,7 +184,7 @@ pub async fn spawn_app_with_reports(unreachable_peer: Option<&str>) -> TestApp {
     ];
     let service = TestService::start(
         TestDatabase::new().await,
-        |settings| settings.peers = peers,
+        |settings| settings.peers = peers.clone(),
         Application::build,
     )
     .await;
@@ -194,6 +198,7 @@ pub async fn spawn_app_with_reports(unreachable_peer: Option<&str>) -> TestApp {
             expansion_calls,
             health_calls,
             onboarding_calls,
+            peers,
             _proxies: proxies.drop_guard(),
         }),
     );
@@ -342,18 +347,27 @@ impl TestApp {
     }
 
     /// The tier repository over the service's database, calling the
-    /// service's peers as the service itself (as its jobs do).
+    /// service's peers as the service itself (as its jobs do): through the
+    /// counting proxies for an app started with [`spawn_app_with_reports`].
     pub async fn tiers(&self) -> Tiers {
         let keys = Keys::load(&themodel_platform::testing::auth_config()).expect("keys");
         let identity = keys.service_identity(NAME).expect("service identity");
+        let peers = match &self.3 {
+            Some(reports) => reports.peers.clone(),
+            None => peers_of(&self.1, self.2.as_ref()),
+        };
         let clients = Clients::new(
             NAME,
             std::sync::Arc::new(identity),
             &ClientConfig::default(),
-            &peers_of(&self.1, self.2.as_ref()),
+            &peers,
         )
         .expect("clients");
-        Tiers::new(self.store().await, Revenue::new(clients))
+        Tiers::new(
+            self.store().await,
+            Revenue::new(clients.clone()),
+            Onboarding::new(clients),
+        )
     }
 
     /// An expansion service client acting as an admin.

@@ -94,7 +94,7 @@ async fn listed(client: &mut Client, page_size: i32) -> (Vec<pb::PartnerScorecar
 
 /// Creates an account in segmentation of `partner`, churned when asked, and
 /// waits until the service's projection holds it; its id.
-async fn account(app: &TestApp, name: &str, partner: Option<&str>, churned: bool) -> String {
+pub async fn account(app: &TestApp, name: &str, partner: Option<&str>, churned: bool) -> String {
     let id = app
         .segmentation()
         .create_account(seg::CreateAccountRequest {
@@ -252,7 +252,7 @@ async fn accept(app: &TestApp, id: &str) -> String {
 /// The onboarding playbook of "workspace" for every tier, dated from the
 /// contract's start: set up when step "setup" is done, 30 days in; value
 /// confirmed when step "value" is, 60 days in.
-async fn workspace_playbook(app: &TestApp) {
+pub async fn workspace_playbook(app: &TestApp) {
     let step = |key: &str| ob::Step {
         step_key: key.into(),
         display_name: format!("Step {key}"),
@@ -293,7 +293,7 @@ async fn workspace_playbook(app: &TestApp) {
 
 /// Opens the "workspace" plan of `account`, its contract started `started`
 /// days ago; its id.
-async fn onboard(app: &TestApp, account: &str, started: u64) -> String {
+pub async fn onboard(app: &TestApp, account: &str, started: u64) -> String {
     app.onboarding()
         .open_plan(ob::OpenPlanRequest {
             account_id: account.into(),
@@ -310,7 +310,7 @@ async fn onboard(app: &TestApp, account: &str, started: u64) -> String {
 }
 
 /// Completes step `step_key` of plan `plan` today.
-async fn complete(app: &TestApp, plan: &str, step_key: &str) {
+pub async fn complete(app: &TestApp, plan: &str, step_key: &str) {
     app.onboarding()
         .complete_step(ob::CompleteStepRequest {
             plan_id: plan.into(),

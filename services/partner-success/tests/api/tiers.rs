@@ -1,10 +1,12 @@
 //! The tier program: partners moving up and down by their criteria (certified
-//! staff, sourced accounts, and the ARR and NRR of their accounts from the
-//! expansion service), each change recorded with the values that caused it
-//! and announced once; nothing written when nothing changes; previews that
-//! write nothing; partner scope on the history; bad programs refused.
+//! staff, sourced accounts, the ARR and NRR of their accounts from the
+//! expansion service, and their onboarding completion rate from the
+//! onboarding service, one report per evaluation), each change recorded with
+//! the values that caused it and announced once; nothing written when
+//! nothing changes; previews that write nothing; partner scope on the
+//! history; bad programs refused.
 
-use chrono::{Datelike, Months, NaiveDate, Utc};
+use chrono::{Datelike, Days, Months, NaiveDate, Utc};
 use themodel_platform::auth::Role;
 use themodel_proto::{
     common, expansion as ex,
@@ -16,6 +18,7 @@ use themodel_partner_success::store::tiers::{EVALUATE_JOB, EVALUATION_INTERVAL};
 
 use crate::{
     helpers::*,
+    scorecards::{account, complete, onboard, workspace_playbook},
     staff::{add_staff, staff},
 };
 
@@ -71,6 +74,15 @@ fn nrr(min_basis_points: i64) -> pb::TierCriterion {
     pb::TierCriterion {
         kind: Kind::Nrr as i32,
         min_basis_points,
+        ..Default::default()
+    }
+}
+
+fn onboarding(min_basis_points: i64, min_plans_due: i64) -> pb::TierCriterion {
+    pb::TierCriterion {
+        kind: Kind::OnboardingCompletion as i32,
+        min_basis_points,
+        min_plans_due,
         ..Default::default()
     }
 }
@@ -1021,4 +1033,339 @@ async fn bad_programs_are_refused_field_by_field_and_write_nothing() {
     );
     assert_eq!(violated_fields(&status), ["update_mask.paths[0]"]);
     assert_eq!(get_ok(&mut admin, "p-1").await.tier, "");
+}
+
+/// Gold: 75% of at least 4 plans due reached value on time; silver: 50% of
+/// at least 2. No revenue criterion, so no currency.
+fn onboarding_program() -> pb::TierProgram {
+    pb::TierProgram {
+        currency_code: String::new(),
+        ..program(vec![
+            tier("GOLD", vec![onboarding(7_500, 4)]),
+            tier("SILVER", vec![onboarding(5_000, 2)]),
+            tier("REGISTERED", vec![]),
+        ])
+    }
+}
+
+/// (tier, rate, plans due, met) of each onboarding completion criterion.
+fn completion_rows(criteria: &[pb::TierCriterionResult]) -> Vec<(String, Option<i64>, i64, bool)> {
+    use pb::tier_criterion_result::Value as V;
+    criteria
+        .iter()
+        .filter(|r| {
+            r.criterion
+                .as_ref()
+                .is_some_and(|c| c.kind() == Kind::OnboardingCompletion)
+        })
+        .map(|r| {
+            let rate = r.value.as_ref().map(|v| match v {
+                V::BasisPoints(bp) => *bp,
+                other => panic!("a rate, not {other:?}"),
+            });
+            (r.tier.clone(), rate, r.plans_due, r.met)
+        })
+        .collect()
+}
+
+fn completion_row(
+    tier: &str,
+    rate: Option<i64>,
+    due: i64,
+    met: bool,
+) -> (String, Option<i64>, i64, bool) {
+    (tier.into(), rate, due, met)
+}
+
+/// Opens the "workspace" plan of `account`, its contract started `started`
+/// days ago (value due 60 days in), and confirms value today when `done`.
+async fn onboarded(app: &TestApp, account: &str, started: u64, done: bool) -> String {
+    let plan = onboard(app, account, started).await;
+    if done {
+        complete(app, &plan, "setup").await;
+        complete(app, &plan, "value").await;
+    }
+    plan
+}
+
+#[tokio::test]
+async fn a_partner_moves_up_by_its_onboarding_completion_rate_one_report_per_evaluation() {
+    let app = started(spawn_app_with_reports(None).await).await;
+    let reports = app.reports();
+    let mut admin = app.admin();
+    // Plenty of partners, still one report per evaluation.
+    let ids: Vec<String> = (1..=12).map(|n| format!("p-{n}")).collect();
+    partners(&app, &ids.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    set_program(&mut admin, onboarding_program()).await;
+    workspace_playbook(&app).await;
+
+    // Value is due 60 days after the contract's start, and counts on time
+    // when confirmed by then. p-1: one plan started 100 days ago (value due
+    // 40 days ago, in the 12 complete months before today) confirmed today,
+    // late; three started 10 days ago (value due in 50 days), two of them
+    // confirmed today, on time. p-2: one started 10 days ago, confirmed on
+    // time.
+    let a1 = account(&app, "Acme", Some("p-1"), false).await;
+    let a2 = account(&app, "Globex", Some("p-1"), false).await;
+    let a3 = account(&app, "Initech", Some("p-1"), false).await;
+    let a4 = account(&app, "Umbrella", Some("p-1"), false).await;
+    let b1 = account(&app, "Hooli", Some("p-2"), false).await;
+    onboarded(&app, &a1, 100, true).await;
+    onboarded(&app, &a2, 10, true).await;
+    onboarded(&app, &a3, 10, true).await;
+    let open = onboarded(&app, &a4, 10, false).await;
+    onboarded(&app, &b1, 10, true).await;
+    reports.onboarding_calls.take();
+    reports.expansion_calls.take();
+
+    // Today: p-1 has one plan due, late: 0%. p-2 has none due: no rate, and
+    // it does not meet the criterion. Everyone is registered, at the cost of
+    // one completion report and no revenue report.
+    let today_run = evaluate(&mut admin).await;
+    assert_eq!(today_run.evaluated_partners, 12);
+    assert_eq!(today_run.changed_partners, 12);
+    assert_eq!(reports.onboarding_calls.take(), ["GetCompletionReport"]);
+    assert!(reports.expansion_calls.take().is_empty());
+    let change = |changes: &[pb::PartnerTierChange], id: &str| {
+        changes
+            .iter()
+            .find(|c| c.partner_id == id)
+            .cloned()
+            .expect("change")
+    };
+    let p1 = change(&today_run.changes, "p-1");
+    assert_eq!(p1.new_tier, "REGISTERED");
+    assert_eq!(
+        completion_rows(&p1.criteria),
+        [
+            completion_row("GOLD", Some(0), 1, false),
+            completion_row("SILVER", Some(0), 1, false),
+        ]
+    );
+    let p2 = change(&today_run.changes, "p-2");
+    assert_eq!(
+        completion_rows(&p2.criteria),
+        [
+            completion_row("GOLD", None, 0, false),
+            completion_row("SILVER", None, 0, false),
+        ]
+    );
+    // The thresholds are recorded with the values, and read back the same.
+    let threshold = p1.criteria[0].criterion.clone().expect("criterion");
+    assert_eq!(
+        (threshold.min_basis_points, threshold.min_plans_due),
+        (7_500, 4)
+    );
+    assert_eq!(history(&mut admin, "p-1").await, [p1]);
+
+    // One partner alone, or a preview of every partner: one report each.
+    let one = admin
+        .evaluate_partner_tiers(evaluation("p-2", ""))
+        .await
+        .expect("evaluate p-2")
+        .into_inner();
+    assert_eq!((one.evaluated_partners, one.changed_partners), (1, 0));
+    assert_eq!(reports.onboarding_calls.take(), ["GetCompletionReport"]);
+    let preview = admin
+        .preview_tier_program(pb::PreviewTierProgramRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("preview")
+        .into_inner();
+    assert_eq!(
+        (preview.evaluated_partners, preview.moved_partners),
+        (12, 0)
+    );
+    assert_eq!(reports.onboarding_calls.take(), ["GetCompletionReport"]);
+
+    // Evaluated on the first day three months from now, as the daily
+    // evaluation does (the service asking as itself): the 12 complete
+    // months before it hold every plan's value target. p-1: 4 due, 2 on
+    // time, 50%: silver. p-2: 100%, but of a single plan: registered still.
+    let later = today().with_day(1).expect("first day") + Months::new(3);
+    assert!(later - Days::new(1) >= today() + Days::new(50));
+    let tiers = app.tiers().await;
+    let summary = tiers.evaluate_scheduled(later).await.expect("evaluation");
+    assert!(summary.contains("1 tiers changed"), "{summary}");
+    assert_eq!(reports.onboarding_calls.take(), ["GetCompletionReport"]);
+    let silver = history(&mut admin, "p-1").await.remove(0);
+    assert_eq!(
+        (silver.previous_tier.as_str(), silver.new_tier.as_str()),
+        ("REGISTERED", "SILVER")
+    );
+    assert_eq!(silver.evaluated_by, "service:partner_success");
+    assert_eq!(silver.evaluated_on, day(later));
+    assert_eq!(silver.revenue_start_month, None, "no revenue criterion");
+    assert_eq!(
+        completion_rows(&silver.criteria),
+        [
+            completion_row("GOLD", Some(5_000), 4, false),
+            completion_row("SILVER", Some(5_000), 4, true),
+        ]
+    );
+    assert_eq!(get_ok(&mut admin, "p-2").await.tier, "REGISTERED");
+
+    // The open plan reaches value on time: 3 of 4, 75%, gold.
+    complete(&app, &open, "setup").await;
+    complete(&app, &open, "value").await;
+    let summary = tiers.evaluate_scheduled(later).await.expect("evaluation");
+    assert!(summary.contains("1 tiers changed"), "{summary}");
+    assert_eq!(reports.onboarding_calls.take(), ["GetCompletionReport"]);
+    let gold = history(&mut admin, "p-1").await.remove(0);
+    assert_eq!(
+        (gold.previous_tier.as_str(), gold.new_tier.as_str()),
+        ("SILVER", "GOLD")
+    );
+    assert_eq!(
+        completion_rows(&gold.criteria),
+        [
+            completion_row("GOLD", Some(7_500), 4, true),
+            completion_row("SILVER", Some(7_500), 4, true),
+        ]
+    );
+    assert_eq!(get_ok(&mut admin, "p-1").await.tier, "GOLD");
+    let announced = payloads::<pb::PartnerTierChanged>(&app.events().await);
+    assert_eq!(announced.last().and_then(|e| e.change.clone()), Some(gold));
+    assert!(reports.expansion_calls.take().is_empty());
+}
+
+#[tokio::test]
+async fn an_evaluation_with_the_onboarding_service_out_of_reach_writes_nothing() {
+    let app = started(spawn_app_with_reports(Some("onboarding")).await).await;
+    let mut admin = app.admin();
+    partners(&app, &["p-1"]).await;
+    set_program(&mut admin, onboarding_program()).await;
+    let events_before = app.events().await.len();
+
+    let status = refused(admin.evaluate_partner_tiers(evaluation("", "")).await);
+    assert_eq!(status.code(), Code::Unavailable);
+    let status = refused(
+        admin
+            .preview_tier_program(pb::PreviewTierProgramRequest::default())
+            .await,
+    );
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(app.tiers().await.evaluate_scheduled(today()).await.is_err());
+    assert_eq!(get_ok(&mut admin, "p-1").await.tier, "");
+    assert!(history(&mut admin, "").await.is_empty());
+    assert_eq!(app.events().await.len(), events_before);
+
+    // A program without the criterion does not ask the onboarding service.
+    set_program(&mut admin, sourcing_program()).await;
+    let done = evaluate(&mut admin).await;
+    assert_eq!(moves(&done.changes), [mv("p-1", "", "REGISTERED")]);
+}
+
+#[tokio::test]
+async fn bad_onboarding_thresholds_are_refused_and_ask_nobody() {
+    let app = started(spawn_app_with_reports(None).await).await;
+    let reports = app.reports();
+    let mut admin = app.admin();
+    partners(&app, &["p-1"]).await;
+    reports.onboarding_calls.take();
+    let gold = |criteria| pb::TierProgram {
+        currency_code: String::new(),
+        ..program(vec![tier("GOLD", criteria), tier("REGISTERED", vec![])])
+    };
+    let cases = [
+        (
+            gold(vec![onboarding(0, 3)]),
+            vec!["program.tiers[0].criteria[0].min_basis_points"],
+        ),
+        (
+            gold(vec![onboarding(10_001, 3)]),
+            vec!["program.tiers[0].criteria[0].min_basis_points"],
+        ),
+        (
+            gold(vec![onboarding(-5, 0)]),
+            vec![
+                "program.tiers[0].criteria[0].min_basis_points",
+                "program.tiers[0].criteria[0].min_plans_due",
+            ],
+        ),
+        (
+            gold(vec![onboarding(8_000, -1)]),
+            vec!["program.tiers[0].criteria[0].min_plans_due"],
+        ),
+        (
+            gold(vec![pb::TierCriterion {
+                level: 2,
+                min_count: 3,
+                min_arr: usd(1),
+                ..onboarding(8_000, 3)
+            }]),
+            vec![
+                "program.tiers[0].criteria[0].level",
+                "program.tiers[0].criteria[0].min_count",
+                "program.tiers[0].criteria[0].min_arr",
+            ],
+        ),
+        (
+            gold(vec![pb::TierCriterion {
+                min_plans_due: 3,
+                ..sourced(1)
+            }]),
+            vec!["program.tiers[0].criteria[0].min_plans_due"],
+        ),
+        (
+            gold(vec![onboarding(8_000, 3), onboarding(9_000, 4)]),
+            vec!["program.tiers[0].criteria[1]"],
+        ),
+        // A higher rate over fewer plans is not stricter, nor the same.
+        (
+            pb::TierProgram {
+                currency_code: String::new(),
+                ..program(vec![
+                    tier("GOLD", vec![onboarding(9_000, 2)]),
+                    tier("SILVER", vec![onboarding(7_000, 3)]),
+                    tier("REGISTERED", vec![]),
+                ])
+            },
+            vec!["program.tiers[0]"],
+        ),
+        (
+            pb::TierProgram {
+                currency_code: String::new(),
+                ..program(vec![
+                    tier("GOLD", vec![onboarding(7_000, 3)]),
+                    tier("SILVER", vec![onboarding(7_000, 3)]),
+                    tier("REGISTERED", vec![]),
+                ])
+            },
+            vec!["program.tiers[0]"],
+        ),
+    ];
+    for (bad, fields) in cases {
+        let status = refused(admin.update_tier_program(replace(bad.clone())).await);
+        assert_eq!(violated_fields(&status), fields, "{bad:?}");
+        let status = refused(
+            admin
+                .preview_tier_program(pb::PreviewTierProgramRequest {
+                    program: Some(bad),
+                    ..Default::default()
+                })
+                .await,
+        );
+        assert_eq!(violated_fields(&status), fields);
+    }
+    assert_eq!(
+        get_program(&mut admin, 0).await.expect_err("none").code(),
+        Code::NotFound
+    );
+    assert!(reports.onboarding_calls.take().is_empty());
+
+    // The bounds are fine; a stricter tier asks at least as much of both.
+    let edges = pb::TierProgram {
+        currency_code: String::new(),
+        ..program(vec![
+            tier("GOLD", vec![onboarding(10_000, 5), sourced(1)]),
+            tier("SILVER", vec![onboarding(10_000, 5)]),
+            tier("BRONZE", vec![onboarding(1, 1)]),
+            tier("REGISTERED", vec![]),
+        ])
+    };
+    let saved = set_program(&mut admin, edges.clone()).await;
+    assert_eq!(saved.tiers, edges.tiers);
 }
