@@ -1,6 +1,7 @@
-//! Raw-database baselines for the bulk write path: PostgreSQL binary `COPY` and
+//! Raw-database baselines for the bulk write paths: PostgreSQL binary `COPY` and
 //! a prepared-statement insert loop in one SQLite transaction, writing the same
-//! rows into the same `accounts` table the segmentation service uses.
+//! rows into the same tables the services use: the segmentation service's
+//! `accounts` and the health service's `usage_events`.
 
 use std::time::{Duration, Instant};
 
@@ -14,17 +15,23 @@ pub async fn migrate(url: &str) -> anyhow::Result<()> {
         .await
 }
 
-/// Inserts `rows` accounts with one prepared statement in one transaction.
-pub async fn sqlite_insert_loop(url: &str, rows: u64) -> anyhow::Result<Duration> {
-    migrate(url).await?;
+/// One connection to the SQLite database at `url`, set up as the store sets
+/// up its own (WAL, `synchronous = NORMAL`).
+async fn sqlite_connection(url: &str) -> anyhow::Result<sqlx::SqliteConnection> {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
     let options: SqliteConnectOptions = url.parse()?;
-    let mut conn = sqlx::SqliteConnection::connect_with(
+    Ok(sqlx::SqliteConnection::connect_with(
         &options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal),
     )
-    .await?;
+    .await?)
+}
+
+/// Inserts `rows` accounts with one prepared statement in one transaction.
+pub async fn sqlite_insert_loop(url: &str, rows: u64) -> anyhow::Result<Duration> {
+    migrate(url).await?;
+    let mut conn = sqlite_connection(url).await?;
     let placeholders = vec!["?"; COLUMNS.len()].join(", ");
     let sql = format!(
         "INSERT INTO accounts ({}) VALUES ({placeholders})",
@@ -126,6 +133,89 @@ pub async fn store_append(url: &str, rows: u64) -> anyhow::Result<Duration> {
     Ok(took)
 }
 
+/// The columns the health service writes a usage event with, in its order.
+pub const USAGE_COLUMNS: &[&str] = &[
+    "account_id",
+    "user_id",
+    "product_key",
+    "feature_key",
+    "occurred_at_us",
+    "count",
+    "event_id",
+];
+
+/// A usage event as the health service stores it in `usage_events`.
+pub struct UsageRow<'a> {
+    pub account_id: &'a str,
+    pub user_id: &'a str,
+    pub product_key: &'a str,
+    pub feature_key: &'a str,
+    pub occurred_at_us: i64,
+    pub count: i64,
+    pub event_id: Option<String>,
+}
+
+/// Creates the health service's schema in `url` with its own migrations.
+pub async fn migrate_health(url: &str) -> anyhow::Result<()> {
+    themodel_platform::store::migrate::<themodel_health::store::migration::Migrator>(url).await
+}
+
+/// Inserts `rows` into the health service's `usage_events` with one
+/// prepared statement in one transaction.
+pub async fn sqlite_usage_insert_loop(
+    url: &str,
+    rows: &[UsageRow<'_>],
+) -> anyhow::Result<Duration> {
+    migrate_health(url).await?;
+    let mut conn = sqlite_connection(url).await?;
+    let placeholders = vec!["?"; USAGE_COLUMNS.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO usage_events ({}) VALUES ({placeholders})",
+        USAGE_COLUMNS.join(", ")
+    );
+    let start = Instant::now();
+    let mut tx = conn.begin().await?;
+    for r in rows {
+        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(r.account_id)
+            .bind(r.user_id)
+            .bind(r.product_key)
+            .bind(r.feature_key)
+            .bind(r.occurred_at_us)
+            .bind(r.count)
+            .bind(r.event_id.as_deref())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(start.elapsed())
+}
+
+/// Writes `rows` into the health service's `usage_events` with one binary
+/// `COPY` over one connection.
+pub async fn postgres_usage_copy(url: &str, rows: &[UsageRow<'_>]) -> anyhow::Result<Duration> {
+    migrate_health(url).await?;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let start = Instant::now();
+    let mut buffer = CopyEncoder::new();
+    let mut copy = conn
+        .copy_in_raw(&format!(
+            "COPY usage_events ({}) FROM STDIN (FORMAT binary)",
+            USAGE_COLUMNS.join(", ")
+        ))
+        .await?;
+    for r in rows {
+        buffer.usage(r);
+        if buffer.bytes.len() > 1 << 20 {
+            copy.send(std::mem::take(&mut buffer.bytes)).await?;
+        }
+    }
+    buffer.finish();
+    copy.send(buffer.bytes).await?;
+    copy.finish().await?;
+    Ok(start.elapsed())
+}
+
 /// PostgreSQL's binary COPY format.
 struct CopyEncoder {
     bytes: Vec<u8>,
@@ -191,6 +281,21 @@ impl CopyEncoder {
         self.int8(r.acv_units);
         self.int4(0);
         self.null();
+    }
+
+    fn usage(&mut self, r: &UsageRow) {
+        self.bytes
+            .extend_from_slice(&(USAGE_COLUMNS.len() as i16).to_be_bytes());
+        self.text(r.account_id);
+        self.text(r.user_id);
+        self.text(r.product_key);
+        self.text(r.feature_key);
+        self.int8(r.occurred_at_us);
+        self.int8(r.count);
+        match &r.event_id {
+            Some(id) => self.text(id),
+            None => self.null(),
+        }
     }
 
     fn finish(&mut self) {

@@ -5,8 +5,11 @@
 
 mod baseline;
 mod expansion;
+mod health;
 mod load;
+mod onboarding;
 mod procs;
+mod recompute;
 mod report;
 mod rows;
 mod scenarios;
@@ -50,7 +53,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct AllArgs {
-    /// Short runs and 20,000 bulk rows instead of 1,000,000, for development.
+    /// Short runs and 20,000 bulk rows and usage events instead of 1,000,000,
+    /// for development and the CI smoke run.
     #[arg(long)]
     quick: bool,
     /// Where to write the results (default `docs/benchmarks.md` for a full

@@ -48,13 +48,19 @@ pub enum Scenario {
     Segmentation,
     /// Revenue movements and retention at scale against set-based SQL.
     Expansion,
+    /// StreamUsage into the health service against raw COPY and an insert loop.
+    HealthIngest,
+    /// Recomputing every health score against set-based SQL aggregates.
+    Recompute,
+    /// The onboarding completion rate at scale against set-based SQL.
+    Onboarding,
     /// Memory of each process.
     Memory,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Tax,
         Scenario::Hop,
         Scenario::Read,
@@ -63,6 +69,9 @@ impl Scenario {
         Scenario::Copy,
         Scenario::Segmentation,
         Scenario::Expansion,
+        Scenario::HealthIngest,
+        Scenario::Recompute,
+        Scenario::Onboarding,
         Scenario::Memory,
     ];
 
@@ -77,6 +86,9 @@ impl Scenario {
             Scenario::Copy => "bulk append primitive",
             Scenario::Segmentation => "tier policy and coverage",
             Scenario::Expansion => "revenue movements and retention",
+            Scenario::HealthIngest => "usage ingest",
+            Scenario::Recompute => "health recompute",
+            Scenario::Onboarding => "onboarding completion rate",
             Scenario::Memory => "memory",
         }
     }
@@ -93,6 +105,12 @@ pub struct Plan {
     pub bulk_rows: u64,
     /// Accounts of the revenue report (three subscription terms each).
     pub revenue_accounts: u64,
+    /// Usage events streamed into the health service.
+    pub usage_events: u64,
+    /// Accounts whose health is recomputed (100 usage events each).
+    pub recompute_accounts: u64,
+    /// Onboarding plans of the completion report.
+    pub onboarding_plans: u64,
 }
 
 impl Plan {
@@ -104,6 +122,9 @@ impl Plan {
                 measure: Duration::from_secs(2),
                 bulk_rows: 20_000,
                 revenue_accounts: 1_000,
+                usage_events: 20_000,
+                recompute_accounts: 500,
+                onboarding_plans: 2_000,
             }
         } else {
             Plan {
@@ -111,6 +132,9 @@ impl Plan {
                 measure: Duration::from_secs(10),
                 bulk_rows: 1_000_000,
                 revenue_accounts: 100_000,
+                usage_events: 1_000_000,
+                recompute_accounts: 100_000,
+                onboarding_plans: 100_000,
             }
         }
     }
@@ -181,6 +205,9 @@ impl Bench {
             Scenario::Copy => self.bulk_append().await?.into_iter().collect(),
             Scenario::Segmentation => self.segmentation().await?,
             Scenario::Expansion => self.expansion().await?,
+            Scenario::HealthIngest => self.health_ingest().await?,
+            Scenario::Recompute => self.recompute().await?,
+            Scenario::Onboarding => self.onboarding().await?,
             Scenario::Memory => vec![self.memory().await?],
         })
     }
@@ -493,7 +520,7 @@ impl Bench {
     }
 
     /// Creates `n` accounts; returns their ids.
-    async fn seed(&self, addr: SocketAddr, n: u64) -> anyhow::Result<Vec<String>> {
+    pub(crate) async fn seed(&self, addr: SocketAddr, n: u64) -> anyhow::Result<Vec<String>> {
         let mut client = self.segmentation_clients(addr, 1).await?.remove(0);
         let mut ids = Vec::new();
         for start in (0..n).step_by(BATCH as usize) {

@@ -28,6 +28,10 @@ pub enum Kind {
     Segmentation,
     /// The expansion service.
     Expansion,
+    /// The health service (its peers segmentation and expansion by `--peer`).
+    Health,
+    /// The onboarding service.
+    Onboarding,
     /// The gateway in front of `--backend`.
     Gateway,
     /// `themodel serve`: every service and the gateway in one process.
@@ -43,9 +47,13 @@ pub struct ServeArgs {
     /// Token key file (shared with the load generator).
     #[arg(long)]
     pub key_file: Option<PathBuf>,
-    /// Database of the segmentation or expansion service.
+    /// Database of the segmentation, expansion or health service.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Another service's URL, as NAME=URL (repeatable): the peers a service
+    /// calls and follows the events of.
+    #[arg(long = "peer", value_parser = themodel_platform::registry::named::<String>)]
+    pub peers: Vec<(String, String)>,
     /// The gateway's segmentation backend.
     #[arg(long)]
     pub backend: Option<String>,
@@ -130,7 +138,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 themodel_segmentation::Config {
                     listen: any.into(),
                     database_url: required(&args.database_url, "--database-url")?,
-                    peers: Vec::new(),
+                    peers: args.peers.clone(),
                     client: Default::default(),
                     server: ServerConfig::default(),
                     store: StoreConfig::default(),
@@ -146,7 +154,39 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 themodel_expansion::Config {
                     listen: any.into(),
                     database_url: required(&args.database_url, "--database-url")?,
-                    peers: Vec::new(),
+                    peers: args.peers.clone(),
+                    client: Default::default(),
+                    server: ServerConfig::default(),
+                    store: StoreConfig::default(),
+                    auth: auth(&args)?,
+                },
+                shutdown.clone(),
+            )
+            .await?;
+            (running.addr, running.run)
+        }
+        Kind::Health => {
+            let running = themodel_health::Application::build(
+                themodel_health::Config {
+                    listen: any.into(),
+                    database_url: required(&args.database_url, "--database-url")?,
+                    peers: args.peers.clone(),
+                    client: Default::default(),
+                    server: ServerConfig::default(),
+                    store: StoreConfig::default(),
+                    auth: auth(&args)?,
+                },
+                shutdown.clone(),
+            )
+            .await?;
+            (running.addr, running.run)
+        }
+        Kind::Onboarding => {
+            let running = themodel_onboarding::Application::build(
+                themodel_onboarding::Config {
+                    listen: any.into(),
+                    database_url: required(&args.database_url, "--database-url")?,
+                    peers: args.peers.clone(),
                     client: Default::default(),
                     server: ServerConfig::default(),
                     store: StoreConfig::default(),

@@ -1,23 +1,9 @@
 //! The onboarding completion rate within the target period, exactly as the
 //! domain defines it: among plans whose target date for the stage falls in
-//! the period, the plans that reached the stage on or before that date.
+//! the period, the plans that reached the stage on or before that date. The
+//! store counts them in the database; this is what a group's figures mean.
 
-use chrono::NaiveDate;
-
-/// One plan as the report sees it for one stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Due {
-    /// Its group.
-    pub group: String,
-    /// Its anchor.
-    pub anchor: NaiveDate,
-    /// Its target date for the stage.
-    pub target: NaiveDate,
-    /// When it reached the stage.
-    pub reached: Option<NaiveDate>,
-    /// Cancelled.
-    pub cancelled: bool,
-}
+use std::collections::BTreeMap;
 
 /// The figures of a group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,25 +18,14 @@ pub struct Group {
     pub open: i64,
     /// Cancelled before reaching it.
     pub cancelled: i64,
-    days: Vec<i64>,
+    /// How many reached the stage how many days after the anchor.
+    days: BTreeMap<i64, i64>,
 }
 
 impl Group {
-    /// Counts a plan due in the period.
-    pub fn add(&mut self, plan: &Due) {
-        self.due += 1;
-        match plan.reached {
-            Some(at) => {
-                if at <= plan.target {
-                    self.on_time += 1;
-                } else {
-                    self.late += 1;
-                }
-                self.days.push((at - plan.anchor).num_days());
-            }
-            None if plan.cancelled => self.cancelled += 1,
-            None => self.open += 1,
-        }
+    /// Counts `n` plans that reached the stage `days` after their anchor.
+    pub fn add_days(&mut self, days: i64, n: i64) {
+        *self.days.entry(days).or_default() += n;
     }
 
     /// on_time / due, basis points, half up.
@@ -62,71 +37,49 @@ impl Group {
 
     /// The `p`-th percentile (nearest rank) of days to the stage.
     pub fn percentile(&self, p: i64) -> Option<i32> {
-        if self.days.is_empty() {
+        let n: i64 = self.days.values().sum();
+        if n == 0 {
             return None;
         }
-        let mut days = self.days.clone();
-        days.sort_unstable();
-        let n = days.len() as i64;
         // Nearest rank: ceil(p / 100 * n), from 1.
         let rank = ((p * n + 99) / 100).clamp(1, n);
-        i32::try_from(days[usize::try_from(rank - 1).unwrap_or(0)]).ok()
+        let mut seen = 0;
+        for (days, count) in &self.days {
+            seen += count;
+            if seen >= rank {
+                return i32::try_from(*days).ok();
+            }
+        }
+        None
     }
-}
-
-/// Whether `target` falls in [`from`, `to`].
-pub fn in_period(target: NaiveDate, from: NaiveDate, to: NaiveDate) -> bool {
-    from <= target && target <= to
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn day(text: &str) -> NaiveDate {
-        text.parse().expect("a date")
-    }
-
-    fn plan(target: &str, reached: Option<&str>, cancelled: bool) -> Due {
-        Due {
-            group: String::new(),
-            anchor: day("2026-01-01"),
-            target: day(target),
-            reached: reached.map(day),
-            cancelled,
-        }
-    }
-
     #[test]
-    fn on_time_late_open_and_cancelled_plans_count_as_defined() {
-        let mut g = Group::default();
-        for p in [
-            plan("2026-03-31", Some("2026-03-31"), false),
-            plan("2026-03-31", Some("2026-02-10"), false),
-            plan("2026-03-15", Some("2026-04-01"), false),
-            plan("2026-03-20", None, false),
-            plan("2026-03-25", None, true),
-        ] {
-            g.add(&p);
-        }
-        assert_eq!(
-            (g.due, g.on_time, g.late, g.open, g.cancelled),
-            (5, 2, 1, 1, 1)
-        );
+    fn the_rate_is_on_time_over_due_and_percentiles_are_nearest_rank() {
+        let g = Group {
+            due: 5,
+            on_time: 2,
+            late: 1,
+            open: 1,
+            cancelled: 1,
+            ..Group::default()
+        };
         assert_eq!(g.rate(), Some(4_000));
-        // Days to the stage: 40, 89, 90.
-        assert_eq!(g.percentile(50), Some(89));
-        assert_eq!(g.percentile(90), Some(90));
         assert!(Group::default().rate().is_none());
-        assert!(in_period(
-            day("2026-03-31"),
-            day("2026-03-01"),
-            day("2026-03-31")
-        ));
-        assert!(!in_period(
-            day("2026-04-01"),
-            day("2026-03-01"),
-            day("2026-03-31")
-        ));
+        assert!(Group::default().percentile(50).is_none());
+        let mut counted = Group::default();
+        counted.add_days(40, 1);
+        counted.add_days(89, 1);
+        counted.add_days(90, 1);
+        assert_eq!(
+            (counted.percentile(50), counted.percentile(90)),
+            (Some(89), Some(90))
+        );
+        counted.add_days(10, 3);
+        assert_eq!(counted.percentile(50), Some(10));
     }
 }

@@ -1,18 +1,18 @@
-//! The completion report read from the plans due in a period: one
-//! statement, the plans' few columns, grouped in memory.
+//! The completion report as two grouped statements over the plans due in a
+//! period: the counts per group, and per group how many plans reached the
+//! stage how many days after their anchor (for the median and p90). Only
+//! the groups' figures leave the database.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    Statement,
 };
 
 use super::entity::plan;
-use crate::{
-    domain::report::{Due, Group},
-    error::Result,
-};
+use crate::{domain::report::Group, error::Result};
 
 /// How plans are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,16 +40,18 @@ pub enum Stage {
     Value,
 }
 
-type Row = (
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-);
+/// The SQL of a group's key.
+fn group_sql(grouping: Grouping) -> &'static str {
+    match grouping {
+        // "" from a column: PostgreSQL refuses to group by a constant.
+        Grouping::Whole => "SUBSTR(id, 1, 0)",
+        Grouping::Tier => "tier",
+        Grouping::Product => "product_key",
+        Grouping::Csm => "COALESCE(owner_csm_id, '')",
+        Grouping::Partner => "COALESCE(partner_id, '')",
+        Grouping::StartMonth => "SUBSTR(anchor_date, 1, 7)",
+    }
+}
 
 /// The groups of the plans whose target date for `stage` falls in [`from`,
 /// `to`], and how many open plans are not dated yet.
@@ -60,55 +62,65 @@ pub async fn completion(
     stage: Stage,
     grouping: Grouping,
 ) -> Result<(BTreeMap<String, Group>, i64)> {
-    use plan::Column as C;
-    let (due_column, time_column) = match stage {
-        Stage::Setup => (C::SetupDue, C::SetupTimeUs),
-        Stage::Value => (C::ValueDue, C::ValueTimeUs),
+    let backend = db.get_database_backend();
+    let (due, time) = match stage {
+        Stage::Setup => ("setup_due", "setup_time_us"),
+        Stage::Value => ("value_due", "value_time_us"),
     };
-    let rows: Vec<Row> = plan::Entity::find()
-        .select_only()
-        .columns([
-            C::Tier,
-            C::ProductKey,
-            C::OwnerCsmId,
-            C::PartnerId,
-            C::AnchorDate,
-        ])
-        .column(due_column)
-        .column(time_column)
-        .column(C::CancelTimeUs)
-        .filter(due_column.between(from.to_string(), to.to_string()))
-        .into_tuple()
-        .all(db)
-        .await?;
+    // A stage reached before the first microsecond after its target day
+    // (UTC) is on time; days to it are whole UTC days from the anchor.
+    let (due_end, anchor_day) = match backend {
+        DatabaseBackend::Postgres => (
+            format!("((EXTRACT(EPOCH FROM {due}::date)::bigint + 86400) * 1000000)"),
+            "(anchor_date::date - DATE '1970-01-01')".to_owned(),
+        ),
+        _ => (
+            format!("((CAST(strftime('%s', {due}) AS INTEGER) + 86400) * 1000000)"),
+            "(CAST(strftime('%s', anchor_date) AS INTEGER) / 86400)".to_owned(),
+        ),
+    };
+    let g = group_sql(grouping);
+    // Dates are validated values, written as literals.
+    let due_in_period =
+        format!("{due} >= '{from}' AND {due} <= '{to}' AND anchor_date IS NOT NULL");
+    let counts = format!(
+        "SELECT {g} AS g, COUNT(*) AS due, \
+         SUM(CASE WHEN {time} IS NOT NULL AND {time} < {due_end} THEN 1 ELSE 0 END) AS on_time, \
+         SUM(CASE WHEN {time} IS NOT NULL AND {time} >= {due_end} THEN 1 ELSE 0 END) AS late, \
+         SUM(CASE WHEN {time} IS NULL AND cancel_time_us IS NULL THEN 1 ELSE 0 END) AS open, \
+         SUM(CASE WHEN {time} IS NULL AND cancel_time_us IS NOT NULL THEN 1 ELSE 0 END) AS cancelled \
+         FROM plans WHERE {due_in_period} GROUP BY {g}"
+    );
+    let days = format!(
+        "SELECT g, days, COUNT(*) AS n FROM (SELECT {g} AS g, \
+         ({time} / 86400000000) - {anchor_day} AS days FROM plans \
+         WHERE {due_in_period} AND {time} IS NOT NULL) AS reached GROUP BY g, days"
+    );
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for (tier, product, csm, partner, anchor, target, reached, cancelled) in rows {
-        let parse = |d: Option<String>| d.and_then(|d| d.parse::<NaiveDate>().ok());
-        let (Some(anchor), Some(target)) = (parse(anchor), parse(target)) else {
-            continue;
-        };
-        let group = match grouping {
-            Grouping::Whole => String::new(),
-            Grouping::Tier => tier,
-            Grouping::Product => product,
-            Grouping::Csm => csm.unwrap_or_default(),
-            Grouping::Partner => partner.unwrap_or_default(),
-            Grouping::StartMonth => anchor.format("%Y-%m").to_string(),
-        };
-        let due = Due {
-            group,
-            anchor,
-            target,
-            reached: reached
-                .and_then(DateTime::from_timestamp_micros)
-                .map(|t| t.date_naive()),
-            cancelled: cancelled.is_some(),
-        };
-        groups.entry(due.group.clone()).or_default().add(&due);
+    for row in db
+        .query_all_raw(Statement::from_string(backend, counts))
+        .await?
+    {
+        let n = |c: &str| row.try_get::<i64>("", c);
+        let group = groups.entry(row.try_get::<String>("", "g")?).or_default();
+        group.due = n("due")?;
+        group.on_time = n("on_time")?;
+        group.late = n("late")?;
+        group.open = n("open")?;
+        group.cancelled = n("cancelled")?;
+    }
+    for row in db
+        .query_all_raw(Statement::from_string(backend, days))
+        .await?
+    {
+        groups
+            .entry(row.try_get::<String>("", "g")?)
+            .or_default()
+            .add_days(row.try_get("", "days")?, row.try_get("", "n")?);
     }
     let undated = plan::Entity::find()
-        .filter(C::OpenSlot.is_not_null())
-        .filter(C::AnchorDate.is_null())
+        .filter(plan::Column::OpenSlot.is_not_null())
+        .filter(plan::Column::AnchorDate.is_null())
         .count(db)
         .await?;
     Ok((groups, i64::try_from(undated).unwrap_or(i64::MAX)))
