@@ -51,6 +51,6 @@ pub mod themodel {
 
 pub use themodel::{
     common::v1 as common, events::v1 as events, expansion::v1 as expansion, health::v1 as health,
-    onboarding::v1 as onboarding, operations::v1 as operations, partner_success::v1 as partner_success,
-    segmentation::v1 as segmentation,
+    onboarding::v1 as onboarding, operations::v1 as operations,
+    partner_success::v1 as partner_success, segmentation::v1 as segmentation,
 };

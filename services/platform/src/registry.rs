@@ -59,7 +59,8 @@ pub const ONBOARDING: ServiceInfo = ServiceInfo {
 };
 
 /// Every service of the suite.
-pub const SERVICES: &[ServiceInfo] = &[SEGMENTATION, EXPANSION, PARTNER_SUCCESS, HEALTH, ONBOARDING];
+pub const SERVICES: &[ServiceInfo] =
+    &[SEGMENTATION, EXPANSION, PARTNER_SUCCESS, HEALTH, ONBOARDING];
 
 impl ServiceInfo {
     /// Where it listens by default.
