@@ -343,7 +343,11 @@ impl Scorer {
                 .score_in(&mut uow, &targets, now().date_naive(), SYSTEM, false)
                 .await?;
             scored += done.iter().flatten().count() as u64;
-            // A pair queued again while this batch ran keeps its place.
+            // A pair queued again while this batch ran keeps its place. Rows
+            // are deleted in key order, the order ingest upserts them in, so
+            // the two never wait on each other in a cycle.
+            let mut batch = batch;
+            batch.sort_unstable();
             for (account, product, queued_at) in &batch {
                 queue_entity::Entity::delete_many()
                     .filter(queue_entity::Column::AccountId.eq(account.as_str()))
