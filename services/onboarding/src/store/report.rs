@@ -1,7 +1,7 @@
-//! The completion report as two grouped statements over the plans due in a
-//! period: the counts per group, and per group how many plans reached the
-//! stage how many days after their anchor (for the median and p90). Only
-//! the groups' figures leave the database.
+//! The completion report as one grouped statement over the plans due in a
+//! period: per group and days from the anchor to the stage, the counts (the
+//! days give the median and p90). Only the groups' figures leave the
+//! database.
 
 use std::collections::BTreeMap;
 
@@ -43,8 +43,7 @@ pub enum Stage {
 /// The SQL of a group's key.
 fn group_sql(grouping: Grouping) -> &'static str {
     match grouping {
-        // "" from a column: PostgreSQL refuses to group by a constant.
-        Grouping::Whole => "SUBSTR(id, 1, 0)",
+        Grouping::Whole => "''",
         Grouping::Tier => "tier",
         Grouping::Product => "product_key",
         Grouping::Csm => "COALESCE(owner_csm_id, '')",
@@ -83,40 +82,33 @@ pub async fn completion(
     // Dates are validated values, written as literals.
     let due_in_period =
         format!("{due} >= '{from}' AND {due} <= '{to}' AND anchor_date IS NOT NULL");
-    let counts = format!(
-        "SELECT {g} AS g, COUNT(*) AS due, \
+    // One pass: per group and days to the stage (NULL for plans that have
+    // not reached it), the counts; the groups' totals are their rows' sums.
+    let grouped = format!(
+        "SELECT {g} AS g, \
+         CASE WHEN {time} IS NOT NULL THEN ({time} / 86400000000) - {anchor_day} END AS days, \
+         COUNT(*) AS due, \
          SUM(CASE WHEN {time} IS NOT NULL AND {time} < {due_end} THEN 1 ELSE 0 END) AS on_time, \
          SUM(CASE WHEN {time} IS NOT NULL AND {time} >= {due_end} THEN 1 ELSE 0 END) AS late, \
          SUM(CASE WHEN {time} IS NULL AND cancel_time_us IS NULL THEN 1 ELSE 0 END) AS open, \
          SUM(CASE WHEN {time} IS NULL AND cancel_time_us IS NOT NULL THEN 1 ELSE 0 END) AS cancelled \
-         FROM plans WHERE {due_in_period} GROUP BY {g}"
-    );
-    let days = format!(
-        "SELECT g, days, COUNT(*) AS n FROM (SELECT {g} AS g, \
-         ({time} / 86400000000) - {anchor_day} AS days FROM plans \
-         WHERE {due_in_period} AND {time} IS NOT NULL) AS reached GROUP BY g, days"
+         FROM plans WHERE {due_in_period} GROUP BY 1, 2"
     );
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for row in db
-        .query_all_raw(Statement::from_string(backend, counts))
+        .query_all_raw(Statement::from_string(backend, grouped))
         .await?
     {
         let n = |c: &str| row.try_get::<i64>("", c);
         let group = groups.entry(row.try_get::<String>("", "g")?).or_default();
-        group.due = n("due")?;
-        group.on_time = n("on_time")?;
-        group.late = n("late")?;
-        group.open = n("open")?;
-        group.cancelled = n("cancelled")?;
-    }
-    for row in db
-        .query_all_raw(Statement::from_string(backend, days))
-        .await?
-    {
-        groups
-            .entry(row.try_get::<String>("", "g")?)
-            .or_default()
-            .add_days(row.try_get("", "days")?, row.try_get("", "n")?);
+        group.due += n("due")?;
+        group.on_time += n("on_time")?;
+        group.late += n("late")?;
+        group.open += n("open")?;
+        group.cancelled += n("cancelled")?;
+        if let Some(days) = row.try_get::<Option<i64>>("", "days")? {
+            group.add_days(days, n("on_time")? + n("late")?);
+        }
     }
     let undated = plan::Entity::find()
         .filter(plan::Column::OpenSlot.is_not_null())
