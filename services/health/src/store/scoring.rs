@@ -302,16 +302,22 @@ impl Scorer {
         Ok(response)
     }
 
-    /// Scores the queued accounts and products, a batch per unit of work,
-    /// until the queue is empty; how many were scored.
-    pub async fn drain(&self) -> Result<u64> {
+    /// Scores the accounts and products queued `settle` ago or longer, a
+    /// batch per unit of work, until none is left; how many were scored.
+    /// Usage streaming in queues its accounts again with every chunk, so an
+    /// account is scored once its usage has paused for `settle`, not once
+    /// per chunk over its whole history.
+    pub async fn drain(&self, settle: Duration) -> Result<u64> {
         let mut scored = 0;
         loop {
+            let settled_before =
+                now().timestamp_micros() - i64::try_from(settle.as_micros()).unwrap_or(i64::MAX);
             let batch: Vec<(String, String, i64)> = queue_entity::Entity::find()
                 .select_only()
                 .column(queue_entity::Column::AccountId)
                 .column(queue_entity::Column::ProductKey)
                 .column(queue_entity::Column::QueuedAtUs)
+                .filter(queue_entity::Column::QueuedAtUs.lte(settled_before))
                 .order_by_asc(queue_entity::Column::QueuedAtUs)
                 .limit(BATCH as u64)
                 .into_tuple()
@@ -360,13 +366,13 @@ impl Scorer {
         }
     }
 
-    /// Scores the queue every `interval`, and queues every account once a
-    /// day.
+    /// Scores the queue every `interval` (what has settled for as long),
+    /// and queues every account once a day.
     pub fn schedule(&self, jobs: &JobRunner, interval: Duration) {
         let this = self.clone();
         jobs.every(QUEUE_JOB, Schedule::every(interval), move || {
             let this = this.clone();
-            async move { Ok(format!("{} scored", this.drain().await?)) }
+            async move { Ok(format!("{} scored", this.drain(interval).await?)) }
         });
         let this = self.clone();
         jobs.every(
