@@ -435,7 +435,10 @@ impl Bench {
                  account in the service's projection of segmentation's accounts, its feature in \
                  the catalogue, its event id not seen before) and commits 5,000 at a time: \
                  {write}, their event ids, each account's first use of each feature and a \
-                 `FeatureAdopted` event for it. The events: {ACCOUNTS} accounts, {} features of \
+                 `FeatureAdopted` event for it, and queues the accounts used to be scored again; \
+                 the service's background scorer drains that queue meanwhile (no scorecard is \
+                 defined here, so it reads what it would score with and keeps no score). The \
+                 events: {ACCOUNTS} accounts, {} features of \
                  one product, {USERS} users per account, times over the last {DAYS} days, \
                  counts 1 to {MAX_COUNT}, about half with a unique event id; seeded, the same \
                  rows on both sides. Segmentation and expansion (SQLite) run beside the service \

@@ -246,14 +246,20 @@ impl Handler {
                 }
             }
         }
-        let ids: Vec<&str> = checked
+        // Each account once: a chunk binds its distinct accounts, not one
+        // value per event.
+        let mut ids: Vec<&str> = checked
             .iter()
             .filter_map(|c| c.account_id.as_deref())
             .collect();
-        let externals: Vec<&str> = checked
+        ids.sort_unstable();
+        ids.dedup();
+        let mut externals: Vec<&str> = checked
             .iter()
             .filter_map(|c| c.external_id.as_deref())
             .collect();
+        externals.sort_unstable();
+        externals.dedup();
         let (by_id, by_external) = self
             .resolve_accounts(request, principal, &ids, &externals)
             .await?;
