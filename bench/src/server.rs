@@ -133,68 +133,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .await?;
             (running.addr, running.run)
         }
-        Kind::Segmentation => {
-            let running = themodel_segmentation::Application::build(
-                themodel_segmentation::Config {
-                    listen: any.into(),
-                    database_url: required(&args.database_url, "--database-url")?,
-                    peers: args.peers.clone(),
-                    client: Default::default(),
-                    server: ServerConfig::default(),
-                    store: StoreConfig::default(),
-                    auth: auth(&args)?,
-                },
-                shutdown.clone(),
-            )
-            .await?;
-            (running.addr, running.run)
-        }
-        Kind::Expansion => {
-            let running = themodel_expansion::Application::build(
-                themodel_expansion::Config {
-                    listen: any.into(),
-                    database_url: required(&args.database_url, "--database-url")?,
-                    peers: args.peers.clone(),
-                    client: Default::default(),
-                    server: ServerConfig::default(),
-                    store: StoreConfig::default(),
-                    auth: auth(&args)?,
-                },
-                shutdown.clone(),
-            )
-            .await?;
-            (running.addr, running.run)
-        }
-        Kind::Health => {
-            let running = themodel_health::Application::build(
-                themodel_health::Config {
-                    listen: any.into(),
-                    database_url: required(&args.database_url, "--database-url")?,
-                    peers: args.peers.clone(),
-                    client: Default::default(),
-                    server: ServerConfig::default(),
-                    store: StoreConfig::default(),
-                    auth: auth(&args)?,
-                },
-                shutdown.clone(),
-            )
-            .await?;
-            (running.addr, running.run)
-        }
-        Kind::Onboarding => {
-            let running = themodel_onboarding::Application::build(
-                themodel_onboarding::Config {
-                    listen: any.into(),
-                    database_url: required(&args.database_url, "--database-url")?,
-                    peers: args.peers.clone(),
-                    client: Default::default(),
-                    server: ServerConfig::default(),
-                    store: StoreConfig::default(),
-                    auth: auth(&args)?,
-                },
-                shutdown.clone(),
-            )
-            .await?;
+        Kind::Segmentation | Kind::Expansion | Kind::Health | Kind::Onboarding => {
+            let entry = match args.kind {
+                Kind::Expansion => themodel_expansion::ENTRY,
+                Kind::Health => themodel_health::ENTRY,
+                Kind::Onboarding => themodel_onboarding::ENTRY,
+                _ => themodel_segmentation::ENTRY,
+            };
+            let settings = themodel_platform::registry::Settings {
+                listen: any.into(),
+                database_url: required(&args.database_url, "--database-url")?,
+                peers: args.peers.clone(),
+                client: Default::default(),
+                server: ServerConfig::default(),
+                store: StoreConfig::default(),
+                auth: auth(&args)?,
+            };
+            let running = (entry.start)(settings, shutdown.clone()).await?;
             (running.addr, running.run)
         }
         Kind::Gateway => {
