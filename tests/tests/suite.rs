@@ -1064,38 +1064,7 @@ async fn partners_register_deals_through_the_gateway_and_a_conflict_is_named_to_
 async fn health_ingests_scores_alerts_and_backtests_through_the_gateway() {
     let suite = TestSuite::start().await;
     let channel = suite.gateway_channel().await;
-    ExpansionServiceClient::new(with_role(channel.clone(), Role::Admin))
-        .create_product(ex::CreateProductRequest {
-            product: Some(ex::Product {
-                product_key: "analytics".into(),
-                display_name: "Analytics".into(),
-                plans: vec![ex::Plan {
-                    plan_key: "seat".into(),
-                    display_name: "Per seat, monthly".into(),
-                    list_price: usd(100),
-                    billing_period: ex::BillingPeriod::Monthly as i32,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .expect("product");
-    let mut segmentation = SegmentationServiceClient::new(with_role(channel.clone(), Role::Admin));
-    let mut ids = Vec::new();
-    for (name, partner) in [("Own", "p-1"), ("Other", "p-2")] {
-        ids.push(
-            segmentation
-                .create_account(create(account(name, partner), ""))
-                .await
-                .expect("account")
-                .into_inner()
-                .account
-                .expect("account")
-                .id,
-        );
-    }
+    let ids = product_and_two_partners_accounts(&channel).await;
     let mut admin = HealthServiceClient::new(with_role(channel.clone(), Role::Admin));
     admin
         .create_feature(hp::CreateFeatureRequest {
@@ -1260,38 +1229,7 @@ async fn health_ingests_scores_alerts_and_backtests_through_the_gateway() {
 async fn onboarding_runs_a_plan_to_completion_through_the_gateway() {
     let suite = TestSuite::start().await;
     let channel = suite.gateway_channel().await;
-    ExpansionServiceClient::new(with_role(channel.clone(), Role::Admin))
-        .create_product(ex::CreateProductRequest {
-            product: Some(ex::Product {
-                product_key: "analytics".into(),
-                display_name: "Analytics".into(),
-                plans: vec![ex::Plan {
-                    plan_key: "seat".into(),
-                    display_name: "Per seat, monthly".into(),
-                    list_price: usd(100),
-                    billing_period: ex::BillingPeriod::Monthly as i32,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
-        .await
-        .expect("product");
-    let mut segmentation = SegmentationServiceClient::new(with_role(channel.clone(), Role::Admin));
-    let mut ids = Vec::new();
-    for (name, partner) in [("Own", "p-1"), ("Other", "p-2")] {
-        ids.push(
-            segmentation
-                .create_account(create(account(name, partner), ""))
-                .await
-                .expect("account")
-                .into_inner()
-                .account
-                .expect("account")
-                .id,
-        );
-    }
+    let ids = product_and_two_partners_accounts(&channel).await;
     let mut admin = OnboardingServiceClient::new(with_role(channel.clone(), Role::Admin));
     let step = |key: &str| ob::Step {
         step_key: key.into(),
@@ -1412,4 +1350,42 @@ async fn onboarding_runs_a_plan_to_completion_through_the_gateway() {
         .map(|g| (g.group.as_str(), g.rate_basis_points))
         .collect();
     assert_eq!(rates, vec![("p-1", Some(10_000)), ("p-2", Some(0))]);
+}
+
+/// Puts product "analytics" in the catalogue and creates accounts "Own" of
+/// partner p-1 and "Other" of p-2; their ids, in that order.
+async fn product_and_two_partners_accounts(channel: &tonic::transport::Channel) -> Vec<String> {
+    ExpansionServiceClient::new(with_role(channel.clone(), Role::Admin))
+        .create_product(ex::CreateProductRequest {
+            product: Some(ex::Product {
+                product_key: "analytics".into(),
+                display_name: "Analytics".into(),
+                plans: vec![ex::Plan {
+                    plan_key: "seat".into(),
+                    display_name: "Per seat, monthly".into(),
+                    list_price: usd(100),
+                    billing_period: ex::BillingPeriod::Monthly as i32,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("product");
+    let mut segmentation = SegmentationServiceClient::new(with_role(channel.clone(), Role::Admin));
+    let mut ids = Vec::new();
+    for (name, partner) in [("Own", "p-1"), ("Other", "p-2")] {
+        ids.push(
+            segmentation
+                .create_account(create(account(name, partner), ""))
+                .await
+                .expect("account")
+                .into_inner()
+                .account
+                .expect("account")
+                .id,
+        );
+    }
+    ids
 }
