@@ -251,7 +251,7 @@ async fn load(url: &str, plans: u64) -> anyhow::Result<()> {
         plan_rows.push(format!(
             "('{id}', '{account}', 'core', 'core-default', 1, '{tier_name}', '{csm}', NULL, \
              '{anchor}', NULL, '{anchor}', '{setup_due}', '{value_due}', {}, {}, {}, '', {created}, \
-             {created}, 1, {}, 14, {}, 0)",
+             {created}, 1, {}, 14, {}, 0, {}, {}, {})",
             opt(setup_at),
             opt(value_at),
             if cancelled {
@@ -269,6 +269,9 @@ async fn load(url: &str, plans: u64) -> anyhow::Result<()> {
             } else {
                 "0"
             },
+            anchor.to_epoch_days(),
+            setup_due.to_epoch_days(),
+            value_due.to_epoch_days(),
         ));
         for (k, step) in ["kickoff", "sso", "import"].iter().enumerate() {
             step_rows.push(format!(
@@ -302,7 +305,8 @@ async fn flush(
         "INSERT INTO plans (id, account_id, product_key, playbook_key, playbook_version, tier, \
          owner_csm_id, partner_id, contract_start, kickoff, anchor_date, setup_due, value_due, \
          setup_time_us, value_time_us, cancel_time_us, cancel_reason, create_time_us, \
-         progress_time_us, revision, open_slot, stall_days, self_success, rule_version) VALUES {}",
+         progress_time_us, revision, open_slot, stall_days, self_success, rule_version, anchor_day, \
+         setup_due_day, value_due_day) VALUES {}",
         plans.join(", ")
     ))
     .await?;

@@ -117,6 +117,12 @@ pub mod plan {
         pub self_success: bool,
         /// The self-success rule's version at opening; 0 for none.
         pub rule_version: i64,
+        /// `anchor_date` as days since 1970-01-01.
+        pub anchor_day: Option<i64>,
+        /// `setup_due` as days since 1970-01-01.
+        pub setup_due_day: Option<i64>,
+        /// `value_due` as days since 1970-01-01.
+        pub value_due_day: Option<i64>,
     }
 
     /// No relations.

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
         ));
         migrations.push(Box::new(m20261202_000003_stalls::Migration));
         migrations.push(Box::new(m20261202_000004_self_success::Migration));
+        migrations.push(Box::new(m20261202_000005_day_numbers::Migration));
         migrations
     }
 }
@@ -406,6 +407,80 @@ mod m20261202_000004_self_success {
                 .drop_table(Table::drop().table(SelfSuccessRules::Table).to_owned())
                 .await?;
             for column in [Plans::RuleVersion, Plans::SelfSuccess] {
+                manager
+                    .alter_table(
+                        Table::alter()
+                            .table(Plans::Table)
+                            .drop_column(column)
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Each plan's anchor and target dates also as day numbers (days since
+/// 1970-01-01), so the completion report counts days and compares times with
+/// integers instead of converting date text once per plan.
+mod m20261202_000005_day_numbers {
+    use super::*;
+
+    #[derive(DeriveIden)]
+    enum Plans {
+        Table,
+        AnchorDay,
+        SetupDueDay,
+        ValueDueDay,
+    }
+
+    /// The date columns each day number is derived from.
+    const COLUMNS: [(Plans, &str, &str); 3] = [
+        (Plans::AnchorDay, "anchor_day", "anchor_date"),
+        (Plans::SetupDueDay, "setup_due_day", "setup_due"),
+        (Plans::ValueDueDay, "value_due_day", "value_due"),
+    ];
+
+    /// This migration.
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000005_day_numbers"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            let db = manager.get_connection();
+            for (column, name, date) in COLUMNS {
+                // One column per statement: SQLite alters one at a time.
+                manager
+                    .alter_table(
+                        Table::alter()
+                            .table(Plans::Table)
+                            .add_column(big_integer_null(column))
+                            .to_owned(),
+                    )
+                    .await?;
+                let day = match manager.get_database_backend() {
+                    sea_orm::DatabaseBackend::Postgres => {
+                        format!("({date}::date - DATE '1970-01-01')")
+                    }
+                    _ => format!("CAST(julianday({date}) - 2440587.5 AS INTEGER)"),
+                };
+                db.execute_unprepared(&format!(
+                    "UPDATE plans SET {name} = {day} WHERE {date} IS NOT NULL"
+                ))
+                .await?;
+            }
+            Ok(())
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for (column, _, _) in COLUMNS {
                 manager
                     .alter_table(
                         Table::alter()

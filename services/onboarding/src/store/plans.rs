@@ -286,9 +286,16 @@ fn date_plan(data: &mut PlanData) {
     };
     data.row.stall_days = targets.stall_days;
     let anchor = data.anchor();
+    let (setup_due, value_due) = (
+        due(anchor, targets.setup_days),
+        due(anchor, targets.value_days),
+    );
     data.row.anchor_date = anchor.map(|d| d.to_string());
-    data.row.setup_due = due(anchor, targets.setup_days).map(|d| d.to_string());
-    data.row.value_due = due(anchor, targets.value_days).map(|d| d.to_string());
+    data.row.setup_due = setup_due.map(|d| d.to_string());
+    data.row.value_due = value_due.map(|d| d.to_string());
+    data.row.anchor_day = anchor.map(|d| i64::from(d.to_epoch_days()));
+    data.row.setup_due_day = setup_due.map(|d| i64::from(d.to_epoch_days()));
+    data.row.value_due_day = value_due.map(|d| i64::from(d.to_epoch_days()));
 }
 
 /// What a step's completion carries.
@@ -697,6 +704,9 @@ pub async fn open_in(
             anchor_date: None,
             setup_due: None,
             value_due: None,
+            anchor_day: None,
+            setup_due_day: None,
+            value_due_day: None,
             setup_time_us: None,
             value_time_us: None,
             cancel_time_us: None,

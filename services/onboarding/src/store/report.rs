@@ -6,10 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    Statement,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Statement};
 
 use super::entity::plan;
 use crate::{domain::report::Group, error::Result};
@@ -62,31 +59,22 @@ pub async fn completion(
     grouping: Grouping,
 ) -> Result<(BTreeMap<String, Group>, i64)> {
     let backend = db.get_database_backend();
-    let (due, time) = match stage {
-        Stage::Setup => ("setup_due", "setup_time_us"),
-        Stage::Value => ("value_due", "value_time_us"),
-    };
-    // A stage reached before the first microsecond after its target day
-    // (UTC) is on time; days to it are whole UTC days from the anchor.
-    let (due_end, anchor_day) = match backend {
-        DatabaseBackend::Postgres => (
-            format!("((EXTRACT(EPOCH FROM {due}::date)::bigint + 86400) * 1000000)"),
-            "(anchor_date::date - DATE '1970-01-01')".to_owned(),
-        ),
-        _ => (
-            format!("((CAST(strftime('%s', {due}) AS INTEGER) + 86400) * 1000000)"),
-            "(CAST(strftime('%s', anchor_date) AS INTEGER) / 86400)".to_owned(),
-        ),
+    let (due, due_day, time) = match stage {
+        Stage::Setup => ("setup_due", "setup_due_day", "setup_time_us"),
+        Stage::Value => ("value_due", "value_due_day", "value_time_us"),
     };
     let g = group_sql(grouping);
     // Dates are validated values, written as literals.
-    let due_in_period =
-        format!("{due} >= '{from}' AND {due} <= '{to}' AND anchor_date IS NOT NULL");
+    let due_in_period = format!("{due} >= '{from}' AND {due} <= '{to}' AND anchor_day IS NOT NULL");
+    // A stage reached before the first microsecond after its target day
+    // (UTC) is on time; days to it are whole UTC days from the anchor.
+    const DAY_US: i64 = 86_400_000_000;
+    let due_end = format!("(({due_day} + 1) * {DAY_US})");
     // One pass: per group and days to the stage (NULL for plans that have
     // not reached it), the counts; the groups' totals are their rows' sums.
     let grouped = format!(
         "SELECT {g} AS g, \
-         CASE WHEN {time} IS NOT NULL THEN ({time} / 86400000000) - {anchor_day} END AS days, \
+         CASE WHEN {time} IS NOT NULL THEN ({time} / {DAY_US}) - anchor_day END AS days, \
          COUNT(*) AS due, \
          SUM(CASE WHEN {time} IS NOT NULL AND {time} < {due_end} THEN 1 ELSE 0 END) AS on_time, \
          SUM(CASE WHEN {time} IS NOT NULL AND {time} >= {due_end} THEN 1 ELSE 0 END) AS late, \
