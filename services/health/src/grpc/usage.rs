@@ -4,17 +4,19 @@
 
 use std::collections::HashMap;
 
+use sea_orm::ConnectionTrait as _;
 use themodel_platform::{
     Violations,
     accounts::Account,
     auth::{Principal, principal},
     client::CallContext,
-    store::{Begun, IdempotencyKey, UnitOfWork},
+    store::{Begun, IdempotencyKey},
     validate::{self, request_id_field},
 };
 use themodel_proto::{common::FieldViolation, health as pb};
 use tokio_stream::StreamExt as _;
 use tonic::{Request, Streaming};
+use tracing::Instrument as _;
 
 use super::Handler;
 use crate::{
@@ -27,13 +29,16 @@ use crate::{
         },
     },
     error::{Error, Result},
-    store::usage::projected_accounts,
+    store::usage::{Stored, Usage, projected_accounts},
 };
 
 /// Most refused events a reply lists (the count covers them all).
 const MAX_LISTED: usize = 1000;
-/// Events a stream commits at a time.
+/// Events a stream commits at a time on PostgreSQL.
 const STREAM_CHUNK: usize = 5000;
+/// Events a stream commits at a time on SQLite (each account of a chunk is
+/// bound once: well under its 32,766 parameters).
+const SQLITE_STREAM_CHUNK: usize = 20_000;
 /// Accounts one chunk may look up in segmentation when the projection has
 /// not seen them yet; the others are refused as unknown.
 const MAX_LOOKUPS: usize = 20;
@@ -57,6 +62,11 @@ struct Judged {
 struct Tally(pb::IngestSummary);
 
 impl Tally {
+    fn count(&mut self, stored: &Stored) {
+        self.0.accepted += stored.accepted as i64;
+        self.0.duplicates += stored.duplicates as i64;
+    }
+
     fn reject(
         &mut self,
         index: i64,
@@ -350,17 +360,6 @@ impl Handler {
         Ok(Judged { accepted, partners })
     }
 
-    /// Stores `judged` in `uow` and counts it in `tally`.
-    async fn store(&self, uow: &mut UnitOfWork, judged: Judged, tally: &mut Tally) -> Result<()> {
-        let stored = self
-            .usage
-            .append(uow, judged.accepted, &judged.partners)
-            .await?;
-        tally.0.accepted += stored.accepted as i64;
-        tally.0.duplicates += stored.duplicates as i64;
-        Ok(())
-    }
-
     pub(super) async fn ingest_usage(
         &self,
         request: Request<pb::IngestUsageRequest>,
@@ -384,11 +383,16 @@ impl Handler {
             Begun::Replay(response) => return Ok(response),
             Begun::Fresh(uow) => uow,
         };
-        self.store(&mut uow, judged, &mut tally).await?;
+        let mut stored = self
+            .usage
+            .append(&mut uow, judged.accepted, &judged.partners)
+            .await?;
+        tally.count(&stored);
         let response = pb::IngestUsageResponse {
             summary: Some(tally.0),
         };
         uow.commit(&response).await?;
+        self.usage.committed(&mut stored);
         Ok(response)
     }
 
@@ -404,50 +408,102 @@ impl Handler {
         let mut next_index: i64 = 0;
         let (metadata, extensions, mut stream) = request.into_parts();
         let context = Request::from_parts(metadata, extensions, ());
-        loop {
-            let message = stream.next().await;
-            let done = match message {
-                Some(Ok(message)) => {
-                    if message.events.len() > MAX_EVENTS {
-                        return Err(Error::Invalid(vec![themodel_platform::Violation::new(
-                            "events",
-                            format!("a message holds at most {MAX_EVENTS} events"),
-                        )]));
+        let chunk_size = stream_chunk(self.usage.store());
+        // The chunk being committed while the next one is read and judged.
+        let mut committing: Option<Commit> = None;
+        let outcome: Result<()> = async {
+            loop {
+                let done = match stream.next().await {
+                    Some(Ok(message)) => {
+                        if message.events.len() > MAX_EVENTS {
+                            return Err(Error::Invalid(vec![themodel_platform::Violation::new(
+                                "events",
+                                format!("a message holds at most {MAX_EVENTS} events"),
+                            )]));
+                        }
+                        pending.extend(message.events);
+                        false
                     }
-                    pending.extend(message.events);
-                    false
-                }
-                Some(Err(status)) => {
-                    return Err(Error::Api(themodel_platform::ApiError::from_peer(
-                        "caller's stream",
-                        status,
-                    )));
-                }
-                None => true,
-            };
-            // Commit what has come so far in chunks; the next message is read
-            // only then, so a fast sender waits on the stream's flow control.
-            while pending.len() >= STREAM_CHUNK || (done && !pending.is_empty()) {
-                let take = pending.len().min(STREAM_CHUNK);
-                let chunk: Vec<pb::UsageEvent> = pending.drain(..take).collect();
-                let judged = self
-                    .judge(
-                        &context, &principal, &chunk, next_index, &mut seen, &mut tally,
-                    )
-                    .await?;
-                let mut uow = match self.usage.store().begin::<()>(None).await? {
-                    Begun::Fresh(uow) => uow,
-                    Begun::Replay(()) => continue,
+                    Some(Err(status)) => {
+                        return Err(Error::Api(themodel_platform::ApiError::from_peer(
+                            "caller's stream",
+                            status,
+                        )));
+                    }
+                    None => true,
                 };
-                self.store(&mut uow, judged, &mut tally).await?;
-                uow.commit(&()).await?;
-                next_index += chunk.len() as i64;
-            }
-            if done {
-                return Ok(pb::StreamUsageResponse {
-                    summary: Some(tally.0),
-                });
+                // A full chunk is judged, then committed in the background
+                // once the previous one has committed; the next message is
+                // read only then, so a fast sender waits on the stream's flow
+                // control and at most two chunks are held.
+                while pending.len() >= chunk_size || (done && !pending.is_empty()) {
+                    let take = pending.len().min(chunk_size);
+                    let chunk: Vec<pb::UsageEvent> = pending.drain(..take).collect();
+                    let judged = self
+                        .judge(
+                            &context, &principal, &chunk, next_index, &mut seen, &mut tally,
+                        )
+                        .await?;
+                    next_index += chunk.len() as i64;
+                    if let Some(previous) = committing.take() {
+                        tally.count(&previous.finish().await?);
+                    }
+                    committing = Some(Commit::start(self.usage.clone(), judged));
+                }
+                if done {
+                    return Ok(());
+                }
             }
         }
+        .await;
+        // Whatever ends the stream, the chunk in flight settles before the
+        // reply, so that what the reply counts is committed.
+        if let Some(last) = committing.take() {
+            tally.count(&last.finish().await?);
+        }
+        outcome?;
+        Ok(pb::StreamUsageResponse {
+            summary: Some(tally.0),
+        })
+    }
+}
+
+/// Events a stream commits at a time: SQLite writes fewer, larger
+/// transactions faster (each commit rewrites the pages it touched).
+fn stream_chunk(store: &themodel_platform::store::Store) -> usize {
+    match store.db.get_database_backend() {
+        sea_orm::DatabaseBackend::Sqlite => SQLITE_STREAM_CHUNK,
+        _ => STREAM_CHUNK,
+    }
+}
+
+/// One judged chunk being stored and committed in its own task.
+struct Commit(tokio::task::JoinHandle<Result<Stored>>);
+
+impl Commit {
+    fn start(usage: Usage, judged: Judged) -> Self {
+        let span = tracing::Span::current();
+        Self(tokio::spawn(
+            async move {
+                let mut uow = match usage.store().begin::<()>(None).await? {
+                    Begun::Fresh(uow) => uow,
+                    // Without a key there is nothing to replay.
+                    Begun::Replay(()) => return Ok(Stored::default()),
+                };
+                let mut stored = usage
+                    .append(&mut uow, judged.accepted, &judged.partners)
+                    .await?;
+                uow.commit(&()).await?;
+                usage.committed(&mut stored);
+                Ok(stored)
+            }
+            .instrument(span),
+        ))
+    }
+
+    async fn finish(self) -> Result<Stored> {
+        self.0
+            .await
+            .map_err(|e| Error::Api(themodel_platform::ApiError::internal(e)))?
     }
 }

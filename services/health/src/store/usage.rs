@@ -3,7 +3,10 @@
 //! so that a repeat is a duplicate, and each account's first use of each
 //! feature recorded so that adoption is announced once.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    sync::{Arc, Mutex},
+};
 
 use sea_orm::{
     ConnectionTrait, DbErr, Value,
@@ -48,25 +51,54 @@ impl CopyRow for EventRow<'_> {
     }
 }
 
+/// Most first uses of a feature the service remembers as recorded; past
+/// it the memory starts again (about 100 bytes each).
+const MAX_REMEMBERED: usize = 1_000_000;
+
+/// An account's first use of a product's feature.
+type FirstUse = (String, String, String);
+
 /// What storing a chunk did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stored {
     /// Events stored.
     pub accepted: u64,
     /// Events whose id was accepted before.
     pub duplicates: u64,
+    /// The first uses recorded once the unit of work commits.
+    recorded: Vec<FirstUse>,
 }
 
 /// Usage events.
 #[derive(Debug, Clone)]
 pub struct Usage {
     store: Store,
+    /// First uses known to be committed: a chunk does not ask the database
+    /// about them again. Never wrong, as a first use is never deleted; a
+    /// use another replica recorded is only asked about once more.
+    recorded: Arc<Mutex<HashSet<FirstUse>>>,
 }
 
 impl Usage {
     /// The repository over `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            recorded: Arc::default(),
+        }
+    }
+
+    /// Remembers the first uses of `stored` once its unit of work has
+    /// committed.
+    pub fn committed(&self, stored: &mut Stored) {
+        let mut recorded = self
+            .recorded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if recorded.len() + stored.recorded.len() > MAX_REMEMBERED {
+            recorded.clear();
+        }
+        recorded.extend(stored.recorded.drain(..));
     }
 
     /// The service's store, for units of work that span a call.
@@ -103,13 +135,30 @@ impl Usage {
                 .and_modify(|t| *t = (*t).min(at))
                 .or_insert(at);
         }
-        let adopted = record_adoptions(uow.tx(), &firsts).await?;
         // The accounts used are scored again in the background.
         let used: BTreeSet<(&str, &str)> = firsts
             .keys()
             .map(|(account, product, _)| (*account, *product))
             .collect();
         queue(uow.tx(), &used).await?;
+        let unknown: BTreeMap<(&str, &str, &str), i64> = {
+            let recorded = self
+                .recorded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            firsts
+                .iter()
+                .filter(|((a, p, f), _)| {
+                    !recorded.contains(&((*a).to_owned(), (*p).to_owned(), (*f).to_owned()))
+                })
+                .map(|(k, at)| (*k, *at))
+                .collect()
+        };
+        let adopted = record_adoptions(uow.tx(), &unknown).await?;
+        let recorded = unknown
+            .keys()
+            .map(|(a, p, f)| ((*a).to_owned(), (*p).to_owned(), (*f).to_owned()))
+            .collect();
         for (account, product, feature) in adopted {
             let at = firsts
                 .get(&(account.as_str(), product.as_str(), feature.as_str()))
@@ -136,6 +185,7 @@ impl Usage {
         Ok(Stored {
             accepted: kept.len() as u64,
             duplicates: duplicates.len() as u64,
+            recorded,
         })
     }
 }

@@ -174,17 +174,31 @@ async fn calls_out_of_bounds_or_from_partners_are_refused_whole() {
 async fn a_stream_of_any_length_commits_in_chunks_and_counts_every_event() {
     let app = spawn_app().await;
     let account = setup(&app).await;
+    // More events than a chunk on either database (a stream commits one chunk
+    // while it judges the next), with a refused event and an id repeated
+    // across chunks.
+    const MESSAGE: usize = 8_000;
     let mut messages = Vec::new();
-    for m in 0..3 {
-        let events = (0..4_000)
+    for m in 0..4 {
+        let events = (0..MESSAGE)
             .map(|i| {
-                let n = m * 4_000 + i;
+                let n = m * MESSAGE + i;
                 let mut e = pb::UsageEvent {
                     event_id: format!("s-{n}"),
-                    ..usage(&account, if n % 2 == 0 { "dashboards" } else { "exports" })
+                    ..usage(
+                        &account,
+                        if n.is_multiple_of(2) {
+                            "dashboards"
+                        } else {
+                            "exports"
+                        },
+                    )
                 };
                 if n == 11_000 {
                     e.count = -1;
+                }
+                if n == 31_000 {
+                    e.event_id = "s-7".into();
                 }
                 e
             })
@@ -201,8 +215,11 @@ async fn a_stream_of_any_length_commits_in_chunks_and_counts_every_event() {
         .expect("summary");
     assert_eq!(
         (summary.accepted, summary.duplicates, summary.rejected),
-        (11_999, 0, 1)
+        (31_998, 1, 1)
     );
     assert_eq!(summary.rejections[0].index, 11_000);
-    assert_eq!(app.stored_usage().await, 11_999);
+    assert_eq!(app.stored_usage().await, 31_998);
+    // Each feature's first use is announced once, whichever chunk saw it.
+    let adopted: Vec<pb::FeatureAdopted> = payloads(&app.events().await);
+    assert_eq!(adopted.len(), 2);
 }
