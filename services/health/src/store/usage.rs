@@ -9,7 +9,7 @@ use std::{
 };
 
 use sea_orm::{
-    ConnectionTrait, DbErr, Value,
+    ConnectionTrait, DbErr, Statement, Value,
     sea_query::{Alias, OnConflict, Query},
 };
 use themodel_platform::store::{CopyRow, CopyTable, RowWriter, Store, UnitOfWork};
@@ -18,7 +18,7 @@ use themodel_proto::health as pb;
 use super::scoring::queue;
 use crate::{convert::timestamp, domain::usage::UsageEvent, error::Result};
 
-/// Rows per statement of the id and adoption inserts: well under either
+/// Rows per statement of the adoption inserts: well under either
 /// database's parameter limit.
 const INSERT_ROWS: usize = 1000;
 
@@ -191,30 +191,32 @@ impl Usage {
 }
 
 /// Records the event ids `ids`; the ones that were not recorded before.
+/// One statement whatever their number: the ids go as one JSON array the
+/// database unpacks, not as a bound value each.
 async fn record_ids(db: &impl ConnectionTrait, ids: &[&str]) -> Result<HashSet<String>> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
     let now = chrono::Utc::now().timestamp_millis();
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "INSERT INTO usage_event_ids (event_id, accepted_at_ms) \
+             SELECT value, $1 FROM json_array_elements_text($2::json) \
+             ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        }
+        // `WHERE true` tells SQLite's parser the ON CONFLICT is the upsert's.
+        _ => {
+            "INSERT INTO usage_event_ids (event_id, accepted_at_ms) \
+             SELECT value, ? FROM json_each(?) WHERE true \
+             ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        }
+    };
+    let ids = serde_json::to_string(ids).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let stmt = Statement::from_sql_and_values(backend, sql, [now.into(), ids.into()]);
     let mut fresh = HashSet::new();
-    for chunk in ids.chunks(INSERT_ROWS) {
-        let mut insert = Query::insert();
-        insert
-            .into_table(Alias::new("usage_event_ids"))
-            .columns([Alias::new("event_id"), Alias::new("accepted_at_ms")]);
-        for id in chunk {
-            insert
-                .values([Value::from(*id).into(), now.into()])
-                .map_err(|e| DbErr::Custom(e.to_string()))?;
-        }
-        insert
-            .on_conflict(
-                OnConflict::column(Alias::new("event_id"))
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .returning_col(Alias::new("event_id"));
-        let stmt = db.get_database_backend().build(&insert);
-        for row in db.query_all_raw(stmt).await? {
-            fresh.insert(row.try_get::<String>("", "event_id")?);
-        }
+    for row in db.query_all_raw(stmt).await? {
+        fresh.insert(row.try_get::<String>("", "event_id")?);
     }
     Ok(fresh)
 }
