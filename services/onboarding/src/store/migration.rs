@@ -476,10 +476,27 @@ mod m20261202_000005_day_numbers {
                 ))
                 .await?;
             }
-            Ok(())
+            // The report counts the open plans not dated yet.
+            manager
+                .create_index(
+                    Index::create()
+                        .name("idx_plans_anchor_day")
+                        .table(Plans::Table)
+                        .col(Plans::AnchorDay)
+                        .to_owned(),
+                )
+                .await
         }
 
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .drop_index(
+                    Index::drop()
+                        .name("idx_plans_anchor_day")
+                        .table(Plans::Table)
+                        .to_owned(),
+                )
+                .await?;
             for (column, _, _) in COLUMNS {
                 manager
                     .alter_table(

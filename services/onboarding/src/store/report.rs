@@ -99,8 +99,8 @@ pub async fn completion(
         }
     }
     let undated = plan::Entity::find()
+        .filter(plan::Column::AnchorDay.is_null())
         .filter(plan::Column::OpenSlot.is_not_null())
-        .filter(plan::Column::AnchorDate.is_null())
         .count(db)
         .await?;
     Ok((groups, i64::try_from(undated).unwrap_or(i64::MAX)))
