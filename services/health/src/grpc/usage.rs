@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use sea_orm::ConnectionTrait as _;
 use themodel_platform::{
     Violations,
     accounts::Account,
@@ -34,11 +33,11 @@ use crate::{
 
 /// Most refused events a reply lists (the count covers them all).
 const MAX_LISTED: usize = 1000;
-/// Events a stream commits at a time on PostgreSQL.
-const STREAM_CHUNK: usize = 5000;
-/// Events a stream commits at a time on SQLite (each account of a chunk is
-/// bound once: well under its 32,766 parameters).
-const SQLITE_STREAM_CHUNK: usize = 20_000;
+/// Events a stream commits at a time. Larger chunks mean fewer commits (on
+/// SQLite each rewrites the pages it touched) and fewer re-queued accounts
+/// per event; each distinct account of a chunk is bound once, well under
+/// SQLite's 32,766 parameters.
+const STREAM_CHUNK: usize = 20_000;
 /// Accounts one chunk may look up in segmentation when the projection has
 /// not seen them yet; the others are refused as unknown.
 const MAX_LOOKUPS: usize = 20;
@@ -408,7 +407,6 @@ impl Handler {
         let mut next_index: i64 = 0;
         let (metadata, extensions, mut stream) = request.into_parts();
         let context = Request::from_parts(metadata, extensions, ());
-        let chunk_size = stream_chunk(self.usage.store());
         // The chunk being committed while the next one is read and judged.
         let mut committing: Option<Commit> = None;
         let outcome: Result<()> = async {
@@ -436,8 +434,8 @@ impl Handler {
                 // once the previous one has committed; the next message is
                 // read only then, so a fast sender waits on the stream's flow
                 // control and at most two chunks are held.
-                while pending.len() >= chunk_size || (done && !pending.is_empty()) {
-                    let take = pending.len().min(chunk_size);
+                while pending.len() >= STREAM_CHUNK || (done && !pending.is_empty()) {
+                    let take = pending.len().min(STREAM_CHUNK);
                     let chunk: Vec<pb::UsageEvent> = pending.drain(..take).collect();
                     let judged = self
                         .judge(
@@ -465,15 +463,6 @@ impl Handler {
         Ok(pb::StreamUsageResponse {
             summary: Some(tally.0),
         })
-    }
-}
-
-/// Events a stream commits at a time: SQLite writes fewer, larger
-/// transactions faster (each commit rewrites the pages it touched).
-fn stream_chunk(store: &themodel_platform::store::Store) -> usize {
-    match store.db.get_database_backend() {
-        sea_orm::DatabaseBackend::Sqlite => SQLITE_STREAM_CHUNK,
-        _ => STREAM_CHUNK,
     }
 }
 
