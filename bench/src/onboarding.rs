@@ -17,7 +17,7 @@ use themodel_proto::onboarding::{self as pb, onboarding_service_client::Onboardi
 
 use crate::{
     report::{Row, Section, Verdict, times},
-    scenarios::Bench,
+    scenarios::{Bearer, Bench},
 };
 
 /// The goals: within 2x of the SQL, under 512 MiB at peak.
@@ -69,6 +69,10 @@ impl Bench {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", svc.addr))?
             .connect()
             .await?;
+        // The service's first stall sweep runs at start (over plans loaded
+        // with no recent progress it raises many alerts); the report is
+        // timed once that write has finished, not against it.
+        first_run(&channel, &self.admin, "detect-stalls").await?;
         let mut client = OnboardingServiceClient::with_interceptor(channel, self.admin.clone())
             .max_decoding_message_size(64 << 20);
         let mut rows = Vec::new();
@@ -195,6 +199,34 @@ fn join(runs: &[f64]) -> String {
 fn date(text: &str) -> themodel_proto::common::Date {
     let d: NaiveDate = text.parse().unwrap_or_default();
     themodel_platform::validate::date_to_proto(d)
+}
+
+/// Waits until the service's job `name` has run once.
+async fn first_run(
+    channel: &tonic::transport::Channel,
+    admin: &Bearer,
+    name: &str,
+) -> anyhow::Result<()> {
+    use themodel_proto::operations::{
+        JobOutcome, ListJobsRequest, operations_service_client::OperationsServiceClient,
+    };
+    let mut operations = OperationsServiceClient::with_interceptor(channel.clone(), admin.clone());
+    let started = Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(600) {
+        let jobs = operations
+            .list_jobs(ListJobsRequest::default())
+            .await?
+            .into_inner()
+            .jobs;
+        if jobs
+            .iter()
+            .any(|j| j.name == name && j.last_outcome() != JobOutcome::Unspecified)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("job {name} did not run within 10 minutes")
 }
 
 fn micros(day: NaiveDate, seconds: i64) -> i64 {
