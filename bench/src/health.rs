@@ -433,8 +433,9 @@ impl Bench {
                  of the same rows into the same `usage_events` table (made by the service's \
                  migrations, with its index). The service judges each event (its fields, its \
                  account in the service's projection of segmentation's accounts, its feature in \
-                 the catalogue, its event id not seen before) and commits 5,000 at a time: \
-                 {write}, their event ids, each account's first use of each feature and a \
+                 the catalogue, its event id not seen before) and commits 20,000 at a time, \
+                 judging the next chunk while one commits: {write}, their event ids (one \
+                 statement a chunk), each account's first use of each feature and a \
                  `FeatureAdopted` event for it, and queues the accounts used to be scored again; \
                  the service's background scorer drains that queue meanwhile (no scorecard is \
                  defined here, so it reads what it would score with and keeps no score). The \

@@ -174,9 +174,10 @@ impl Bench {
                  against one set-based SQL statement in the same database counting, per group, the \
                  plans whose value target date falls in the period and how many reached it on time, \
                  late, are open or cancelled (`SUM(CASE ...)` over an indexed range of the due \
-                 date, grouped). The service also reads each group's days to the stage for its median \
-                 and p90 (a second grouped statement), which the SQL does not. Best of {RUNS} runs each; the counts agree \
-                 (checked).",
+                 date, grouped). The service's one grouped statement also groups the plans by days \
+                 from the anchor to the stage (for the median and p90) and it counts the open \
+                 plans not dated yet, which the SQL does not. Timed once the service's first \
+                 stall sweep has finished. Best of {RUNS} runs each; the counts agree (checked).",
                 PERIOD.0, PERIOD.1
             ),
             rows,
