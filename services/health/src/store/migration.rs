@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
         migrations.push(Box::new(m20261202_000003_seat_terms::Migration));
         migrations.push(Box::new(m20261202_000004_scorecards_and_scores::Migration));
         migrations.push(Box::new(m20261202_000005_alerts_outcomes_queue::Migration));
+        migrations.push(Box::new(m20261202_000006_event_id_bytewise::Migration));
         migrations
     }
 }
@@ -609,6 +610,49 @@ mod m20261202_000005_alerts_outcomes_queue {
                     .await?;
             }
             Ok(())
+        }
+    }
+}
+
+/// On PostgreSQL, accepted event ids compare byte by byte (`COLLATE "C"`):
+/// they are opaque keys, and every ingested chunk inserts thousands into
+/// their unique index, where the database's locale-aware comparison cost
+/// about a third of the insert. SQLite compares bytes already.
+mod m20261202_000006_event_id_bytewise {
+    use super::*;
+
+    /// This migration.
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261202_000006_event_id_bytewise"
+        }
+    }
+
+    /// Sets the collation of the event id column.
+    async fn collate(manager: &SchemaManager<'_>, collation: &str) -> Result<(), DbErr> {
+        if manager.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "ALTER TABLE usage_event_ids ALTER COLUMN event_id \
+                 TYPE varchar(128) COLLATE {collation}"
+            ))
+            .await
+            .map(|_| ())
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            collate(manager, "\"C\"").await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            collate(manager, "\"default\"").await
         }
     }
 }
