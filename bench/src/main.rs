@@ -8,6 +8,7 @@ mod expansion;
 mod health;
 mod load;
 mod onboarding;
+mod partners;
 mod procs;
 mod recompute;
 mod report;

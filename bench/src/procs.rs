@@ -17,6 +17,8 @@ pub struct ServerProc {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where it serves Prometheus metrics, when started with `--metrics`.
+    pub metrics: Option<SocketAddr>,
     pid: u32,
 }
 
@@ -70,8 +72,12 @@ impl ServerProc {
         let mut child = command.spawn().context("spawning a server process")?;
         let stdout = child.stdout.take().context("server stdout")?;
         let mut lines = BufReader::new(stdout).lines();
+        let mut metrics = None;
         let line = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await? {
+                if let Some(addr) = line.strip_prefix("metrics ") {
+                    metrics = Some(addr.trim().parse().context("metrics address")?);
+                }
                 if let Some(addr) = line.strip_prefix("ready ") {
                     return Ok::<_, anyhow::Error>(addr.trim().to_owned());
                 }
@@ -79,10 +85,11 @@ impl ServerProc {
             anyhow::bail!("server exited before it was ready: {args:?}")
         })
         .await
-        .context("server did not become ready")??;
+        .with_context(|| format!("server did not become ready: {args:?}"))??;
         let pid = child.id().context("server pid")?;
         Ok(ServerProc {
             addr: line.parse().context("server address")?,
+            metrics,
             child,
             pid,
         })

@@ -54,13 +54,15 @@ pub enum Scenario {
     Recompute,
     /// The onboarding completion rate at scale against set-based SQL.
     Onboarding,
+    /// Every partner's scorecard assembled from the other services' reports.
+    Partners,
     /// Memory of each process.
     Memory,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Tax,
         Scenario::Hop,
         Scenario::Read,
@@ -72,6 +74,7 @@ impl Scenario {
         Scenario::HealthIngest,
         Scenario::Recompute,
         Scenario::Onboarding,
+        Scenario::Partners,
         Scenario::Memory,
     ];
 
@@ -89,6 +92,7 @@ impl Scenario {
             Scenario::HealthIngest => "usage ingest",
             Scenario::Recompute => "health recompute",
             Scenario::Onboarding => "onboarding completion rate",
+            Scenario::Partners => "partner scorecards",
             Scenario::Memory => "memory",
         }
     }
@@ -111,6 +115,10 @@ pub struct Plan {
     pub recompute_accounts: u64,
     /// Onboarding plans of the completion report.
     pub onboarding_plans: u64,
+    /// Partners whose scorecards are listed.
+    pub partners: u64,
+    /// Accounts spread over those partners.
+    pub partner_accounts: u64,
 }
 
 impl Plan {
@@ -125,6 +133,8 @@ impl Plan {
                 usage_events: 20_000,
                 recompute_accounts: 500,
                 onboarding_plans: 2_000,
+                partners: 20,
+                partner_accounts: 2_000,
             }
         } else {
             Plan {
@@ -135,6 +145,8 @@ impl Plan {
                 usage_events: 1_000_000,
                 recompute_accounts: 100_000,
                 onboarding_plans: 100_000,
+                partners: 1_000,
+                partner_accounts: 100_000,
             }
         }
     }
@@ -208,6 +220,7 @@ impl Bench {
             Scenario::HealthIngest => self.health_ingest().await?,
             Scenario::Recompute => self.recompute().await?,
             Scenario::Onboarding => self.onboarding().await?,
+            Scenario::Partners => self.partners().await?,
             Scenario::Memory => vec![self.memory().await?],
         })
     }

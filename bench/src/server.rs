@@ -32,6 +32,8 @@ pub enum Kind {
     Health,
     /// The onboarding service.
     Onboarding,
+    /// The partner-success service (its peers by `--peer`).
+    PartnerSuccess,
     /// The gateway in front of `--backend`.
     Gateway,
     /// `themodel serve`: every service and the gateway in one process.
@@ -57,6 +59,10 @@ pub struct ServeArgs {
     /// The gateway's segmentation backend.
     #[arg(long)]
     pub backend: Option<String>,
+    /// Serve Prometheus metrics on a port of its own, announced on a
+    /// `metrics <addr>` line before `ready`.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -133,11 +139,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .await?;
             (running.addr, running.run)
         }
-        Kind::Segmentation | Kind::Expansion | Kind::Health | Kind::Onboarding => {
+        Kind::Segmentation
+        | Kind::Expansion
+        | Kind::Health
+        | Kind::Onboarding
+        | Kind::PartnerSuccess => {
             let entry = match args.kind {
                 Kind::Expansion => themodel_expansion::ENTRY,
                 Kind::Health => themodel_health::ENTRY,
                 Kind::Onboarding => themodel_onboarding::ENTRY,
+                Kind::PartnerSuccess => themodel_partner_success::ENTRY,
                 _ => themodel_segmentation::ENTRY,
             };
             let settings = themodel_platform::registry::Settings {
@@ -145,11 +156,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 database_url: required(&args.database_url, "--database-url")?,
                 peers: args.peers.clone(),
                 client: Default::default(),
-                server: ServerConfig::default(),
+                server: ServerConfig {
+                    metrics_listen: args.metrics.then_some(any),
+                    ..ServerConfig::default()
+                },
                 store: StoreConfig::default(),
                 auth: auth(&args)?,
             };
             let running = (entry.start)(settings, shutdown.clone()).await?;
+            if let Some(metrics) = running.metrics_addr {
+                println!("metrics {metrics}");
+            }
             (running.addr, running.run)
         }
         Kind::Gateway => {
