@@ -276,6 +276,14 @@ impl Clients {
                 Code::DeadlineExceeded => Status::deadline_exceeded(format!(
                     "the {target} service did not answer {method} in time"
                 )),
+                // A deadline that fires is CANCELLED ("Timeout expired") at
+                // whichever end notices it first; to the caller it is the
+                // deadline passing, not a fault of the peer's.
+                Code::Cancelled if Instant::now() + DEADLINE_MARGIN >= deadline => {
+                    Status::deadline_exceeded(format!(
+                        "the {target} service did not answer {method} in time"
+                    ))
+                }
                 _ => status,
             })
     }

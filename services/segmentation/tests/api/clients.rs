@@ -27,7 +27,8 @@ use tonic::{Code, Status};
 use crate::helpers::*;
 
 /// A stand-in service that records each call's metadata and answers
-/// UNAVAILABLE to the first `failures` calls, NOT_FOUND after.
+/// UNAVAILABLE to the first `failures` calls, NOT_FOUND after, each after
+/// a delay.
 struct Fake {
     url: String,
     seen: Arc<Mutex<Vec<http::HeaderMap>>>,
@@ -36,6 +37,10 @@ struct Fake {
 
 impl Fake {
     async fn start(failures: usize) -> Fake {
+        Fake::start_slow(failures, Duration::ZERO).await
+    }
+
+    async fn start_slow(failures: usize, delay: Duration) -> Fake {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let left = Arc::new(AtomicUsize::new(failures));
         let service = {
@@ -50,7 +55,10 @@ impl Fake {
                 } else {
                     Status::not_found("fake answer")
                 };
-                async move { Ok::<_, Infallible>(status.into_http::<tonic::body::Body>()) }
+                async move {
+                    tokio::time::sleep(delay).await;
+                    Ok::<_, Infallible>(status.into_http::<tonic::body::Body>())
+                }
             })
         };
         let shutdown = CancellationToken::new();
@@ -199,6 +207,21 @@ async fn a_call_carries_the_callers_identity_deadline_trace_and_correlation_id()
         .and_then(|v| parse_timeout(v.to_str().ok()?))
         .expect("a deadline");
     assert!(timeout > Duration::from_secs(4), "{timeout:?}");
+}
+
+#[tokio::test]
+async fn a_peer_slower_than_the_deadline_is_deadline_exceeded_never_an_internal_error() {
+    let fake = Fake::start_slow(0, Duration::from_secs(3)).await;
+    let clients = clients(&[("fake", &fake.url)]);
+    let ctx = CallContext::background().with_timeout(Duration::from_millis(300));
+    let status = get_account(&clients, &ctx, "fake", Retry::Once)
+        .await
+        .expect_err("too slow");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("fake"), "{}", status.message());
+    // What the calling service answers its own caller: retry later.
+    let answered = themodel_platform::ApiError::from_peer("fake", status).into_status("fake");
+    assert_eq!(answered.code(), Code::Unavailable, "{answered:?}");
 }
 
 #[tokio::test]
