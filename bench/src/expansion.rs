@@ -20,7 +20,7 @@ use themodel_proto::{
 };
 
 use crate::{
-    report::{Row, Section, Verdict, times},
+    report::{Row, Section, Verdict, best, times},
     scenarios::Bench,
 };
 
@@ -232,10 +232,6 @@ impl Bench {
             ],
         })
     }
-}
-
-fn best(runs: &[f64]) -> f64 {
-    runs.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 /// Months since January of year 0.

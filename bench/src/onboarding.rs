@@ -16,7 +16,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use themodel_proto::onboarding::{self as pb, onboarding_service_client::OnboardingServiceClient};
 
 use crate::{
-    report::{Row, Section, Verdict, times},
+    report::{Row, Section, Verdict, best, runs_list, times},
     scenarios::{Bearer, Bench},
 };
 
@@ -147,8 +147,8 @@ impl Bench {
             }
             notes.push(format!(
                 "runs by {name} (s): service {}; SQL {}",
-                join(&ours_runs),
-                join(&sql_runs)
+                runs_list(&ours_runs),
+                runs_list(&sql_runs)
             ));
         }
         let peak = svc.peak_rss_mib();
@@ -184,17 +184,6 @@ impl Bench {
             notes,
         })
     }
-}
-
-fn best(runs: &[f64]) -> f64 {
-    runs.iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-fn join(runs: &[f64]) -> String {
-    runs.iter()
-        .map(|s| format!("{s:.3}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn date(text: &str) -> themodel_proto::common::Date {

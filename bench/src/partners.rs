@@ -36,7 +36,7 @@ use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 use crate::{
     procs::ServerProc,
-    report::{Row, Section, Verdict, times},
+    report::{Row, Section, Verdict, best, runs_list, times},
     scenarios::{Bearer, Bench},
 };
 
@@ -562,10 +562,10 @@ impl Bench {
             ),
             format!(
                 "runs (s): {pages} pages {}; one page {}; GetPartnerScorecard {}; the peers' reports at once {}",
-                join(&paged_runs),
-                join(&whole_runs),
-                join(&one_runs),
-                join(&base_runs)
+                runs_list(&paged_runs),
+                runs_list(&whole_runs),
+                runs_list(&one_runs),
+                runs_list(&base_runs)
             ),
             format!(
                 "checked against the loaded data for every partner: accounts and churned accounts, \
@@ -1082,17 +1082,6 @@ fn samples(text: &str, name: &str) -> Vec<(BTreeMap<String, String>, u64)> {
             Some((labels, value))
         })
         .collect()
-}
-
-fn best(runs: &[f64]) -> f64 {
-    runs.iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-fn join(runs: &[f64]) -> String {
-    runs.iter()
-        .map(|s| format!("{s:.3}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn size(bytes: usize) -> String {

@@ -56,6 +56,19 @@ pub struct Section {
     pub notes: Vec<String>,
 }
 
+/// The best (shortest) of timed runs, in seconds.
+pub fn best(runs: &[f64]) -> f64 {
+    runs.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+/// Timed runs, in seconds, as a list for a note.
+pub fn runs_list(runs: &[f64]) -> String {
+    runs.iter()
+        .map(|s| format!("{s:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Formats a ratio as a percentage.
 pub fn percent(ratio: f64) -> String {
     format!("{:.0}%", ratio * 100.0)
