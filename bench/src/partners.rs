@@ -245,77 +245,27 @@ impl Bench {
 
     /// Starts the five services, each with the peers it calls, and metrics.
     async fn start_suite(&self, dbs: &Databases) -> anyhow::Result<Processes> {
-        let peer = |name: &str, proc: &ServerProc| format!("{name}=http://{}", proc.addr);
-        let segmentation = self
-            .spawn(
-                "segmentation",
-                &["--database-url", &dbs.segmentation, "--metrics"],
-            )
-            .await?;
-        let seg = peer("segmentation", &segmentation);
-        let expansion = self
-            .spawn(
-                "expansion",
-                &[
-                    "--database-url",
-                    &dbs.expansion,
-                    "--metrics",
-                    "--peer",
-                    &seg,
-                ],
-            )
-            .await?;
-        let exp = peer("expansion", &expansion);
-        let health = self
-            .spawn(
-                "health",
-                &[
-                    "--database-url",
-                    &dbs.health,
-                    "--metrics",
-                    "--peer",
-                    &seg,
-                    "--peer",
-                    &exp,
-                ],
-            )
-            .await?;
-        let hea = peer("health", &health);
-        let onboarding = self
-            .spawn(
-                "onboarding",
-                &[
-                    "--database-url",
-                    &dbs.onboarding,
-                    "--metrics",
-                    "--peer",
-                    &seg,
-                    "--peer",
-                    &exp,
-                    "--peer",
-                    &hea,
-                ],
-            )
-            .await?;
-        let onb = peer("onboarding", &onboarding);
-        let partners = self
-            .spawn(
-                "partner-success",
-                &[
-                    "--database-url",
-                    &dbs.partners,
-                    "--metrics",
-                    "--peer",
-                    &seg,
-                    "--peer",
-                    &exp,
-                    "--peer",
-                    &hea,
-                    "--peer",
-                    &onb,
-                ],
-            )
-            .await?;
+        // Each service after the ones it calls; every one calls all before it.
+        let mut peers: Vec<String> = Vec::new();
+        let mut started = Vec::new();
+        for (kind, name, url) in [
+            ("segmentation", "segmentation", &dbs.segmentation),
+            ("expansion", "expansion", &dbs.expansion),
+            ("health", "health", &dbs.health),
+            ("onboarding", "onboarding", &dbs.onboarding),
+            ("partner-success", "partner_success", &dbs.partners),
+        ] {
+            let mut args = vec!["--database-url", url.as_str(), "--metrics"];
+            for peer in &peers {
+                args.extend(["--peer", peer.as_str()]);
+            }
+            let proc = self.spawn(kind, &args).await?;
+            peers.push(format!("{name}=http://{}", proc.addr));
+            started.push(proc);
+        }
+        let [segmentation, expansion, health, onboarding, partners]: [ServerProc; 5] = started
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("five services were started"))?;
         // The consumers' first look at their feeds.
         tokio::time::sleep(Duration::from_secs(1)).await;
         Ok(Processes {
