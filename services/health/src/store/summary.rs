@@ -62,6 +62,19 @@ pub async fn summarize(
     if let Some(product) = &scope.product_key {
         latest.and_where(Expr::col(C::ProductKey).eq(product.as_str()));
     }
+    // The accounts of the partners asked for, chosen in the database: a
+    // summary of a few partners reads their scores, not every account's.
+    let of_partners = scope.partners.as_ref().map(|partners| {
+        use accounts::entity::{Column, Entity};
+        sea_orm::sea_query::Query::select()
+            .column(Column::AccountId)
+            .from(Entity)
+            .and_where(Expr::col(Column::PartnerId).is_in(partners.iter().map(String::as_str)))
+            .to_owned()
+    });
+    if let Some(of_partners) = &of_partners {
+        latest.and_where(Expr::col(C::AccountId).in_subquery(of_partners.clone()));
+    }
     let scores = health_score::Entity::find()
         .filter(C::Id.in_subquery(latest))
         .all(db)
@@ -72,6 +85,9 @@ pub async fn summarize(
     let mut open_query = alert::Entity::find().filter(alert::Column::OpenSlot.is_not_null());
     if let Some(product) = &scope.product_key {
         open_query = open_query.filter(alert::Column::ProductKey.eq(product.as_str()));
+    }
+    if let Some(of_partners) = of_partners {
+        open_query = open_query.filter(alert::Column::AccountId.in_subquery(of_partners));
     }
     let mut open: HashMap<String, i64> = HashMap::new();
     for row in open_query.all(db).await? {
