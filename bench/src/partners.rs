@@ -22,7 +22,6 @@ use std::{
 };
 
 use chrono::{Days, NaiveDate};
-use prost::Message as _;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use themodel_proto::{
@@ -761,57 +760,48 @@ impl Peers {
 
     /// Each report alone: its time and its response's size.
     async fn one_by_one(&self, ids: &[String]) -> anyhow::Result<Vec<(&'static str, f64, usize)>> {
-        let mut out = Vec::new();
-        let start = Instant::now();
-        let r = self
-            .health
-            .clone()
-            .get_health_summary(Self::health_summary(ids))
-            .await?
-            .into_inner();
-        out.push((
-            "health summary",
-            start.elapsed().as_secs_f64(),
-            r.encoded_len(),
-        ));
-        let start = Instant::now();
-        let r = self
-            .expansion
-            .clone()
-            .get_revenue_report(Self::revenue())
-            .await?
-            .into_inner();
-        out.push((
-            "revenue report",
-            start.elapsed().as_secs_f64(),
-            r.encoded_len(),
-        ));
-        let start = Instant::now();
-        let r = self
-            .expansion
-            .clone()
-            .get_csql_report(Self::csqls())
-            .await?
-            .into_inner();
-        out.push((
-            "CSQL report",
-            start.elapsed().as_secs_f64(),
-            r.encoded_len(),
-        ));
-        for (what, stage) in [
-            ("set-up completion report", ob::Stage::SetupComplete),
-            ("value completion report", ob::Stage::ValueConfirmed),
-        ] {
+        /// Times one call; its response's encoded size.
+        async fn timed<M: prost::Message>(
+            what: &'static str,
+            call: impl Future<Output = Result<tonic::Response<M>, tonic::Status>>,
+        ) -> anyhow::Result<(&'static str, f64, usize)> {
             let start = Instant::now();
-            let r = self
-                .onboarding
-                .clone()
-                .get_completion_report(Self::completion(stage))
-                .await?
-                .into_inner();
-            out.push((what, start.elapsed().as_secs_f64(), r.encoded_len()));
+            let response = call.await?.into_inner();
+            Ok((what, start.elapsed().as_secs_f64(), response.encoded_len()))
         }
-        Ok(out)
+        Ok(vec![
+            timed(
+                "health summary",
+                self.health
+                    .clone()
+                    .get_health_summary(Self::health_summary(ids)),
+            )
+            .await?,
+            timed(
+                "revenue report",
+                self.expansion.clone().get_revenue_report(Self::revenue()),
+            )
+            .await?,
+            timed(
+                "CSQL report",
+                self.expansion.clone().get_csql_report(Self::csqls()),
+            )
+            .await?,
+            timed(
+                "set-up completion report",
+                self.onboarding
+                    .clone()
+                    .get_completion_report(Self::completion(ob::Stage::SetupComplete)),
+            )
+            .await?,
+            timed(
+                "value completion report",
+                self.onboarding
+                    .clone()
+                    .get_completion_report(Self::completion(ob::Stage::ValueConfirmed)),
+            )
+            .await?,
+        ])
     }
 }
 
