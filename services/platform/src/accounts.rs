@@ -99,7 +99,8 @@ pub mod entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-fn to_account(row: entity::Model) -> Account {
+/// The account a projection row holds.
+pub fn to_account(row: entity::Model) -> Account {
     let optional = |s: String| (!s.is_empty()).then_some(s);
     Account {
         tier: seg::Tier::from_str_name(&row.tier).unwrap_or_default(),

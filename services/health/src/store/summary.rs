@@ -1,11 +1,10 @@
-//! Health summaries: the latest score of every account and product read in
-//! one statement, grouped by the accounts' partner or tier from the
-//! projection.
+//! Health summaries: the latest score of every account and product, read a
+//! page of projected accounts at a time and grouped by their partner or tier.
 
 use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 use themodel_platform::accounts::{self, Account};
@@ -16,8 +15,8 @@ use super::{
 };
 use crate::{domain::summary::Tally, error::Result};
 
-/// Accounts read from the projection per statement.
-const CHUNK: usize = 1000;
+/// Accounts read from the projection per page.
+const PAGE: u64 = 1000;
 
 /// How accounts are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,90 +47,92 @@ fn group_of(account: &Account, grouping: Grouping) -> String {
 }
 
 /// The groups of `scope` by `grouping`, in order of their name.
+///
+/// Accounts are read from the projection a page at a time, in id order, each
+/// page with the latest scores and open alerts of its accounts: memory holds
+/// one page and the tallies, whatever the number of accounts.
 pub async fn summarize(
     db: &impl ConnectionTrait,
     scope: &Scope,
     grouping: Grouping,
 ) -> Result<BTreeMap<String, Tally>> {
+    use accounts::entity::{Column as A, Entity as Projected};
+    let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut after = String::new();
+    loop {
+        let mut page = Projected::find()
+            .filter(A::AccountId.gt(after.as_str()))
+            .order_by_asc(A::AccountId)
+            .limit(PAGE);
+        if let Some(partners) = &scope.partners {
+            page = page.filter(A::PartnerId.is_in(partners.iter().map(String::as_str)));
+        }
+        let rows = page.all(db).await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = last.account_id.clone();
+        let full = rows.len() as u64 == PAGE;
+        let accounts: HashMap<String, Account> = rows
+            .into_iter()
+            .map(|row| {
+                let account = accounts::to_account(row);
+                (account.id.clone(), account)
+            })
+            .collect();
+        tally_page(db, scope, grouping, &accounts, &mut groups).await?;
+        if !full {
+            break;
+        }
+    }
+    Ok(groups)
+}
+
+/// Adds the latest scores and the open alerts of `accounts` to `groups`.
+async fn tally_page(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    grouping: Grouping,
+    accounts: &HashMap<String, Account>,
+    groups: &mut BTreeMap<String, Tally>,
+) -> Result<()> {
     use health_score::Column as C;
+    let ids: Vec<&str> = accounts.keys().map(String::as_str).collect();
     let mut latest = sea_orm::sea_query::Query::select();
     latest
         .expr(Expr::col(C::Id).max())
         .from(health_score::Entity)
+        .and_where(Expr::col(C::AccountId).is_in(ids.iter().copied()))
         .add_group_by([Expr::col(C::AccountId), Expr::col(C::ProductKey)]);
     if let Some(product) = &scope.product_key {
         latest.and_where(Expr::col(C::ProductKey).eq(product.as_str()));
     }
-    // The accounts of the partners asked for, chosen in the database: a
-    // summary of a few partners reads their scores, not every account's.
-    let of_partners = scope.partners.as_ref().map(|partners| {
-        use accounts::entity::{Column, Entity};
-        sea_orm::sea_query::Query::select()
-            .column(Column::AccountId)
-            .from(Entity)
-            .and_where(Expr::col(Column::PartnerId).is_in(partners.iter().map(String::as_str)))
-            .to_owned()
-    });
-    if let Some(of_partners) = &of_partners {
-        latest.and_where(Expr::col(C::AccountId).in_subquery(of_partners.clone()));
-    }
     let scores = health_score::Entity::find()
         .filter(C::Id.in_subquery(latest))
         .all(db)
-        .await?
-        .into_iter()
-        .map(to_score)
-        .collect::<Result<Vec<_>>>()?;
-    let mut open_query = alert::Entity::find().filter(alert::Column::OpenSlot.is_not_null());
-    if let Some(product) = &scope.product_key {
-        open_query = open_query.filter(alert::Column::ProductKey.eq(product.as_str()));
-    }
-    if let Some(of_partners) = of_partners {
-        open_query = open_query.filter(alert::Column::AccountId.in_subquery(of_partners));
-    }
-    let mut open: HashMap<String, i64> = HashMap::new();
-    for row in open_query.all(db).await? {
-        *open.entry(row.account_id).or_default() += 1;
-    }
-    let mut ids: Vec<&str> = scores
-        .iter()
-        .map(|s| s.account_id.as_str())
-        .chain(open.keys().map(String::as_str))
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut known: HashMap<String, Account> = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
-        for account in accounts::projected(db, chunk).await? {
-            known.insert(account.id.clone(), account);
+        .await?;
+    for row in scores {
+        let score = to_score(row)?;
+        if let Some(account) = accounts.get(&score.account_id) {
+            groups
+                .entry(group_of(account, grouping))
+                .or_default()
+                .add(&score.account_id, &score.score);
         }
     }
-    let counted = |account: &Account| {
-        scope.partners.as_ref().is_none_or(|partners| {
-            account
-                .partner_id
-                .as_ref()
-                .is_some_and(|p| partners.contains(p))
-        })
-    };
-    let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
-    for s in &scores {
-        let Some(account) = known.get(&s.account_id).filter(|a| counted(a)) else {
-            continue;
-        };
-        groups
-            .entry(group_of(account, grouping))
-            .or_default()
-            .add(&s.account_id, &s.score);
+    let mut open = alert::Entity::find()
+        .filter(alert::Column::OpenSlot.is_not_null())
+        .filter(alert::Column::AccountId.is_in(ids.iter().copied()));
+    if let Some(product) = &scope.product_key {
+        open = open.filter(alert::Column::ProductKey.eq(product.as_str()));
     }
-    for (id, n) in open {
-        let Some(account) = known.get(&id).filter(|a| counted(a)) else {
-            continue;
-        };
-        groups
-            .entry(group_of(account, grouping))
-            .or_default()
-            .open_alerts += n;
+    for row in open.all(db).await? {
+        if let Some(account) = accounts.get(&row.account_id) {
+            groups
+                .entry(group_of(account, grouping))
+                .or_default()
+                .open_alerts += 1;
+        }
     }
-    Ok(groups)
+    Ok(())
 }
