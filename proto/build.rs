@@ -4,7 +4,10 @@
 
 use std::{env, path::PathBuf};
 
-use prost::Message;
+/// googleapis files vendored unchanged under google/api: the `google.api.http`
+/// rules the REST gateway transcodes by. They are imports, not roots, but the
+/// descriptor set carries them (protox adds every dependency).
+const VENDORED: &[&str] = &["google/api/annotations.proto", "google/api/http.proto"];
 
 const PROTOS: &[&str] = &[
     "themodel/common/v1/types.proto",
@@ -31,14 +34,25 @@ const PROTOS: &[&str] = &[
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    for proto in PROTOS {
+    for proto in PROTOS.iter().chain(VENDORED) {
         println!("cargo:rerun-if-changed={proto}");
     }
     println!("cargo:rerun-if-changed=build.rs");
 
-    let fds = protox::compile(PROTOS, ["."])?;
+    let mut compiler = protox::Compiler::new(["."])?;
+    compiler
+        .include_source_info(true)
+        .include_imports(true)
+        .open_files(PROTOS)?;
+    // Encoded by protox itself so that extension options (the methods'
+    // `google.api.http` rules, which the REST gateway reads at run time) stay
+    // in: `prost_types` drops them when it encodes the set.
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
-    std::fs::write(out_dir.join("descriptor.bin"), fds.encode_to_vec())?;
+    std::fs::write(
+        out_dir.join("descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    let fds = compiler.file_descriptor_set();
 
     // Type names let event payloads be packed into `google.protobuf.Any`.
     let mut config = tonic_prost_build::Config::new();
