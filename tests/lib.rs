@@ -62,6 +62,7 @@ impl TestSuite {
             store: StoreConfig::default(),
             client: Default::default(),
             auth: auth_config(),
+            web: Default::default(),
         };
         configure(&mut config);
         let shutdown = CancellationToken::new();
@@ -138,6 +139,7 @@ pub async fn start_gateway(
             backend_connections: 1,
             server: ServerConfig::default(),
             auth: auth_config(),
+            web: Default::default(),
         },
         shutdown.clone(),
     )

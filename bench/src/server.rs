@@ -177,6 +177,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     backend_connections: 2,
                     server: ServerConfig::default(),
                     auth: auth(&args)?,
+                    web: Default::default(),
                 },
                 shutdown.clone(),
             )
@@ -196,6 +197,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     store: StoreConfig::default(),
                     client: Default::default(),
                     auth: auth(&args)?,
+                    web: Default::default(),
                 },
                 shutdown.clone(),
             )

@@ -607,6 +607,7 @@ async fn a_backend_address_that_does_not_parse_stops_the_start_naming_the_settin
             backend_connections: 1,
             server: Default::default(),
             auth: themodel_platform::testing::auth_config(),
+            web: Default::default(),
         },
         tokio_util::sync::CancellationToken::new(),
     )

@@ -141,6 +141,11 @@ impl Forwarder {
         let result = backend.channel().oneshot(request).await;
         match result {
             Ok(response) => response,
+            Err(err) if timed_out(&err) => Error::DeadlineExceeded {
+                service: backend.name.clone(),
+            }
+            .into_status()
+            .into_http(),
             Err(err) => {
                 tracing::warn!(backend = %backend.name, error = %err, "forwarding failed");
                 Error::BackendUnavailable {
@@ -167,6 +172,19 @@ impl tower::Service<http::Request<axum::body::Body>> for Forwarder {
         let this = self.clone();
         Box::pin(async move { Ok(this.forward(request).await) })
     }
+}
+
+/// Whether forwarding failed because the caller's deadline passed first
+/// (the channel enforces `grpc-timeout` itself).
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if e.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Passes the caller's remaining deadline on, less [`DEADLINE_MARGIN`].
@@ -233,6 +251,17 @@ mod tests {
             f.route(path, &headers).map(|b| b.name.as_str()).ok(),
             Some("segmentation")
         );
+    }
+
+    #[test]
+    fn an_expired_deadline_is_told_from_a_lost_backend() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("forwarding")]
+        struct Wrapper(#[source] Box<dyn std::error::Error + Send + Sync>);
+        assert!(timed_out(&Wrapper(Box::new(tonic::TimeoutExpired(())))));
+        assert!(!timed_out(&Wrapper(Box::new(std::io::Error::other(
+            "connection refused"
+        )))));
     }
 
     #[test]

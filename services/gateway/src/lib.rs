@@ -6,6 +6,9 @@
 pub mod error;
 pub mod forward;
 pub mod health;
+pub mod openapi;
+pub mod rest;
+pub mod web;
 
 use std::net::SocketAddr;
 
@@ -42,6 +45,9 @@ pub struct Config {
     /// HTTP/2 connections kept to each backend, used round-robin.
     #[arg(long, env = "BACKEND_CONNECTIONS", default_value_t = 2)]
     pub backend_connections: usize,
+    /// JSON/REST and browser settings.
+    #[command(flatten)]
+    pub web: web::WebConfig,
     /// Server settings.
     #[command(flatten)]
     pub server: ServerConfig,
@@ -78,7 +84,17 @@ impl Application {
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
         let keys = Keys::load(&config.auth)?;
         let forwarder = forward::Forwarder::new(&config.backends()?, config.backend_connections)?;
-        let server = Server::new(NAME, error::DOMAIN, &config.server);
+        let pool = rest::descriptor_pool()?;
+        let routes = rest::routes::Routes::from_pool(&pool)?;
+        let openapi = openapi::document(&routes, &pool);
+        let api = std::sync::Arc::new(rest::Api::new(
+            routes,
+            config.web.rest_max_body_bytes,
+            serde_json::to_vec(&openapi)?.into(),
+        ));
+        let cors = web::cors(&config.web.cors_allowed_origins)?;
+        let server = Server::new(NAME, error::DOMAIN, &config.server)
+            .front(move |stack| web::front(stack, api.clone(), cors.clone()));
         tokio::spawn(health::watch_backends(
             forwarder.clone(),
             server.health_reporter(),

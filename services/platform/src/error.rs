@@ -38,6 +38,8 @@ pub mod reason {
     pub const MALFORMED_REQUEST: &str = "MALFORMED_REQUEST";
     /// The request message is larger than the server accepts.
     pub const MESSAGE_TOO_LARGE: &str = "MESSAGE_TOO_LARGE";
+    /// The caller's deadline passed before the answer was complete.
+    pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
 }
 
 /// Most field violations one error lists; the rest are counted in the message.
@@ -139,6 +141,9 @@ pub enum ApiError {
     /// A concurrent change got in the way; the caller may retry.
     #[error("{0}")]
     Aborted(String),
+    /// The caller's deadline passed before the answer was complete.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// The server is at a limit; the caller may retry with backoff.
     #[error("{0}")]
     ResourceExhausted(String),
@@ -289,6 +294,11 @@ impl ApiError {
             ),
             ApiError::Unavailable(_) => (Code::Unavailable, reason::UNAVAILABLE, HashMap::new()),
             ApiError::Aborted(_) => (Code::Aborted, reason::CONCURRENT_CHANGE, HashMap::new()),
+            ApiError::DeadlineExceeded(_) => (
+                Code::DeadlineExceeded,
+                reason::DEADLINE_EXCEEDED,
+                HashMap::new(),
+            ),
             ApiError::ResourceExhausted(_) => {
                 (Code::ResourceExhausted, reason::OVERLOADED, HashMap::new())
             }

@@ -129,6 +129,16 @@ impl std::fmt::Debug for Running {
     }
 }
 
+/// A server's whole stack of middleware and services, as a front sees it.
+pub type Stack = tower::util::BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    Infallible,
+>;
+
+/// What [`Server::front`] puts in front of the stack.
+type Front = Arc<dyn Fn(Stack) -> Stack + Send + Sync>;
+
 /// Builds one gRPC server.
 pub struct Server {
     name: &'static str,
@@ -138,6 +148,7 @@ pub struct Server {
     services: Vec<&'static str>,
     reflect_all: bool,
     authenticator: Option<Arc<Authenticator>>,
+    front: Option<Front>,
     store: Option<Store>,
     health: (
         HealthReporter,
@@ -160,6 +171,7 @@ impl Server {
             services: Vec::new(),
             reflect_all: false,
             authenticator: None,
+            front: None,
             store: None,
             health: (reporter, health),
         }
@@ -214,6 +226,13 @@ impl Server {
         self
     }
 
+    /// Puts `wrap` in front of the whole stack (the gateway's JSON/REST and
+    /// gRPC-Web), and accepts HTTP/1.1 as well as HTTP/2 for it.
+    pub fn front(mut self, wrap: impl Fn(Stack) -> Stack + Send + Sync + 'static) -> Self {
+        self.front = Some(Arc::new(wrap));
+        self
+    }
+
     /// Reports NOT_SERVING while the store's database does not answer.
     pub fn check_database(mut self, store: Store) -> Self {
         self.store = Some(store);
@@ -234,6 +253,7 @@ impl Server {
             services,
             reflect_all,
             authenticator,
+            front,
             store,
             health: (reporter, health_server),
         } = self;
@@ -295,13 +315,32 @@ impl Server {
                 calls.drained().await;
             }
         };
-        let serve = tonic::transport::Server::builder()
-            .layer(layers)
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                stop_accepting,
-            );
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        // Only a server with a front boxes its responses and speaks HTTP/1.1.
+        let serve: BoxFuture<'static, Result<(), tonic::transport::Error>> = match front {
+            None => Box::pin(
+                tonic::transport::Server::builder()
+                    .layer(layers)
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(incoming, stop_accepting),
+            ),
+            Some(wrap) => Box::pin(
+                tonic::transport::Server::builder()
+                    .accept_http1(true)
+                    .layer(tower::layer::layer_fn(move |stack| {
+                        wrap(Stack::new(tower::ServiceExt::<
+                            http::Request<tonic::body::Body>,
+                        >::map_response(
+                            stack,
+                            |response: http::Response<_>| response.map(tonic::body::Body::new),
+                        )))
+                    }))
+                    .layer(layers)
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(incoming, stop_accepting),
+            ),
+        };
         let run = async move {
             tokio::pin!(serve);
             tokio::select! {

@@ -52,6 +52,9 @@ pub struct SuiteConfig {
     /// Token keys.
     #[command(flatten)]
     pub auth: AuthConfig,
+    /// The gateway's JSON/REST and browser settings.
+    #[command(flatten)]
+    pub web: themodel_gateway::web::WebConfig,
 }
 
 impl SuiteConfig {
@@ -148,6 +151,7 @@ impl Suite {
                 backend_connections: 2,
                 server,
                 auth: config.auth.clone(),
+                web: config.web.clone(),
             },
             shutdown,
         )

@@ -22,6 +22,9 @@ enum Command {
     Token(TokenArgs),
     /// Apply a service's database migrations and exit.
     Migrate(MigrateArgs),
+    /// Print the gateway's OpenAPI 3.1 document of the JSON/REST API (what
+    /// `docs/openapi.json` holds and `GET /openapi.json` serves).
+    Openapi,
 }
 
 #[derive(clap::Args)]
@@ -56,6 +59,10 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(config) => serve(config).await,
         Command::Token(args) => token(args),
+        Command::Openapi => {
+            print!("{}", themodel_gateway::openapi::generate()?);
+            Ok(())
+        }
         Command::Migrate(args) => migrate(args).await,
     }
 }
