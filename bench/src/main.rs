@@ -12,6 +12,7 @@ mod partners;
 mod procs;
 mod recompute;
 mod report;
+mod rest;
 mod rows;
 mod scenarios;
 mod segmentation;

@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// Concurrency of throughput runs.
-const CONCURRENCY: usize = 64;
+pub(crate) const CONCURRENCY: usize = 64;
 /// Connections the load generator opens to a server.
 const CHANNELS: usize = 4;
 /// Rows per BatchUpsertAccounts call.
@@ -56,13 +56,15 @@ pub enum Scenario {
     Onboarding,
     /// Every partner's scorecard assembled from the other services' reports.
     Partners,
+    /// GetAccount over JSON/REST against gRPC, both through the gateway.
+    Rest,
     /// Memory of each process.
     Memory,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::Tax,
         Scenario::Hop,
         Scenario::Read,
@@ -75,6 +77,7 @@ impl Scenario {
         Scenario::Recompute,
         Scenario::Onboarding,
         Scenario::Partners,
+        Scenario::Rest,
         Scenario::Memory,
     ];
 
@@ -93,6 +96,7 @@ impl Scenario {
             Scenario::Recompute => "health recompute",
             Scenario::Onboarding => "onboarding completion rate",
             Scenario::Partners => "partner scorecards",
+            Scenario::Rest => "JSON/REST at the gateway",
             Scenario::Memory => "memory",
         }
     }
@@ -221,6 +225,7 @@ impl Bench {
             Scenario::Recompute => self.recompute().await?,
             Scenario::Onboarding => self.onboarding().await?,
             Scenario::Partners => self.partners().await?,
+            Scenario::Rest => self.rest().await?,
             Scenario::Memory => vec![self.memory().await?],
         })
     }
@@ -503,7 +508,7 @@ impl Bench {
         report
     }
 
-    async fn get_load(
+    pub(crate) async fn get_load(
         &self,
         addr: SocketAddr,
         ids: &[String],
@@ -768,7 +773,7 @@ fn read_row(database: &str, ours: &Report, echo: &Report, goal: Option<f64>) -> 
     }
 }
 
-fn throughput_row(ours: &Report, base: &Report, goal: f64) -> Row {
+pub(crate) fn throughput_row(ours: &Report, base: &Report, goal: f64) -> Row {
     let ratio = ours.rps() / base.rps();
     Row {
         measure: "throughput (calls/s)".into(),
@@ -792,7 +797,7 @@ fn cpu_row(who: &str, ours: f64, base: f64) -> Row {
     }
 }
 
-fn latency_row(measure: &str, ours: &Report, base: &Report) -> Row {
+pub(crate) fn latency_row(measure: &str, ours: &Report, base: &Report) -> Row {
     let quantiles = |r: &Report| {
         [0.5, 0.9, 0.99, 0.999]
             .map(|q| format!("{:.2}", r.ok_ms(q)))
