@@ -9,8 +9,8 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 
 use crate::{
     load::{Report, closed_loop},
-    report::{Row, Section, Verdict, times},
-    scenarios::{Bench, CONCURRENCY, latency_row, throughput_row},
+    report::Section,
+    scenarios::{Bench, CONCURRENCY, latency_row, p50_row, throughput_row},
 };
 
 impl Bench {
@@ -34,7 +34,6 @@ impl Bench {
         gw.stop().await;
         seg.stop().await;
 
-        let p50_ratio = rest_latency.ok_ms(0.5) / grpc_latency.ok_ms(0.5);
         Ok(vec![Section {
             title: "JSON/REST at the gateway".into(),
             setup: format!(
@@ -44,14 +43,7 @@ impl Bench {
                  keep-alive connection per call in flight; gRPC: 4 HTTP/2 connections)."
             ),
             rows: vec![
-                Row {
-                    measure: "p50 latency, 1 in flight (ms)".into(),
-                    ours: format!("{:.3}", rest_latency.ok_ms(0.5)),
-                    baseline: format!("{:.3}", grpc_latency.ok_ms(0.5)),
-                    ratio: times(p50_ratio),
-                    goal: "<= 1.5x".into(),
-                    verdict: Verdict::of(p50_ratio <= 1.5),
-                },
+                p50_row(&rest_latency, &grpc_latency, 1.5),
                 throughput_row(&rest, &grpc, 0.60),
                 latency_row("latency, 1 in flight,", &rest_latency, &grpc_latency),
                 latency_row("latency under load,", &rest, &grpc),
