@@ -191,9 +191,10 @@ impl Builder {
         for (name, field_path) in variables(named).zip(variables(&route.template)) {
             // Names differ only where another route shares this path.
             let note = (name != field_path).then(|| format!("Sets the request's `{field_path}`."));
-            let schema = match field_at(&input, field_path) {
-                Some(field) => self.field(&field),
-                None => json!({ "type": "string" }),
+            // Every variable names such a field: the routes were checked.
+            let schema = match crate::rest::transcode::path_field(&input, field_path) {
+                Ok(field) => self.field(&field),
+                Err(_) => json!({ "type": "string" }),
             };
             parameters.push(parameter(name, "path", schema, note));
         }
@@ -442,16 +443,6 @@ fn query_fields(
             _ => out.push(path),
         }
     }
-}
-
-/// The field at a dotted path of proto names (`account.id`).
-fn field_at(message: &MessageDescriptor, path: &str) -> Option<FieldDescriptor> {
-    let mut names = path.split('.');
-    let mut field = message.get_field_by_name(names.next()?)?;
-    for name in names {
-        field = field.kind().as_message()?.get_field_by_name(name)?;
-    }
-    Some(field)
 }
 
 fn join(chain: &[FieldDescriptor], name: fn(&FieldDescriptor) -> &str) -> String {

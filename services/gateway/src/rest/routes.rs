@@ -48,8 +48,9 @@ pub struct Route {
 /// so a request is matched against its service's routes only.
 #[derive(Debug, Default)]
 pub struct Routes {
-    by_prefix: HashMap<(String, String), Vec<Route>>,
     all: Vec<Route>,
+    /// Indexes into `all` by the path's first two segments.
+    by_prefix: HashMap<(String, String), Vec<usize>>,
 }
 
 /// Where a request leads.
@@ -93,7 +94,7 @@ impl Routes {
 
     fn add(&mut self, route: Route) {
         if let Some(key) = prefix(&route.template) {
-            self.by_prefix.entry(key).or_default().push(route.clone());
+            self.by_prefix.entry(key).or_default().push(self.all.len());
             self.all.push(route);
         }
     }
@@ -115,7 +116,7 @@ impl Routes {
             return Found::NotFound;
         };
         let mut allowed = Vec::new();
-        for route in candidates {
+        for route in candidates.iter().map(|&i| &self.all[i]) {
             if let Some(bound) = route.template.matches(path) {
                 if route.method == method {
                     return Found::Route(route, bound);
@@ -170,7 +171,7 @@ fn route_of(rpc: &MethodDescriptor, rule: &prost_reflect::DynamicMessage) -> Res
     }
     for segment in &template.segments {
         if let super::template::Segment::Variable(field) = segment {
-            super::transcode::check_field_path(&rpc.input(), field)?;
+            super::transcode::path_field(&rpc.input(), field)?;
         }
     }
     Ok(Route {

@@ -20,9 +20,9 @@ use crate::error::Error;
 /// Length of a gRPC message frame's header: compression flag and length.
 const FRAME_HEADER: usize = 5;
 
-/// Checks that `path` (`account.id`) names a singular scalar field of
-/// `message` through singular message fields, as a path variable must.
-pub fn check_field_path(message: &MessageDescriptor, path: &str) -> Result<(), String> {
+/// The field `path` (`account.id`) names in `message`, when it is a singular
+/// scalar reached through singular message fields, as a path variable must.
+pub fn path_field(message: &MessageDescriptor, path: &str) -> Result<FieldDescriptor, String> {
     let mut current = message.clone();
     let mut fields = path.split('.').peekable();
     while let Some(name) = fields.next() {
@@ -36,10 +36,10 @@ pub fn check_field_path(message: &MessageDescriptor, path: &str) -> Result<(), S
             (Kind::Message(next), Some(_)) => current = next,
             (Kind::Message(_), None) => return Err(format!("{path}: {name} is a message")),
             (_, Some(_)) => return Err(format!("{path}: {name} is not a message")),
-            (_, None) => {}
+            (_, None) => return Ok(field),
         }
     }
-    Ok(())
+    Err(format!("{path}: names no field"))
 }
 
 /// The request of an RPC from its HTTP parts: the body (when the rule takes
