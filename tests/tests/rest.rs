@@ -487,31 +487,36 @@ async fn every_route_of_every_service_answers() {
     suite.stop().await;
 }
 
+/// A gRPC-Web answer's body split into its messages and its trailers' text.
+fn grpc_web_frames(body: &Bytes) -> (Vec<Bytes>, String) {
+    let mut frames = body.clone();
+    let (mut messages, mut trailers) = (Vec::new(), String::new());
+    while frames.remaining() >= 5 {
+        let flag = frames.get_u8();
+        let len = frames.get_u32() as usize;
+        let payload = frames.split_to(len.min(frames.remaining()));
+        if flag & 0x80 == 0 {
+            messages.push(payload);
+        } else {
+            trailers = String::from_utf8_lossy(&payload).into_owned();
+        }
+    }
+    (messages, trailers)
+}
+
 /// The `grpc-status` of a gRPC-Web answer: in its headers (an answer with no
-/// message) or in its trailers frame.
+/// message) or in its trailers.
 fn grpc_web_status(answer: &Answer) -> Option<String> {
     if let Some(code) = answer.headers.get("grpc-status") {
         return code.to_str().ok().map(str::to_owned);
     }
-    let mut frames = answer.body.clone();
-    while frames.remaining() >= 5 {
-        let flag = frames.get_u8();
-        let len = frames.get_u32() as usize;
-        if frames.remaining() < len {
-            return None;
-        }
-        let payload = frames.split_to(len);
-        if flag & 0x80 != 0 {
-            let text = String::from_utf8_lossy(&payload).into_owned();
-            return text.lines().find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.trim()
-                    .eq_ignore_ascii_case("grpc-status")
-                    .then(|| value.trim().to_owned())
-            });
-        }
-    }
-    None
+    let (_, trailers) = grpc_web_frames(&answer.body);
+    trailers.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("grpc-status")
+            .then(|| value.trim().to_owned())
+    })
 }
 
 #[tokio::test]
@@ -550,21 +555,12 @@ async fn grpc_web_calls_reach_the_services() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::OK);
-    let mut frames = answer.body.clone();
-    let mut account = None;
-    let mut trailers = String::new();
-    while frames.has_remaining() {
-        let flag = frames.get_u8();
-        let len = frames.get_u32() as usize;
-        let payload = frames.split_to(len);
-        if flag & 0x80 == 0 {
-            account = pb::GetAccountResponse::decode(payload)
-                .expect("a GetAccountResponse")
-                .account;
-        } else {
-            trailers = String::from_utf8_lossy(&payload).into_owned();
-        }
-    }
+    let (messages, trailers) = grpc_web_frames(&answer.body);
+    let account = messages.into_iter().last().and_then(|payload| {
+        pb::GetAccountResponse::decode(payload)
+            .expect("a GetAccountResponse")
+            .account
+    });
     assert_eq!(account.map(|a| a.id), Some(id));
     assert!(trailers.contains("grpc-status:0"), "{trailers}");
     suite.stop().await;
