@@ -420,10 +420,13 @@ impl Bench {
     ) -> Section {
         let n = self.plan.usage_events as f64;
         let ratio = base_s / ours.seconds;
-        let write = if backend == "PostgreSQL" {
-            "the events by binary `COPY`"
+        let (write, committing) = if backend == "PostgreSQL" {
+            (
+                "the events by binary `COPY`",
+                "two commit on connections of their own",
+            )
         } else {
-            "the events as multi-row `INSERT`s"
+            ("the events as multi-row `INSERT`s", "one commits")
         };
         Section {
             title: format!("Usage ingest: {backend}"),
@@ -434,7 +437,7 @@ impl Bench {
                  migrations, with its index). The service judges each event (its fields, its \
                  account in the service's projection of segmentation's accounts, its feature in \
                  the catalogue, its event id not seen before) and commits 20,000 at a time, \
-                 judging the next chunk while one commits: {write}, their event ids (one \
+                 judging the next chunk while {committing}: {write}, their event ids (one \
                  statement a chunk), each account's first use of each feature and a \
                  `FeatureAdopted` event for it, and queues the accounts used to be scored again; \
                  the service's background scorer drains that queue meanwhile (no scorecard is \

@@ -2,7 +2,7 @@
 //! ones are stored and committed before the reply, a repeated event id is a
 //! duplicate, and each refused event is listed with its index and reason.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use themodel_platform::{
     Violations,
@@ -407,8 +407,10 @@ impl Handler {
         let mut next_index: i64 = 0;
         let (metadata, extensions, mut stream) = request.into_parts();
         let context = Request::from_parts(metadata, extensions, ());
-        // The chunk being committed while the next one is read and judged.
-        let mut committing: Option<Commit> = None;
+        // The chunks being committed, oldest first, while the next one is
+        // read and judged: as many as the database commits at once.
+        let writers = self.usage.store().concurrent_writers();
+        let mut committing: VecDeque<Commit> = VecDeque::with_capacity(writers);
         let outcome: Result<()> = async {
             loop {
                 let done = match stream.next().await {
@@ -431,9 +433,12 @@ impl Handler {
                     None => true,
                 };
                 // A full chunk is judged, then committed in the background
-                // once the previous one has committed; the next message is
-                // read only then, so a fast sender waits on the stream's flow
-                // control and at most two chunks are held.
+                // once fewer than `writers` chunks are committing; the next
+                // message is read only then, so a fast sender waits on the
+                // stream's flow control and at most `writers + 1` chunks are
+                // held. Chunks committing together share rows (the score
+                // queue, first uses, repeated ids) and lock them in one order,
+                // so the later waits for the earlier and neither deadlocks.
                 while pending.len() >= STREAM_CHUNK || (done && !pending.is_empty()) {
                     let take = pending.len().min(STREAM_CHUNK);
                     let chunk: Vec<pb::UsageEvent> = pending.drain(..take).collect();
@@ -443,10 +448,12 @@ impl Handler {
                         )
                         .await?;
                     next_index += chunk.len() as i64;
-                    if let Some(previous) = committing.take() {
-                        tally.count(&previous.finish().await?);
+                    if committing.len() >= writers
+                        && let Some(oldest) = committing.pop_front()
+                    {
+                        tally.count(&oldest.finish().await?);
                     }
-                    committing = Some(Commit::start(self.usage.clone(), judged));
+                    committing.push_back(Commit::start(self.usage.clone(), judged));
                 }
                 if done {
                     return Ok(());
@@ -454,12 +461,18 @@ impl Handler {
             }
         }
         .await;
-        // Whatever ends the stream, the chunk in flight settles before the
+        // Whatever ends the stream, the chunks in flight settle before the
         // reply, so that what the reply counts is committed.
-        if let Some(last) = committing.take() {
-            tally.count(&last.finish().await?);
+        let mut failed = outcome.err();
+        for commit in committing {
+            match commit.finish().await {
+                Ok(stored) => tally.count(&stored),
+                Err(err) => failed = failed.or(Some(err)),
+            }
         }
-        outcome?;
+        if let Some(err) = failed {
+            return Err(err);
+        }
         Ok(pb::StreamUsageResponse {
             summary: Some(tally.0),
         })

@@ -197,6 +197,11 @@ async fn record_ids(db: &impl ConnectionTrait, ids: &[&str]) -> Result<HashSet<S
     if ids.is_empty() {
         return Ok(HashSet::new());
     }
+    // In one order whatever the events' order: two chunks committing at once
+    // then lock the ids they share in the same order and never deadlock.
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
     let now = chrono::Utc::now().timestamp_millis();
     let backend = db.get_database_backend();
     let sql = match backend {
@@ -212,7 +217,7 @@ async fn record_ids(db: &impl ConnectionTrait, ids: &[&str]) -> Result<HashSet<S
              ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
         }
     };
-    let ids = serde_json::to_string(ids).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let ids = serde_json::to_string(&ids).map_err(|e| DbErr::Custom(e.to_string()))?;
     let stmt = Statement::from_sql_and_values(backend, sql, [now.into(), ids.into()]);
     let mut fresh = HashSet::new();
     for row in db.query_all_raw(stmt).await? {

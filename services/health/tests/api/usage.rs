@@ -174,12 +174,13 @@ async fn calls_out_of_bounds_or_from_partners_are_refused_whole() {
 async fn a_stream_of_any_length_commits_in_chunks_and_counts_every_event() {
     let app = spawn_app().await;
     let account = setup(&app).await;
-    // More events than a chunk on either database (a stream commits one chunk
-    // while it judges the next), with a refused event and an id repeated
-    // across chunks.
+    // Three chunks (a stream commits one chunk, or two at once on
+    // PostgreSQL, while it judges the next), with a refused event and ids
+    // repeated from a committed chunk and from one that may still be
+    // committing.
     const MESSAGE: usize = 8_000;
     let mut messages = Vec::new();
-    for m in 0..4 {
+    for m in 0..6 {
         let events = (0..MESSAGE)
             .map(|i| {
                 let n = m * MESSAGE + i;
@@ -200,6 +201,9 @@ async fn a_stream_of_any_length_commits_in_chunks_and_counts_every_event() {
                 if n == 31_000 {
                     e.event_id = "s-7".into();
                 }
+                if n == 45_000 {
+                    e.event_id = "s-25000".into();
+                }
                 e
             })
             .collect();
@@ -215,10 +219,10 @@ async fn a_stream_of_any_length_commits_in_chunks_and_counts_every_event() {
         .expect("summary");
     assert_eq!(
         (summary.accepted, summary.duplicates, summary.rejected),
-        (31_998, 1, 1)
+        (47_997, 2, 1)
     );
     assert_eq!(summary.rejections[0].index, 11_000);
-    assert_eq!(app.stored_usage().await, 31_998);
+    assert_eq!(app.stored_usage().await, 47_997);
     // Each feature's first use is announced once, whichever chunk saw it.
     let adopted: Vec<pb::FeatureAdopted> = payloads(&app.events().await);
     assert_eq!(adopted.len(), 2);

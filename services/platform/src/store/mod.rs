@@ -397,6 +397,18 @@ impl Store {
     pub async fn ping(&self) -> bool {
         self.db.ping().await.is_ok()
     }
+
+    /// How many units of work a bulk writer should keep committing at once:
+    /// one on SQLite, which has one writer at a time (a second waits in the
+    /// busy handler's sleeps), two on PostgreSQL, where one can send its rows
+    /// while the other waits for a lock or commits.
+    pub fn concurrent_writers(&self) -> usize {
+        use sea_orm::ConnectionTrait as _;
+        match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => 2,
+            _ => 1,
+        }
+    }
 }
 
 impl UnitOfWork {
