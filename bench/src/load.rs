@@ -33,6 +33,12 @@ pub struct Report {
     pub error_latency: Histogram<u64>,
 }
 
+impl Default for Report {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Report {
     fn new() -> Self {
         let histogram = || Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds");
@@ -59,8 +65,10 @@ impl Report {
         }
     }
 
-    fn merge(&mut self, other: &Report) {
+    /// Adds `other`'s calls, errors, latencies and measured time.
+    pub fn merge(&mut self, other: &Report) {
         self.ok += other.ok;
+        self.elapsed += other.elapsed;
         for (code, n) in &other.errors {
             *self.errors.entry(code.clone()).or_default() += n;
         }

@@ -28,6 +28,8 @@ pub(crate) const CONCURRENCY: usize = 64;
 const CHANNELS: usize = 4;
 /// Rows per BatchUpsertAccounts call.
 const BATCH: u64 = 1000;
+/// Turns each server of the framework tax takes under the load.
+const TAX_TURNS: u32 = 4;
 
 /// The scenarios, in the order a full run measures them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -262,42 +264,69 @@ impl Bench {
     }
 
     /// Framework tax: the same echo handler on a bare tonic server and behind
-    /// the suite's server stack with a verified token on every call.
+    /// the suite's server stack with a verified token on every call. Both
+    /// servers stay up and take turns under the load in the order bare, stack,
+    /// stack, bare, ..., so a drift of the machine's speed during the run
+    /// (this ratio moved by 20 points between whole runs minutes apart) weighs
+    /// on both alike.
     pub async fn framework_tax(&mut self) -> anyhow::Result<Section> {
         let bare = ServerProc::spawn(&["echo".into()]).await?;
-        let (base_cpu, base_client, base_report) = self.echo_load(&bare, None).await?;
-        bare.stop().await;
         let stack = self.spawn("echo-stack", &[]).await?;
-        let (ours_cpu, ours_client, ours) =
-            self.echo_load(&stack, Some(self.bearer.clone())).await?;
+        let warmup = self.plan.warmup / 2;
+        let measure = self.plan.measure / TAX_TURNS;
+        let (mut base, mut ours) = (EchoRun::default(), EchoRun::default());
+        for turn in 0..2 * TAX_TURNS {
+            if matches!(turn % 4, 1 | 2) {
+                let bearer = Some(self.bearer.clone());
+                ours.add(self.echo_turn(&stack, bearer, warmup, measure).await?);
+            } else {
+                base.add(self.echo_turn(&bare, None, warmup, measure).await?);
+            }
+        }
+        bare.stop().await;
         stack.stop().await;
         Ok(Section {
             title: "Framework tax".into(),
             setup: format!(
                 "A trivial RPC (echo of 64 bytes) through the full server stack every service uses \
                  (JWT verification, load shedding, per-RPC metrics and span) against the same handler \
-                 on a bare tonic server. Closed loop, {CONCURRENCY} concurrent calls over {CHANNELS} connections."
+                 on a bare tonic server. Closed loop, {CONCURRENCY} concurrent calls over {CHANNELS} connections; \
+                 the two servers take {TAX_TURNS} turns each under the load, in the order bare, stack, stack, bare."
             ),
             rows: vec![
-                throughput_row(&ours, &base_report, 0.80),
-                latency_row("latency", &ours, &base_report),
-                cpu_row("server", ours_cpu, base_cpu),
-                cpu_row("client", ours_client, base_client),
+                throughput_row(&ours.report, &base.report, 0.80),
+                latency_row("latency", &ours.report, &base.report),
+                cpu_row("server", ours.server_per_call(), base.server_per_call()),
+                cpu_row("client", ours.client_per_call(), base.client_per_call()),
             ],
             notes: vec![format!(
                 "errors: ours {}, baseline {}",
-                ours.errors_text(),
-                base_report.errors_text()
+                ours.report.errors_text(),
+                base.report.errors_text()
             )],
         })
     }
 
-    /// Returns (server and client CPU seconds per call, report).
+    /// The echo load for the plan's warm-up and measurement.
     async fn echo_load(
         &self,
         server: &ServerProc,
         bearer: Option<Bearer>,
-    ) -> anyhow::Result<(f64, f64, Report)> {
+    ) -> anyhow::Result<Report> {
+        let run = self
+            .echo_turn(server, bearer, self.plan.warmup, self.plan.measure)
+            .await?;
+        Ok(run.report)
+    }
+
+    /// One closed-loop echo load on `server`, with the CPU it cost both sides.
+    async fn echo_turn(
+        &self,
+        server: &ServerProc,
+        bearer: Option<Bearer>,
+        warmup: Duration,
+        measure: Duration,
+    ) -> anyhow::Result<EchoRun> {
         let chans = Arc::new(channels(server.addr, CHANNELS).await?);
         let bearer = bearer.map(|b| b.0);
         let call = move |worker: usize| {
@@ -319,16 +348,15 @@ impl Bench {
         };
         let cpu_before = server.cpu_seconds();
         let client_before = procs::self_cpu_seconds();
-        let report = closed_loop(CONCURRENCY, self.plan.warmup, self.plan.measure, call).await;
-        // The warm-up ran at the same rate: scale the measured calls to the whole run.
-        let run = self.plan.warmup + self.plan.measure;
-        let calls = report.ok as f64 * run.as_secs_f64() / self.plan.measure.as_secs_f64();
-        let calls = calls.max(1.0);
-        Ok((
-            (server.cpu_seconds() - cpu_before) / calls,
-            (procs::self_cpu_seconds() - client_before) / calls,
+        let report = closed_loop(CONCURRENCY, warmup, measure, call).await;
+        // The warm-up ran at the same rate: scale the measured calls to the whole turn.
+        let calls = report.ok as f64 * (warmup + measure).as_secs_f64() / measure.as_secs_f64();
+        Ok(EchoRun {
+            server_cpu: server.cpu_seconds() - cpu_before,
+            client_cpu: procs::self_cpu_seconds() - client_before,
+            calls,
             report,
-        ))
+        })
     }
 
     /// Gateway hop and overload: `GetAccount` direct and through the gateway,
@@ -461,7 +489,7 @@ impl Bench {
     /// PostgreSQL, against the echo of the same server stack.
     pub async fn read_path(&mut self) -> anyhow::Result<Section> {
         let stack = self.spawn("echo-stack", &[]).await?;
-        let (_, _, echo) = self.echo_load(&stack, Some(self.bearer.clone())).await?;
+        let echo = self.echo_load(&stack, Some(self.bearer.clone())).await?;
         stack.stop().await;
         let sqlite = self.read_load(&self.sqlite_url("read")).await?;
         let mut rows = vec![read_row("SQLite", &sqlite, &echo, Some(0.40))];
@@ -750,6 +778,37 @@ impl Bench {
                 loaded.errors_text()
             )],
         })
+    }
+}
+
+/// Echo load on one server, summed over its turns.
+#[derive(Default)]
+struct EchoRun {
+    report: Report,
+    /// CPU seconds the server spent.
+    server_cpu: f64,
+    /// CPU seconds the load generator spent.
+    client_cpu: f64,
+    /// Calls made, warm-up included.
+    calls: f64,
+}
+
+impl EchoRun {
+    fn add(&mut self, turn: EchoRun) {
+        self.report.merge(&turn.report);
+        self.server_cpu += turn.server_cpu;
+        self.client_cpu += turn.client_cpu;
+        self.calls += turn.calls;
+    }
+
+    /// Server CPU seconds per call.
+    fn server_per_call(&self) -> f64 {
+        self.server_cpu / self.calls.max(1.0)
+    }
+
+    /// Load generator CPU seconds per call.
+    fn client_per_call(&self) -> f64 {
+        self.client_cpu / self.calls.max(1.0)
     }
 }
 
