@@ -72,6 +72,14 @@ pub fn label(path: &str) -> &'static str {
         .map_or(UNKNOWN, |(known, _)| known.as_str())
 }
 
+/// Every label [`label`] can return: each known method and [`UNKNOWN`].
+pub fn labels() -> impl Iterator<Item = &'static str> {
+    all()
+        .keys()
+        .map(String::as_str)
+        .chain(std::iter::once(UNKNOWN))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
