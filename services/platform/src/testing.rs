@@ -52,6 +52,37 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// A single connection, as migrations run over (on SQLite a statement on
+    /// another pooled connection could still see the schema as it was), for
+    /// tests that take migrations down and up.
+    pub async fn migration_connection(&self) -> sea_orm::DatabaseConnection {
+        let mut options = sea_orm::ConnectOptions::new(self.url.as_str());
+        options.max_connections(1).min_connections(1);
+        Database::connect(options).await.expect("connect")
+    }
+}
+
+/// How many indexes `table` has, its primary key's among them.
+pub async fn index_count(db: &impl ConnectionTrait, table: &str) -> i64 {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => format!(
+            "SELECT COUNT(*) AS n FROM pg_indexes \
+             WHERE schemaname = current_schema() AND tablename = '{table}'"
+        ),
+        _ => format!(
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'index' AND tbl_name = '{table}'"
+        ),
+    };
+    db.query_one_raw(sea_orm::Statement::from_string(backend, sql))
+        .await
+        .expect("count indexes")
+        .expect("a row")
+        .try_get("", "n")
+        .expect("n")
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = self.postgres.take() {

@@ -6,6 +6,9 @@ use sea_orm_migration::{prelude::*, schema::*};
 /// Name of the migration that scoped idempotency keys to their caller.
 pub const SCOPE_IDEMPOTENCY_KEYS: &str = "m20261125_000001_scope_idempotency_keys";
 
+/// Name of the migration that dropped the index on event ids.
+pub const UNINDEXED_EVENT_IDS: &str = "m20261203_000006_unindexed_event_ids";
+
 /// The platform's migrations, in order.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -15,6 +18,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(FeedCursors),
         Box::new(ConsumerTables),
         Box::new(FastToastCompression),
+        Box::new(UnindexedEventIds),
     ]
 }
 
@@ -423,5 +427,87 @@ impl MigrationTrait for FastToastCompression {
             )
             .await
             .map(|_| ())
+    }
+}
+
+#[derive(DeriveIden)]
+enum OutboxEventsRebuilt {
+    Table,
+}
+
+/// Nothing looks an event up by its id: readers page the log by sequence and
+/// consumers remember the ids they took in their own tables. The unique index
+/// on `event_id` was only a cost, one more B-tree entry (about 100 bytes of
+/// WAL) for every event written. Ids stay unique without it: each is a UUIDv7
+/// the outbox makes as it appends.
+struct UnindexedEventIds;
+
+impl MigrationName for UnindexedEventIds {
+    fn name(&self) -> &str {
+        UNINDEXED_EVENT_IDS
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigrationTrait for UnindexedEventIds {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
+            return manager
+                .get_connection()
+                // A constraint as first made, a plain index after a downgrade.
+                .execute_unprepared(
+                    "ALTER TABLE outbox_events DROP CONSTRAINT IF EXISTS outbox_events_event_id_key; \
+                     DROP INDEX IF EXISTS outbox_events_event_id_key",
+                )
+                .await
+                .map(|_| ());
+        }
+        // SQLite cannot drop a column's UNIQUE: build the table again without
+        // it, copy, and swap.
+        manager
+            .create_table(
+                Table::create()
+                    .table(OutboxEventsRebuilt::Table)
+                    .col(big_integer(OutboxEvents::Sequence).primary_key())
+                    .col(string_len(OutboxEvents::EventId, 36))
+                    .col(string_len(OutboxEvents::EventType, 200))
+                    .col(string_len(OutboxEvents::SubjectId, 128))
+                    .col(blob(OutboxEvents::Payload))
+                    .col(big_integer(OutboxEvents::OccurredAtUs))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "INSERT INTO outbox_events_rebuilt \
+                 (sequence, event_id, event_type, subject_id, payload, occurred_at_us) \
+                 SELECT sequence, event_id, event_type, subject_id, payload, occurred_at_us \
+                 FROM outbox_events",
+            )
+            .await?;
+        manager
+            .drop_table(Table::drop().table(OutboxEvents::Table).to_owned())
+            .await?;
+        manager
+            .rename_table(
+                Table::rename()
+                    .table(OutboxEventsRebuilt::Table, OutboxEvents::Table)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("outbox_events_event_id_key")
+                    .table(OutboxEvents::Table)
+                    .col(OutboxEvents::EventId)
+                    .unique()
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -28,8 +28,8 @@ pub mod entity {
             /// Position in the log, from 1, gap-free.
             #[sea_orm(primary_key, auto_increment = false)]
             pub sequence: i64,
-            /// UUIDv7.
-            #[sea_orm(unique)]
+            /// UUIDv7, made as the event is appended (not indexed: nothing
+            /// looks an event up by its id).
             pub event_id: String,
             /// Full protobuf name of the payload.
             pub event_type: String,

@@ -284,19 +284,22 @@ pub mod touchpoint {
 pub mod lifecycle_change {
     use sea_orm::entity::prelude::*;
 
-    /// One change (the first is the creation).
+    /// One change (the first is the creation). Keyed by account and time, as
+    /// the history is read; the id tells apart changes of the same instant.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "lifecycle_changes")]
     pub struct Model {
+        /// The account.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: String,
+        /// Unix microseconds.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub change_time_us: i64,
         /// UUIDv7 (the account id for rows written by the migration).
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
-        /// The account.
-        pub account_id: String,
         /// Protobuf enum name of the status from then on.
         pub status: String,
-        /// Unix microseconds.
-        pub change_time_us: i64,
     }
 
     /// No relations.
@@ -311,19 +314,21 @@ pub mod owner_change {
     use sea_orm::entity::prelude::*;
 
     /// One change (the first is the creation with an owner, or the first
-    /// assignment).
+    /// assignment). Keyed like [`super::lifecycle_change::Model`].
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "owner_changes")]
     pub struct Model {
+        /// The account.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: String,
+        /// Unix microseconds.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub change_time_us: i64,
         /// UUIDv7 (the account id for rows written by the migration).
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
-        /// The account.
-        pub account_id: String,
         /// The CSM from then on; none when the account was left unowned.
         pub owner_csm_id: Option<String>,
-        /// Unix microseconds.
-        pub change_time_us: i64,
     }
 
     /// No relations.

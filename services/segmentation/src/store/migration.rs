@@ -14,6 +14,9 @@ impl MigratorTrait for Migrator {
         migrations.push(Box::new(m20261125_000005_csms::Migration));
         migrations.push(Box::new(m20261125_000006_touchpoints::Migration));
         migrations.push(Box::new(m20261125_000007_owner_changes::Migration));
+        migrations.push(Box::new(
+            m20261203_000008_histories_keyed_by_account::Migration,
+        ));
         migrations
     }
 }
@@ -644,5 +647,130 @@ mod m20261125_000007_owner_changes {
                 .drop_table(Table::drop().table(OwnerChanges::Table).to_owned())
                 .await
         }
+    }
+}
+
+/// The lifecycle and owner histories are read by account and time, never by
+/// a row's id: each table's primary key becomes (account_id, change_time_us,
+/// id) and takes the place of its index by account, so writing a change costs
+/// one B-tree entry instead of two. The id stays in the key, so two changes of
+/// an account stamped with the same microsecond are both kept.
+mod m20261203_000008_histories_keyed_by_account {
+    use super::*;
+
+    /// A history table: its name, its index by account, and the value it
+    /// records with how that column is defined.
+    struct History {
+        table: &'static str,
+        index: &'static str,
+        value: &'static str,
+        column: fn(&'static str) -> ColumnDef,
+    }
+
+    const HISTORIES: [History; 2] = [
+        History {
+            table: "lifecycle_changes",
+            index: "idx_lifecycle_changes_account",
+            value: "status",
+            column: |name| string_len(name, 40),
+        },
+        History {
+            table: "owner_changes",
+            index: "idx_owner_changes_account",
+            value: "owner_csm_id",
+            column: |name| string_len_null(name, 128),
+        },
+    ];
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261203_000008_histories_keyed_by_account"
+        }
+    }
+
+    #[sea_orm_migration::async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for history in &HISTORIES {
+                let key = Index::create()
+                    .col("account_id")
+                    .col("change_time_us")
+                    .col("id")
+                    .to_owned();
+                rebuild(manager, history, key).await?;
+            }
+            Ok(())
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for history in &HISTORIES {
+                rebuild(manager, history, Index::create().col("id").to_owned()).await?;
+                manager
+                    .create_index(
+                        Index::create()
+                            .name(history.index)
+                            .table(history.table)
+                            .col("account_id")
+                            .col("change_time_us")
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Builds `history`'s table again with primary key `key` (SQLite cannot
+    /// change a primary key in place), copies its rows and swaps it in; the
+    /// old table's indexes go with it.
+    async fn rebuild(
+        manager: &SchemaManager<'_>,
+        history: &History,
+        mut key: IndexCreateStatement,
+    ) -> Result<(), DbErr> {
+        let rebuilt = format!("{}_rebuilt", history.table);
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new(rebuilt.clone()))
+                    .col(string_len("id", 36))
+                    .col(string_len("account_id", 36))
+                    .col((history.column)(history.value))
+                    .col(big_integer("change_time_us"))
+                    .primary_key(&mut key)
+                    .to_owned(),
+            )
+            .await?;
+        let columns = format!("id, account_id, {}, change_time_us", history.value);
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "INSERT INTO {rebuilt} ({columns}) SELECT {columns} FROM {}",
+                history.table
+            ))
+            .await?;
+        manager
+            .drop_table(Table::drop().table(history.table).to_owned())
+            .await?;
+        manager
+            .rename_table(
+                Table::rename()
+                    .table(Alias::new(rebuilt.clone()), history.table)
+                    .to_owned(),
+            )
+            .await?;
+        if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // The key keeps the name it was made with; give it the table's.
+            manager
+                .get_connection()
+                .execute_unprepared(&format!(
+                    "ALTER INDEX {rebuilt}_pkey RENAME TO {}_pkey",
+                    history.table
+                ))
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -14,6 +14,7 @@ mod events;
 mod idempotency;
 mod jobs;
 mod limits;
+mod migrations;
 mod plan;
 mod relay;
 mod shutdown;
