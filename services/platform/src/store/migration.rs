@@ -430,11 +430,6 @@ impl MigrationTrait for FastToastCompression {
     }
 }
 
-#[derive(DeriveIden)]
-enum OutboxEventsRebuilt {
-    Table,
-}
-
 /// Nothing looks an event up by its id: readers page the log by sequence and
 /// consumers remember the ids they took in their own tables. The unique index
 /// on `event_id` was only a cost, one more B-tree entry (about 100 bytes of
@@ -462,40 +457,21 @@ impl MigrationTrait for UnindexedEventIds {
                 .await
                 .map(|_| ());
         }
-        // SQLite cannot drop a column's UNIQUE: build the table again without
-        // it, copy, and swap.
-        manager
-            .create_table(
-                Table::create()
-                    .table(OutboxEventsRebuilt::Table)
-                    .col(big_integer(OutboxEvents::Sequence).primary_key())
-                    .col(string_len(OutboxEvents::EventId, 36))
-                    .col(string_len(OutboxEvents::EventType, 200))
-                    .col(string_len(OutboxEvents::SubjectId, 128))
-                    .col(blob(OutboxEvents::Payload))
-                    .col(big_integer(OutboxEvents::OccurredAtUs))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "INSERT INTO outbox_events_rebuilt \
-                 (sequence, event_id, event_type, subject_id, payload, occurred_at_us) \
-                 SELECT sequence, event_id, event_type, subject_id, payload, occurred_at_us \
-                 FROM outbox_events",
-            )
-            .await?;
-        manager
-            .drop_table(Table::drop().table(OutboxEvents::Table).to_owned())
-            .await?;
-        manager
-            .rename_table(
-                Table::rename()
-                    .table(OutboxEventsRebuilt::Table, OutboxEvents::Table)
-                    .to_owned(),
-            )
-            .await
+        // SQLite cannot drop a column's UNIQUE.
+        rebuild_table(
+            manager,
+            "outbox_events",
+            Table::create()
+                .col(big_integer(OutboxEvents::Sequence).primary_key())
+                .col(string_len(OutboxEvents::EventId, 36))
+                .col(string_len(OutboxEvents::EventType, 200))
+                .col(string_len(OutboxEvents::SubjectId, 128))
+                .col(blob(OutboxEvents::Payload))
+                .col(big_integer(OutboxEvents::OccurredAtUs))
+                .to_owned(),
+            "sequence, event_id, event_type, subject_id, payload, occurred_at_us",
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -510,4 +486,43 @@ impl MigrationTrait for UnindexedEventIds {
             )
             .await
     }
+}
+
+/// Makes `table` again as `create` describes it (named `{table}_rebuilt`
+/// until the swap), copies `columns` of every row into it, drops the old table
+/// with its indexes and gives the new one its name; on PostgreSQL the new
+/// primary key takes the table's name back too. For the changes SQLite cannot
+/// make in place: a primary key, or a column's constraint.
+pub async fn rebuild_table(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    mut create: TableCreateStatement,
+    columns: &str,
+) -> Result<(), DbErr> {
+    let rebuilt = format!("{table}_rebuilt");
+    manager
+        .create_table(create.table(Alias::new(rebuilt.clone())).to_owned())
+        .await?;
+    let db = manager.get_connection();
+    db.execute_unprepared(&format!(
+        "INSERT INTO {rebuilt} ({columns}) SELECT {columns} FROM {table}"
+    ))
+    .await?;
+    manager
+        .drop_table(Table::drop().table(Alias::new(table)).to_owned())
+        .await?;
+    manager
+        .rename_table(
+            Table::rename()
+                .table(Alias::new(rebuilt.clone()), Alias::new(table))
+                .to_owned(),
+        )
+        .await?;
+    if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared(&format!(
+            "ALTER INDEX IF EXISTS {rebuilt}_pkey RENAME TO {table}_pkey"
+        ))
+        .await?;
+    }
+    Ok(())
 }

@@ -723,54 +723,24 @@ mod m20261203_000008_histories_keyed_by_account {
     }
 
     /// Builds `history`'s table again with primary key `key` (SQLite cannot
-    /// change a primary key in place), copies its rows and swaps it in; the
-    /// old table's indexes go with it.
+    /// change a primary key in place).
     async fn rebuild(
         manager: &SchemaManager<'_>,
         history: &History,
         mut key: IndexCreateStatement,
     ) -> Result<(), DbErr> {
-        let rebuilt = format!("{}_rebuilt", history.table);
-        manager
-            .create_table(
-                Table::create()
-                    .table(Alias::new(rebuilt.clone()))
-                    .col(string_len("id", 36))
-                    .col(string_len("account_id", 36))
-                    .col((history.column)(history.value))
-                    .col(big_integer("change_time_us"))
-                    .primary_key(&mut key)
-                    .to_owned(),
-            )
-            .await?;
-        let columns = format!("id, account_id, {}, change_time_us", history.value);
-        manager
-            .get_connection()
-            .execute_unprepared(&format!(
-                "INSERT INTO {rebuilt} ({columns}) SELECT {columns} FROM {}",
-                history.table
-            ))
-            .await?;
-        manager
-            .drop_table(Table::drop().table(history.table).to_owned())
-            .await?;
-        manager
-            .rename_table(
-                Table::rename()
-                    .table(Alias::new(rebuilt.clone()), history.table)
-                    .to_owned(),
-            )
-            .await?;
-        if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
-            // The key keeps the name it was made with; give it the table's.
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "ALTER INDEX {rebuilt}_pkey RENAME TO {}_pkey",
-                    history.table
-                ))
-                .await?;
-        }
-        Ok(())
+        themodel_platform::store::migration::rebuild_table(
+            manager,
+            history.table,
+            Table::create()
+                .col(string_len("id", 36))
+                .col(string_len("account_id", 36))
+                .col((history.column)(history.value))
+                .col(big_integer("change_time_us"))
+                .primary_key(&mut key)
+                .to_owned(),
+            &format!("id, account_id, {}, change_time_us", history.value),
+        )
+        .await
     }
 }
