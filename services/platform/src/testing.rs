@@ -50,9 +50,7 @@ impl TestDatabase {
             }
         }
     }
-}
 
-impl TestDatabase {
     /// A single connection, as migrations run over (on SQLite a statement on
     /// another pooled connection could still see the schema as it was), for
     /// tests that take migrations down and up.
@@ -199,9 +197,7 @@ impl TestService {
             shutdown,
         }
     }
-}
 
-impl TestService {
     /// Waits until the service's job `name` has finished its first run
     /// (every job runs once when the service starts), so a test's own steps
     /// do not race it.
