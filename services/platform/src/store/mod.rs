@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod migration;
 mod nodelay;
 pub mod outbox;
+pub mod point_reads;
 pub mod tx;
 
 use std::{path::Path, sync::Arc, time::Duration};
@@ -22,6 +23,7 @@ pub use copy::{CopyRow, CopyTable, RowWriter};
 pub use db::{Db, EachRow};
 pub use idempotency::IdempotencyKey;
 pub use outbox::{NewEvent, Outbox};
+pub use point_reads::PointReads;
 pub use tx::Tx;
 
 /// Opens a connection pool. For a SQLite file URL the parent directory is

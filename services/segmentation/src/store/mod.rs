@@ -67,21 +67,19 @@ pub type UpsertRow = std::result::Result<AccountFields, Vec<Violation>>;
 #[derive(Debug, Clone)]
 pub struct Accounts {
     store: Store,
+    reads: themodel_platform::store::PointReads<entity::Entity>,
 }
 
 impl Accounts {
     /// The repository over `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        let reads = themodel_platform::store::PointReads::new(store.db.clone());
+        Self { store, reads }
     }
 
     /// The account with `id`, if any.
     pub async fn get(&self, id: &str) -> Result<Option<Account>> {
-        entity::Entity::find_by_id(id.to_owned())
-            .one(&self.store.db)
-            .await?
-            .map(to_domain)
-            .transpose()
+        self.reads.get(id).await?.map(to_domain).transpose()
     }
 
     /// Up to `limit` accounts after `after` (an id) in id order, and whether more follow.
