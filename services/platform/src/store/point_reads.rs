@@ -15,8 +15,8 @@ use std::{
 };
 
 use sea_orm::{
-    ConnectionTrait as _, DbErr, EntityTrait, Iterable as _, ModelTrait as _,
-    PrimaryKeyToColumn as _, QueryFilter as _, Value,
+    ColumnTrait as _, ColumnType, ConnectionTrait as _, DbErr, EntityTrait, Iterable as _,
+    ModelTrait as _, PrimaryKeyToColumn as _, QueryFilter as _, Value,
 };
 use tokio::sync::oneshot;
 
@@ -45,16 +45,23 @@ where
     E: EntityTrait,
     E::Model: Clone + Send + Sync + 'static,
 {
-    /// Reads of `E` on `db`. `E`'s primary key must be one text column (a
-    /// programming error otherwise, found by the first test that reads).
+    /// Reads of `E` on `db`. `E`'s primary key must be one text column: any
+    /// other is a programming error, refused here when the service starts.
     pub fn new(db: Db) -> Self {
-        let mut keys = E::PrimaryKey::iter();
+        let mut keys = E::PrimaryKey::iter().map(|key| key.into_column());
         let (Some(key), None) = (keys.next(), keys.next()) else {
             panic!("PointReads needs a primary key of one column");
         };
+        assert!(
+            matches!(
+                key.def().get_column_type(),
+                ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_)
+            ),
+            "PointReads needs a text primary key"
+        );
         Self {
             db,
-            key: key.into_column(),
+            key,
             queue: Arc::new(Mutex::new(Queue {
                 waiting: Vec::new(),
                 reading: false,
@@ -120,7 +127,7 @@ where
 {
     async fn run(mut self) {
         loop {
-            let batch: Vec<(String, Reply<E::Model>)> = {
+            let mut batch: Vec<(String, Reply<E::Model>)> = {
                 let mut queue = lock(&self.queue);
                 if queue.waiting.is_empty() {
                     queue.reading = false;
@@ -137,15 +144,23 @@ where
             let filter = any_of(self.db.get_database_backend(), self.key, &keys);
             match E::find().filter(filter).all(&self.db).await {
                 Ok(rows) => {
-                    let found: HashMap<String, E::Model> = rows
+                    let mut found: HashMap<String, E::Model> = rows
                         .into_iter()
                         .filter_map(|row| match row.get(self.key) {
                             Value::String(Some(key)) => Some((key, row)),
                             _ => None,
                         })
                         .collect();
-                    for (key, reply) in batch {
-                        let _ = reply.send(Ok(found.get(&key).cloned()));
+                    // A row goes to the last caller asking for it and a copy
+                    // to each one before.
+                    batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    let mut callers = batch.into_iter().peekable();
+                    while let Some((key, reply)) = callers.next() {
+                        let row = match callers.peek() {
+                            Some((next, _)) if *next == key => found.get(&key).cloned(),
+                            _ => found.remove(&key),
+                        };
+                        let _ = reply.send(Ok(row));
                     }
                 }
                 Err(err) => {
