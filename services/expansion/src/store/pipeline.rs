@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use themodel_platform::{
     ApiError, accounts,
-    store::{Begun, IdempotencyKey, Store, UnitOfWork, page},
+    store::{Begun, IdempotencyKey, PointReads, Store, UnitOfWork, page},
     validate::Money,
 };
 use themodel_proto::expansion as pb;
@@ -85,12 +85,18 @@ pub enum CsqlGroup {
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     store: Store,
+    csqls: PointReads<csql::Entity>,
+    opportunities: PointReads<opportunity::Entity>,
 }
 
 impl Pipeline {
     /// The repository over `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            csqls: PointReads::new(store.db.clone()),
+            opportunities: PointReads::new(store.db.clone()),
+            store,
+        }
     }
 
     /// Raises `csql` on `account`; an upsell must name a product the account
@@ -132,11 +138,7 @@ impl Pipeline {
 
     /// CSQL `id`, if it exists.
     pub async fn get(&self, id: &str) -> Result<Option<Csql>> {
-        csql::Entity::find_by_id(id.to_owned())
-            .one(&self.store.db)
-            .await?
-            .map(csql_from_row)
-            .transpose()
+        self.csqls.get(id).await?.map(csql_from_row).transpose()
     }
 
     /// Up to `limit` CSQLs after id `after` matching `filter`, in creation
@@ -283,8 +285,8 @@ impl Pipeline {
 
     /// Opportunity `id`, if it exists.
     pub async fn get_opportunity(&self, id: &str) -> Result<Option<Opportunity>> {
-        opportunity::Entity::find_by_id(id.to_owned())
-            .one(&self.store.db)
+        self.opportunities
+            .get(id)
             .await?
             .map(opportunity_from_row)
             .transpose()

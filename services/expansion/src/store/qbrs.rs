@@ -5,7 +5,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use serde::{Deserialize, Serialize};
 use themodel_platform::{
     ApiError, accounts,
-    store::{Begun, IdempotencyKey, Store, page},
+    store::{Begun, IdempotencyKey, PointReads, Store, page},
     validate,
 };
 use themodel_proto::expansion as pb;
@@ -78,12 +78,14 @@ pub struct Held {
 #[derive(Debug, Clone)]
 pub struct Qbrs {
     store: Store,
+    reads: PointReads<qbr::Entity>,
 }
 
 impl Qbrs {
     /// The repository over `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        let reads = PointReads::new(store.db.clone());
+        Self { store, reads }
     }
 
     /// Schedules a QBR with `account` on `date`.
@@ -124,11 +126,7 @@ impl Qbrs {
 
     /// QBR `id`, if it exists.
     pub async fn get(&self, id: &str) -> Result<Option<Qbr>> {
-        qbr::Entity::find_by_id(id.to_owned())
-            .one(&self.store.db)
-            .await?
-            .map(from_row)
-            .transpose()
+        self.reads.get(id).await?.map(from_row).transpose()
     }
 
     /// Records QBR `id` of `account` as held.

@@ -13,7 +13,7 @@ use sea_orm::{
 use themodel_platform::{
     ApiError, accounts,
     jobs::{JobRunner, Schedule},
-    store::{Begun, IdempotencyKey, Store, UnitOfWork, is_unique_violation, page},
+    store::{Begun, IdempotencyKey, PointReads, Store, UnitOfWork, is_unique_violation, page},
     validate::{self, Money},
 };
 use themodel_proto::expansion as pb;
@@ -51,12 +51,14 @@ pub struct Filter {
 #[derive(Debug, Clone)]
 pub struct Subscriptions {
     store: Store,
+    reads: PointReads<subscription::Entity>,
 }
 
 impl Subscriptions {
     /// The repository over `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        let reads = PointReads::new(store.db.clone());
+        Self { store, reads }
     }
 
     /// Records `new` for `account`; ALREADY_EXISTS when its external id is
@@ -82,10 +84,7 @@ impl Subscriptions {
     /// Subscription `id`, if it exists.
     pub async fn get(&self, id: &str) -> Result<Option<Subscription>> {
         let db = &self.store.db;
-        let Some(row) = subscription::Entity::find_by_id(id.to_owned())
-            .one(db)
-            .await?
-        else {
+        let Some(row) = self.reads.get(id).await? else {
             return Ok(None);
         };
         let mut terms = terms_of(db, &[id]).await?;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use themodel_platform::{
     ApiError, accounts,
     jobs::{JobRunner, Schedule},
-    store::{Begun, IdempotencyKey, Store, UnitOfWork, page},
+    store::{Begun, IdempotencyKey, PointReads, Store, UnitOfWork, page},
     validate::Money,
 };
 use themodel_proto::partner_success as pb;
@@ -65,12 +65,14 @@ pub struct Approval {
 #[derive(Debug, Clone)]
 pub struct Deals {
     store: Store,
+    reads: PointReads<deal::Entity>,
 }
 
 impl Deals {
     /// The repository over `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        let reads = PointReads::new(store.db.clone());
+        Self { store, reads }
     }
 
     /// Creates a deal in DRAFT for its partner, which must exist and may
@@ -113,11 +115,7 @@ impl Deals {
 
     /// Deal `id`, if it exists.
     pub async fn get(&self, id: &str) -> Result<Option<Deal>> {
-        deal::Entity::find_by_id(id.to_owned())
-            .one(&self.store.db)
-            .await?
-            .map(to_domain)
-            .transpose()
+        self.reads.get(id).await?.map(to_domain).transpose()
     }
 
     /// Up to `limit` deals matching `filter` after id `after`, in id order,

@@ -15,7 +15,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use serde::Serialize;
 use themodel_platform::{
     ApiError,
-    store::{Begun, IdempotencyKey, Store, is_unique_violation, page},
+    store::{Begun, IdempotencyKey, PointReads, Store, is_unique_violation, page},
 };
 use themodel_proto::partner_success as pb;
 
@@ -43,12 +43,14 @@ pub struct PartnerFilter {
 #[derive(Debug, Clone)]
 pub struct Partners {
     store: Store,
+    reads: PointReads<partner::Entity>,
 }
 
 impl Partners {
     /// The repository over `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        let reads = PointReads::new(store.db.clone());
+        Self { store, reads }
     }
 
     /// Creates partner `id`; ALREADY_EXISTS when the id is taken.
@@ -104,11 +106,7 @@ impl Partners {
 
     /// Partner `id`, if it exists.
     pub async fn get(&self, id: &str) -> Result<Option<Partner>> {
-        partner::Entity::find_by_id(id.to_owned())
-            .one(&self.store.db)
-            .await?
-            .map(to_domain)
-            .transpose()
+        self.reads.get(id).await?.map(to_domain).transpose()
     }
 
     /// Up to `limit` partners matching `filter` after id `after`, in id
