@@ -23,8 +23,8 @@ use themodel_platform::{
     ApiError, Violation,
     auth::Principal,
     store::{
-        Begun, CopyRow, CopyTable, IdempotencyKey, RowWriter, Store, UnitOfWork, any_of,
-        is_unique_violation, page,
+        Begun, CopyRow, CopyTable, IdempotencyKey, PointReads, RowWriter, Store, UnitOfWork,
+        any_of, is_unique_violation, page,
     },
     validate::Money,
 };
@@ -67,13 +67,13 @@ pub type UpsertRow = std::result::Result<AccountFields, Vec<Violation>>;
 #[derive(Debug, Clone)]
 pub struct Accounts {
     store: Store,
-    reads: themodel_platform::store::PointReads<entity::Entity>,
+    reads: PointReads<entity::Entity>,
 }
 
 impl Accounts {
     /// The repository over `store`.
     pub fn new(store: Store) -> Self {
-        let reads = themodel_platform::store::PointReads::new(store.db.clone());
+        let reads = PointReads::new(store.db.clone());
         Self { store, reads }
     }
 
