@@ -140,8 +140,10 @@ where
                 let take = queue.waiting.len().min(MAX_KEYS);
                 queue.waiting.drain(..take).collect()
             };
+            // In key order: the statement's keys without repeats, and below
+            // each caller of a key next to the others.
+            batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let mut keys: Vec<&str> = batch.iter().map(|(key, _)| key.as_str()).collect();
-            keys.sort_unstable();
             keys.dedup();
             let filter = any_of(self.db.get_database_backend(), self.key, &keys);
             match E::find().filter(filter).all(&self.db).await {
@@ -155,7 +157,6 @@ where
                         .collect();
                     // A row goes to the last caller asking for it and a copy
                     // to each one before.
-                    batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                     let mut callers = batch.into_iter().peekable();
                     while let Some((key, reply)) = callers.next() {
                         let row = match callers.peek() {
